@@ -1,0 +1,277 @@
+//! Retry with exponential backoff and full jitter, bounded by a deadline.
+//!
+//! The delay before attempt *n* is drawn uniformly from `[0, min(cap, base * 2^n)]`
+//! ("full jitter", which spreads retries of many concurrent callers best). A retry is
+//! only started if its delay ends before the deadline, which is normally the Lambda
+//! invocation's remaining time minus a safety margin.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::error::ErrorClass;
+
+/// The moment by which work must be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Self {
+        Self(Instant::now() + budget)
+    }
+
+    /// The Lambda invocation's deadline (from `Context::deadline`), less `margin` kept
+    /// for reporting and cleanup.
+    pub fn from_lambda(deadline: SystemTime, margin: Duration) -> Self {
+        let remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .saturating_sub(margin);
+        Self::after(remaining)
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// True once the deadline has passed.
+    pub fn is_past(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The tokio instant, for `sleep_until` and timeouts.
+    pub fn instant(&self) -> Instant {
+        self.0
+    }
+}
+
+/// Backoff parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Upper bound of the first delay.
+    pub base: Duration,
+    /// Upper bound of any delay.
+    pub cap: Duration,
+    /// Total attempts including the first; at least 1.
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(5),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl Backoff {
+    /// Upper bound of the delay after `failed_attempts` failures (1 = after the first).
+    pub fn ceiling(&self, failed_attempts: u32) -> Duration {
+        let exponent = failed_attempts.saturating_sub(1).min(30);
+        self.base.saturating_mul(1u32 << exponent).min(self.cap)
+    }
+
+    /// Full-jitter delay: `unit` is a uniform sample from `[0, 1)`.
+    pub fn delay(&self, failed_attempts: u32, unit: f64) -> Duration {
+        self.ceiling(failed_attempts).mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    /// Whether another attempt may start after `failed_attempts` failures, given the delay
+    /// chosen and the time left.
+    pub fn may_retry(&self, failed_attempts: u32, delay: Duration, remaining: Duration) -> bool {
+        failed_attempts < self.max_attempts.max(1) && delay < remaining
+    }
+}
+
+/// Why [`retry`] gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError<E> {
+    /// The error is permanent; retrying cannot help.
+    #[error("{0}")]
+    Permanent(E),
+    /// The attempts or the time ran out while the error was still transient.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last transient error.
+        last: E,
+    },
+}
+
+impl<E> RetryError<E> {
+    /// The underlying error, whatever the reason for giving up.
+    pub fn into_inner(self) -> E {
+        match self {
+            Self::Permanent(e) | Self::Exhausted { last: e, .. } => e,
+        }
+    }
+}
+
+/// Runs `operation` until it succeeds, fails permanently (per `classify`), runs out of
+/// attempts, or the next delay would end past `deadline`.
+pub async fn retry<T, E, F, Fut>(
+    backoff: Backoff,
+    deadline: Deadline,
+    classify: impl Fn(&E) -> ErrorClass,
+    mut operation: F,
+) -> Result<T, RetryError<E>>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut failed = 0u32;
+    loop {
+        let err = match operation(failed + 1).await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        failed += 1;
+        if classify(&err) == ErrorClass::NonRetryable {
+            return Err(RetryError::Permanent(err));
+        }
+        let delay = backoff.delay(failed, fastrand::f64());
+        if !backoff.may_retry(failed, delay, deadline.remaining()) {
+            return Err(RetryError::Exhausted {
+                attempts: failed,
+                last: err,
+            });
+        }
+        tracing::debug!(
+            attempt = failed,
+            delay_ms = delay.as_millis() as u64,
+            "transient failure, retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn backoff() -> Backoff {
+        Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(2),
+            max_attempts: 5,
+        }
+    }
+
+    #[test]
+    fn ceiling_doubles_then_caps() {
+        let b = backoff();
+        let ceilings: Vec<u128> = (1..=7).map(|n| b.ceiling(n).as_millis()).collect();
+        assert_eq!(ceilings, vec![100, 200, 400, 800, 1600, 2000, 2000]);
+        assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn full_jitter_spans_zero_to_ceiling() {
+        let b = backoff();
+        assert_eq!(b.delay(3, 0.0), Duration::ZERO);
+        assert_eq!(b.delay(3, 0.5), Duration::from_millis(200));
+        assert_eq!(b.delay(3, 7.0), Duration::from_millis(400));
+    }
+
+    #[test]
+    fn retry_stops_at_attempt_limit_and_deadline() {
+        let b = backoff();
+        assert!(b.may_retry(4, Duration::from_millis(10), Duration::from_secs(1)));
+        assert!(!b.may_retry(5, Duration::from_millis(10), Duration::from_secs(1)));
+        assert!(!b.may_retry(1, Duration::from_millis(10), Duration::from_millis(10)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_until_success() {
+        let calls = Cell::new(0);
+        let result = retry(
+            backoff(),
+            Deadline::after(Duration::from_secs(60)),
+            |_: &&str| ErrorClass::Retryable,
+            |attempt| {
+                calls.set(calls.get() + 1);
+                async move {
+                    if attempt < 3 {
+                        Err("throttled")
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(calls.get(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_stop_at_once() {
+        let calls = Cell::new(0);
+        let result: Result<(), _> = retry(
+            backoff(),
+            Deadline::after(Duration::from_secs(60)),
+            |_: &&str| ErrorClass::NonRetryable,
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("not found") }
+            },
+        )
+        .await;
+        assert_eq!(result, Err(RetryError::Permanent("not found")));
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_bounded() {
+        let result: Result<(), _> = retry(
+            backoff(),
+            Deadline::after(Duration::from_secs(600)),
+            |_: &&str| ErrorClass::Retryable,
+            |_| async { Err("busy") },
+        )
+        .await;
+        assert_eq!(
+            result,
+            Err(RetryError::Exhausted {
+                attempts: 5,
+                last: "busy"
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_deadline_allows_exactly_one_attempt() {
+        let calls = Cell::new(0);
+        let result: Result<(), _> = retry(
+            backoff(),
+            Deadline::after(Duration::ZERO),
+            |_: &&str| ErrorClass::Retryable,
+            |_| {
+                calls.set(calls.get() + 1);
+                async { Err("busy") }
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap_err().into_inner(), "busy");
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn lambda_deadline_subtracts_margin_and_never_underflows() {
+        let past = Deadline::from_lambda(SystemTime::now() - Duration::from_secs(5), Duration::from_secs(1));
+        assert!(past.is_past());
+        let future = Deadline::from_lambda(SystemTime::now() + Duration::from_secs(30), Duration::from_secs(10));
+        let left = future.remaining();
+        assert!(
+            left <= Duration::from_secs(20) && left > Duration::from_secs(19),
+            "{left:?}"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Test harness: the local AWS emulator (moto server) and two-region fixtures, shared
+//! by every function's integration tests and by the drill.
+
+pub mod emulator;
+pub mod fixtures;
+pub mod http;
+pub mod naming;
+pub mod venv;
+
+pub use emulator::Emulator;
+pub use naming::unique_name;
+
+/// The primary region of every test and of the drill.
+pub const PRIMARY: &str = "us-east-1";
+/// The secondary (failover) region.
+pub const SECONDARY: &str = "us-west-2";
