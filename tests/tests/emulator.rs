@@ -188,7 +188,7 @@ async fn ec2_tag_and_state_filters_work_across_pages() {
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let environment = unique_name("prod");
     let magento = ec2::launch_app_servers(&a, "Magento", &environment, 7).await;
-    let woo = ec2::launch_app_servers(&a, "WooCommerce", &environment, 3).await;
+    let woo = ec2::launch_reservation(&a, "WooCommerce", &environment, 3).await;
     ec2::launch_app_servers(&a, "Magento", &unique_name("staging"), 2).await;
     ec2::launch_app_servers(&a, "Jenkins", &environment, 1).await;
     ec2::stop_instances(&a, &magento[..2]).await;
@@ -290,18 +290,18 @@ fn emulator_never_outlives_a_crashed_test_process() {
         .expect("run child test process");
     assert!(!output.status.success(), "the child must die by abort");
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // libtest prints "test orphan_probe_child ... " on the same line before the pid.
     let pid: u32 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("MOTO_PID="))
+        .split("MOTO_PID=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| {
             panic!(
                 "child printed no pid: {stdout} {}",
                 String::from_utf8_lossy(&output.stderr)
             )
-        })
-        .trim()
-        .parse()
-        .unwrap();
+        });
     let started = Instant::now();
     while process_alive(pid) && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
