@@ -1,4 +1,4 @@
-//! The Rust SDK against the local emulator, in two regions: DynamoDB + Streams, RDS
+//! Foundation: the Rust SDK against the local emulator, in two regions: DynamoDB + Streams, RDS
 //! cross-region replicas, EC2 tag/state filters with pagination, SSM parameters, region
 //! isolation, and the emulator's own lifecycle.
 
@@ -281,7 +281,7 @@ fn emulator_never_outlives_a_crashed_test_process() {
         .args([
             "--ignored",
             "--exact",
-            "orphan_probe_child",
+            "foundation::orphan_probe_child",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,0 +1,5 @@
+//! Every emulator-backed integration test, in one binary so that the whole run shares
+//! one moto server (started on first use, gone with the process). Tests isolate
+//! themselves by unique resource names, so they run in parallel.
+
+mod foundation;
