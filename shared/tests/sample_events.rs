@@ -108,7 +108,7 @@ fn dynamodb_batch_has_every_change_kind_and_a_ttl_delete() {
 fn parameter_store_change_parses() {
     let change =
         ParameterChange::from_value(serde_json::from_slice(&read("parameter-store-change.json")).unwrap()).unwrap();
-    assert_eq!(change.name, "/shop/failover/db-endpoint");
+    assert_eq!(change.name, "/shop/failover/active-region");
     assert!(change.is_under("/shop/failover"));
 }
 

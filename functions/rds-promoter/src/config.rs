@@ -1,0 +1,252 @@
+//! rds-promoter configuration, read once from the environment at start.
+
+use std::time::Duration;
+
+use failover_core::alarm::AlarmPolicy;
+use failover_core::promotion::ParameterNames;
+use failover_core::{ConfigError, EnvReader, Region};
+
+/// The replica to promote, named by id or ARN in configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRef {
+    /// The instance identifier.
+    pub id: String,
+    /// Its region.
+    pub region: Region,
+}
+
+/// Everything the function needs, validated.
+#[derive(Debug, Clone)]
+pub struct PromoterConfig {
+    /// The read replica in the secondary region.
+    pub replica: ReplicaRef,
+    /// The primary region, where the replica's source lives (for the split-brain guard).
+    pub source_region: Region,
+    /// Which alarms may trigger a promotion.
+    pub policy: AlarmPolicy,
+    /// Alarms trusted to prove on their own that the primary is gone.
+    pub authoritative_alarms: Vec<String>,
+    /// Check the source primary before promoting.
+    pub split_brain_guard: bool,
+    /// How long the source's region may take to answer.
+    pub source_probe_timeout: Duration,
+    /// `BackupRetentionPeriod` set on the promoted instance.
+    pub backup_retention_days: i32,
+    /// Upper bound of the wait for the instance to become writable, per invocation.
+    pub max_wait: Duration,
+    /// First and longest pause between status polls.
+    pub poll_initial: Duration,
+    /// Longest pause between status polls.
+    pub poll_max: Duration,
+    /// Check everything, change nothing.
+    pub dry_run: bool,
+    /// Where the endpoint and active region are published.
+    pub parameters: ParameterNames,
+    /// The DynamoDB state table holding the failover lock (in the replica's region).
+    pub state_table: String,
+}
+
+impl PromoterConfig {
+    /// Reads and validates every variable; the first problem names its variable.
+    pub fn from_env(env: &EnvReader) -> Result<Self, ConfigError> {
+        let replica_region = env.region("REPLICA_REGION")?;
+        let replica = parse_replica(
+            env.required("REPLICA_IDENTIFIER", "the read replica's DB instance id or ARN")?,
+            &replica_region,
+        )?;
+        let source_region = env.region("PRIMARY_REGION")?;
+        if source_region == replica.region {
+            return Err(ConfigError::Inconsistent {
+                vars: "PRIMARY_REGION, REPLICA_REGION".into(),
+                problem: format!("both are {source_region}; the replica must be in another region than its source"),
+            });
+        }
+        let retention = env.parsed_or("BACKUP_RETENTION_DAYS", 7i32, "a number of days from 1 to 35")?;
+        if !(1..=35).contains(&retention) {
+            return Err(ConfigError::invalid(
+                "BACKUP_RETENTION_DAYS",
+                &retention.to_string(),
+                "a number of days from 1 to 35",
+            ));
+        }
+        let poll_initial = Duration::from_millis(
+            env.parsed_or("POLL_INITIAL_MS", 2_000u64, "milliseconds")?
+                .clamp(10, 60_000),
+        );
+        let poll_max = Duration::from_millis(
+            env.parsed_or("POLL_MAX_MS", 20_000u64, "milliseconds")?
+                .clamp(10, 120_000),
+        );
+        Ok(Self {
+            replica,
+            source_region,
+            policy: AlarmPolicy::from_env(env)?,
+            authoritative_alarms: env.list("AUTHORITATIVE_ALARMS"),
+            split_brain_guard: env.flag("SPLIT_BRAIN_GUARD", true)?,
+            source_probe_timeout: env.seconds("SOURCE_PROBE_TIMEOUT_SECONDS", Duration::from_secs(5), 1..=60)?,
+            backup_retention_days: retention,
+            max_wait: env.seconds("MAX_WAIT_SECONDS", Duration::from_secs(840), 1..=900)?,
+            poll_initial,
+            poll_max: poll_max.max(poll_initial),
+            dry_run: env.flag("DRY_RUN", false)?,
+            parameters: ParameterNames::new(
+                "PARAMETER_PREFIX",
+                env.required("PARAMETER_PREFIX", "a Parameter Store path such as /shop/failover")?,
+            )?,
+            state_table: table_name(
+                "STATE_TABLE",
+                env.required("STATE_TABLE", "the DynamoDB state table name")?,
+            )?,
+        })
+    }
+
+    /// True when `alarm_name` alone proves the primary is lost.
+    pub fn is_authoritative(&self, alarm_name: &str) -> bool {
+        self.authoritative_alarms.iter().any(|a| a == alarm_name)
+    }
+}
+
+/// Accepts `shop-db-replica` or `arn:aws:rds:<region>:<account>:db:shop-db-replica`;
+/// an ARN's region must agree with `REPLICA_REGION`.
+fn parse_replica(raw: &str, region: &Region) -> Result<ReplicaRef, ConfigError> {
+    let expected = "a DB instance id (letters, digits, hyphens; starts with a letter) or its arn:aws:rds:<region>:<account>:db:<id> ARN";
+    let id = if raw.starts_with("arn:") {
+        let parts: Vec<&str> = raw.split(':').collect();
+        if parts.len() != 7 || parts[2] != "rds" || parts[5] != "db" {
+            return Err(ConfigError::invalid("REPLICA_IDENTIFIER", raw, expected));
+        }
+        if parts[3] != region.as_str() {
+            return Err(ConfigError::Inconsistent {
+                vars: "REPLICA_IDENTIFIER, REPLICA_REGION".into(),
+                problem: format!("the ARN is in {} but REPLICA_REGION is {region}", parts[3]),
+            });
+        }
+        parts[6]
+    } else {
+        raw
+    };
+    let valid = (1..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    if !valid {
+        return Err(ConfigError::invalid("REPLICA_IDENTIFIER", raw, expected));
+    }
+    Ok(ReplicaRef {
+        id: id.to_owned(),
+        region: region.clone(),
+    })
+}
+
+/// DynamoDB table names: 3–255 of letters, digits, `_`, `-`, `.`.
+pub fn table_name(var: &str, raw: &str) -> Result<String, ConfigError> {
+    let valid = (3..=255).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(ConfigError::invalid(
+            var,
+            raw,
+            "a DynamoDB table name (3-255 letters, digits, _ - .)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("REPLICA_IDENTIFIER", "shop-db-replica"),
+            ("REPLICA_REGION", "us-west-2"),
+            ("PRIMARY_REGION", "us-east-1"),
+            ("ALLOWED_ALARM_PREFIXES", "shop-failover-"),
+            ("PARAMETER_PREFIX", "/shop/failover"),
+            ("STATE_TABLE", "shop-failover-state"),
+        ]
+    }
+
+    fn with(overrides: &[(&'static str, &'static str)]) -> Result<PromoterConfig, ConfigError> {
+        let mut vars = base();
+        vars.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        vars.extend(overrides.iter().filter(|(_, v)| !v.is_empty()));
+        PromoterConfig::from_env(&EnvReader::from_pairs(vars))
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = with(&[]).unwrap();
+        assert_eq!(
+            config.replica,
+            ReplicaRef {
+                id: "shop-db-replica".into(),
+                region: Region::new("us-west-2").unwrap()
+            }
+        );
+        assert!(config.split_brain_guard);
+        assert!(!config.dry_run);
+        assert_eq!(config.backup_retention_days, 7);
+        assert_eq!(config.max_wait, Duration::from_secs(840));
+        assert!(!config.is_authoritative("shop-failover-x"));
+    }
+
+    #[test]
+    fn replica_arn_is_accepted_when_its_region_matches() {
+        let config = with(&[(
+            "REPLICA_IDENTIFIER",
+            "arn:aws:rds:us-west-2:123456789012:db:shop-db-replica",
+        )])
+        .unwrap();
+        assert_eq!(config.replica.id, "shop-db-replica");
+        let err = with(&[(
+            "REPLICA_IDENTIFIER",
+            "arn:aws:rds:eu-west-1:123456789012:db:shop-db-replica",
+        )])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the ARN is in eu-west-1 but REPLICA_REGION is us-west-2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_missing_or_bad_variable_is_named() {
+        for (var, value, needle) in [
+            (
+                "REPLICA_IDENTIFIER",
+                "",
+                "missing environment variable REPLICA_IDENTIFIER",
+            ),
+            (
+                "REPLICA_IDENTIFIER",
+                "db;reboot",
+                "invalid environment variable REPLICA_IDENTIFIER",
+            ),
+            ("REPLICA_REGION", "", "missing environment variable REPLICA_REGION"),
+            ("PRIMARY_REGION", "us-west-2", "PRIMARY_REGION, REPLICA_REGION"),
+            ("STATE_TABLE", "x", "invalid environment variable STATE_TABLE"),
+            (
+                "PARAMETER_PREFIX",
+                "shop",
+                "invalid environment variable PARAMETER_PREFIX",
+            ),
+            ("BACKUP_RETENTION_DAYS", "0", "BACKUP_RETENTION_DAYS"),
+            ("MAX_WAIT_SECONDS", "3600", "MAX_WAIT_SECONDS"),
+            ("SPLIT_BRAIN_GUARD", "perhaps", "SPLIT_BRAIN_GUARD"),
+            (
+                "ALLOWED_ALARM_PREFIXES",
+                "",
+                "ALLOWED_ALARM_NAMES or ALLOWED_ALARM_PREFIXES",
+            ),
+        ] {
+            let err = with(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{var}={value:?}: {err}");
+        }
+    }
+}

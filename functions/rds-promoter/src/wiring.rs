@@ -1,0 +1,37 @@
+//! Builds the production handler from configuration: SDK clients once, per region.
+
+use std::time::Duration;
+
+use aws_sdk_rds::config::retry::RetryConfig;
+use failover_core::adapters::{DynamoDbLockStore, RdsInstances, SsmParameters};
+use failover_core::clients::{sdk_config, ClientTimeouts, RegionClients};
+
+use crate::config::PromoterConfig;
+use crate::handler::Promoter;
+
+/// The handler over the real AWS adapters.
+pub type ProductionPromoter = Promoter<RdsInstances, RdsInstances, DynamoDbLockStore, SsmParameters>;
+
+/// Builds clients for the replica's region and a fast-failing RDS client for the source's.
+pub async fn build(config: PromoterConfig) -> ProductionPromoter {
+    let replica = RegionClients::load(&config.replica.region, ClientTimeouts::default()).await;
+    // The split-brain probe must not hang on a dead region: short timeouts, no SDK retries.
+    let probe_timeouts = ClientTimeouts {
+        connect: config.source_probe_timeout.min(Duration::from_secs(2)),
+        attempt: config.source_probe_timeout,
+    };
+    let source_sdk = sdk_config(&config.source_region, probe_timeouts).await;
+    let source_rds = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(&source_sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .build(),
+    );
+    let table = config.state_table.clone();
+    Promoter::new(
+        config,
+        RdsInstances::new(replica.rds),
+        RdsInstances::new(source_rds),
+        DynamoDbLockStore::new(replica.dynamodb, table),
+        SsmParameters::new(replica.ssm),
+    )
+}

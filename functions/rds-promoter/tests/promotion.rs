@@ -1,0 +1,499 @@
+//! The promotion flow against real AWS semantics, pinned with aws-smithy-mocks (RDS) and
+//! in-memory doubles with DynamoDB's conditional-write semantics (lock) and SSM writes.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_rds::config::retry::RetryConfig;
+use aws_sdk_rds::operation::promote_read_replica::PromoteReadReplicaOutput;
+use aws_sdk_rds::Client as RdsClient;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use common::*;
+use failover_core::adapters::RdsInstances;
+use failover_core::promotion::{SplitBrainVerdict, Stage};
+use failover_core::ErrorClass;
+use rds_promoter::{Action, Promoter, PromoterConfig};
+
+fn rds(rules: &[&Rule]) -> RdsInstances {
+    RdsInstances::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c
+        .retry_config(RetryConfig::disabled())))
+}
+
+fn promote_ok() -> Rule {
+    mock!(RdsClient::promote_read_replica)
+        .match_requests(|r| r.db_instance_identifier() == Some(REPLICA) && r.backup_retention_period() == Some(7))
+        .then_output(|| PromoteReadReplicaOutput::builder().build())
+}
+
+/// The source primary's region answers that it is down.
+fn source_down() -> Rule {
+    mock!(RdsClient::describe_db_instances).then_output(|| source("inaccessible-encryption-credentials"))
+}
+
+struct Harness {
+    promoter: Promoter<RdsInstances, RdsInstances, std::sync::Arc<MemoryLock>, std::sync::Arc<RecordingParameters>>,
+    lock: std::sync::Arc<MemoryLock>,
+    parameters: std::sync::Arc<RecordingParameters>,
+}
+
+fn harness(config: PromoterConfig, replica_rules: &[&Rule], source_rules: &[&Rule]) -> Harness {
+    let lock = std::sync::Arc::new(MemoryLock::default());
+    let parameters = std::sync::Arc::new(RecordingParameters::default());
+    let promoter = Promoter::new(
+        config,
+        rds(replica_rules),
+        rds(source_rules),
+        lock.clone(),
+        parameters.clone(),
+    );
+    Harness {
+        promoter,
+        lock,
+        parameters,
+    }
+}
+
+const FAILOVER_ID: &str = "shop-failover-primary-region-unhealthy@2026-11-21T03:00:05.123Z";
+
+fn published() -> Vec<(String, String)> {
+    vec![
+        ("/shop/failover/db-host".into(), REPLICA_HOST.into()),
+        ("/shop/failover/db-port".into(), "3306".into()),
+        ("/shop/failover/active-region".into(), "us-west-2".into()),
+    ]
+}
+
+#[tokio::test]
+async fn promotes_once_waits_through_the_real_status_sequence_and_publishes() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true)) // guard
+        .output(|| replica("available", Some(SOURCE_ARN), true)) // read before the change began
+        .output(|| replica("modifying", Some(SOURCE_ARN), true))
+        .output(|| replica("modifying", None, false))
+        .output(|| replica("rebooting", None, false))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.action, Action::Promoted);
+    assert_eq!(promote.num_calls(), 1);
+    assert_eq!(
+        describe.num_calls(),
+        6,
+        "polled until available with the source cleared"
+    );
+    assert_eq!(outcome.former_source.as_deref(), Some(SOURCE_ARN));
+    assert_eq!(
+        outcome.endpoint.as_ref().map(|e| (e.address.as_str(), e.port)),
+        Some((REPLICA_HOST, 3306))
+    );
+    assert!(matches!(outcome.split_brain, Some(SplitBrainVerdict::Proceed { .. })));
+    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    let record = h.lock.get(FAILOVER_ID).unwrap();
+    assert_eq!(record.stage, Stage::Published);
+    assert_eq!(record.lease_until_ms, 0, "lease released");
+    assert!(outcome.timings.promote_to_writable_ms.is_some());
+}
+
+#[tokio::test]
+async fn duplicate_delivery_after_completion_changes_nothing() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    let alarm = event("alarm-state-change-to-alarm.json");
+    h.promoter
+        .handle(alarm.clone(), &invocation("req-1", Duration::from_secs(30)))
+        .await
+        .unwrap();
+
+    let again = h
+        .promoter
+        .handle(alarm, &invocation("req-2", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(again.action, Action::AlreadyComplete);
+    assert_eq!(promote.num_calls(), 1);
+    assert_eq!(describe.num_calls(), 2, "the duplicate made no RDS call");
+    assert_eq!(h.parameters.writes.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn missing_replica_is_a_non_retryable_error_naming_it() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance shop-db-replica not found."));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    let err = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(
+        err.to_string()
+            .contains("read replica shop-db-replica not found in us-west-2"),
+        "{err}"
+    );
+    assert_eq!(promote.num_calls(), 0);
+    assert!(h.parameters.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_instance_that_is_no_longer_a_replica_is_published_without_promoting() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", None, false));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::AlreadyPromoted);
+    assert_eq!(promote.num_calls(), 0);
+    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+}
+
+#[tokio::test]
+async fn a_busy_replica_is_a_retryable_error_saying_why() {
+    let describe =
+        mock!(RdsClient::describe_db_instances).then_output(|| replica("backing-up", Some(SOURCE_ARN), true));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    let err = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert!(err.to_string().contains("shop-db-replica is backing-up"), "{err}");
+    assert_eq!(promote.num_calls(), 0);
+    assert_eq!(
+        h.lock.get(FAILOVER_ID).unwrap().lease_until_ms,
+        0,
+        "a retry may take over at once"
+    );
+}
+
+#[tokio::test]
+async fn a_live_source_blocks_promotion_unless_the_alarm_is_authoritative() {
+    let live = || mock!(RdsClient::describe_db_instances).then_output(|| source("available"));
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", Some(SOURCE_ARN), true));
+    let promote = promote_ok();
+    let source_rule = live();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    let err = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(err.to_string().contains("split brain"), "{err}");
+    assert_eq!(promote.num_calls(), 0);
+
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = live();
+    let authoritative = config(&[("AUTHORITATIVE_ALARMS", "shop-failover-primary-region-unhealthy")]);
+    let h = harness(authoritative, &[&describe, &promote], &[&source_rule]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Promoted);
+    assert_eq!(promote.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_source_region_does_not_block_promotion() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let unreachable = mock!(RdsClient::describe_db_instances)
+        .then_http_response(|| rds_error(503, "ServiceUnavailable", "Service unavailable"));
+    let h = harness(config(&[]), &[&describe, &promote], &[&unreachable]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Promoted);
+    assert!(
+        matches!(&outcome.split_brain, Some(SplitBrainVerdict::Proceed { reason }) if reason.contains("did not answer"))
+    );
+}
+
+#[tokio::test]
+async fn a_promote_rejected_because_one_is_already_under_way_is_not_repeated() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("modifying", None, false)) // after InvalidDBInstanceState
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = mock!(RdsClient::promote_read_replica)
+        .then_http_response(|| rds_error(400, "InvalidDBInstanceState", "DB Instance is not a read replica."));
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Promoted);
+    assert_eq!(promote.num_calls(), 1);
+    assert_eq!(h.lock.get(FAILOVER_ID).unwrap().stage, Stage::Published);
+}
+
+#[tokio::test]
+async fn throttled_status_reads_are_ridden_out() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .http_response(|| rds_error(400, "Throttling", "Rate exceeded"))
+        .times(3)
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Promoted);
+    assert_eq!(describe.num_calls(), 5);
+}
+
+#[tokio::test]
+async fn running_out_of_time_is_retryable_and_the_retry_resumes_without_promoting_again() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("modifying", Some(SOURCE_ARN), true))
+        .times(5)
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    let alarm = event("alarm-state-change-to-alarm.json");
+
+    let err = h
+        .promoter
+        .handle(alarm.clone(), &invocation("req-1", Duration::from_millis(40)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert!(
+        err.to_string()
+            .contains("a retry resumes waiting without promoting again"),
+        "{err}"
+    );
+    let record = h.lock.get(FAILOVER_ID).unwrap();
+    assert_eq!(record.stage, Stage::Promoting);
+
+    let outcome = h
+        .promoter
+        .handle(alarm, &invocation("req-1-retry", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Resumed);
+    assert_eq!(promote.num_calls(), 1, "never promoted twice");
+    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+}
+
+#[tokio::test]
+async fn parameter_store_errors_are_retryable_and_the_retry_only_publishes() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    *h.parameters.fail_first.lock().unwrap() = 1;
+    let alarm = event("alarm-state-change-to-alarm.json");
+
+    let err = h
+        .promoter
+        .handle(alarm.clone(), &invocation("req-1", Duration::from_secs(30)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert!(
+        err.to_string().contains("PutParameter failed (ThrottlingException)"),
+        "{err}"
+    );
+    assert_eq!(h.lock.get(FAILOVER_ID).unwrap().stage, Stage::Writable);
+
+    let outcome = h
+        .promoter
+        .handle(alarm, &invocation("req-2", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::Resumed);
+    assert_eq!(promote.num_calls(), 1);
+    assert_eq!(describe.num_calls(), 2, "the retry made no RDS call");
+    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+}
+
+#[tokio::test]
+async fn a_live_concurrent_owner_makes_a_duplicate_back_off() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", None, false));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    let owner = failover_core::promotion::LockRecord::new(
+        FAILOVER_ID,
+        REPLICA,
+        "req-owner",
+        chrono::Utc::now().timestamp_millis(),
+        chrono::Utc::now().timestamp_millis() + 60_000,
+    );
+    use failover_core::ports::FailoverLockStore;
+    assert!(h.lock.create(&owner).await.unwrap());
+
+    let err = h
+        .promoter
+        .handle(
+            event("alarm-state-change-to-alarm.json"),
+            &invocation("req-dup", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert!(
+        err.to_string().contains("being handled by invocation req-owner"),
+        "{err}"
+    );
+    assert_eq!(describe.num_calls() + promote.num_calls(), 0);
+    assert_eq!(h.lock.get(FAILOVER_ID).unwrap(), owner, "the owner's lock is untouched");
+}
+
+#[tokio::test]
+async fn ignored_and_malformed_events_make_no_aws_call() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", Some(SOURCE_ARN), true));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    let inv = invocation("req-1", Duration::from_secs(30));
+
+    for (file, kind) in [
+        ("alarm-state-change-to-ok.json", "not-alarm"),
+        ("alarm-state-change-to-insufficient-data.json", "not-alarm"),
+    ] {
+        let outcome = h.promoter.handle(event(file), &inv).await.unwrap();
+        assert_eq!(outcome.action, Action::Ignored);
+        assert_eq!(serde_json::to_value(&outcome).unwrap()["ignoredBecause"]["kind"], kind);
+    }
+    let mut repeated = event("alarm-state-change-to-alarm.json");
+    repeated["detail"]["previousState"]["value"] = "ALARM".into();
+    let outcome = h.promoter.handle(repeated, &inv).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap()["ignoredBecause"]["kind"],
+        "already-in-alarm"
+    );
+    let mut unknown = event("alarm-state-change-to-alarm.json");
+    unknown["detail"]["alarmName"] = "billing-estimate".into();
+    let outcome = h.promoter.handle(unknown, &inv).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap()["ignoredBecause"]["kind"],
+        "alarm-not-allowed"
+    );
+
+    let err = h
+        .promoter
+        .handle(serde_json::json!({"hello": "world"}), &inv)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(
+        err.to_string()
+            .starts_with("invalid event: event is neither an EventBridge event"),
+        "{err}"
+    );
+
+    assert_eq!(describe.num_calls() + promote.num_calls(), 0);
+    assert!(h.lock.records.lock().unwrap().is_empty());
+    assert!(h.parameters.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_checks_everything_and_changes_nothing() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", Some(SOURCE_ARN), true));
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[("DRY_RUN", "true")]), &[&describe, &promote], &[&source_rule]);
+    let outcome = h
+        .promoter
+        .handle(
+            event("alarm-action-direct-to-alarm.json"),
+            &invocation("req-1", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, Action::DryRun);
+    assert_eq!(promote.num_calls(), 0);
+    assert_eq!(source_rule.num_calls(), 1, "the split-brain guard ran");
+    assert!(
+        outcome
+            .plan
+            .iter()
+            .any(|p| p.contains("would call PromoteReadReplica shop-db-replica")),
+        "{:?}",
+        outcome.plan
+    );
+    assert!(outcome.plan.iter().any(|p| p.contains("/shop/failover/active-region")));
+    assert!(h.lock.records.lock().unwrap().is_empty());
+    assert!(h.parameters.writes.lock().unwrap().is_empty());
+}

@@ -1,0 +1,51 @@
+//! Durable storage of failover lock records.
+
+use std::future::Future;
+
+use crate::error::AwsFailure;
+use crate::promotion::LockRecord;
+
+/// Stores [`LockRecord`]s with conditional writes.
+pub trait FailoverLockStore: Send + Sync {
+    /// Creates the record only if no record exists for its failover id; `false` if one did.
+    fn create(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Reads the record with a strongly consistent read.
+    fn load(&self, failover_id: &str) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send;
+
+    /// Moves the lease to `owner` until `lease_until_ms`, only if the stored owner and lease
+    /// are still those of `seen`; `false` if someone else changed them first.
+    fn take_over(
+        &self,
+        seen: &LockRecord,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Writes the whole record, only while `record.owner` still owns it; `false` if not.
+    fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+}
+
+/// Shared stores (e.g. one table client used by concurrent handlers) are stores too.
+impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
+    fn create(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).create(record)
+    }
+
+    fn load(&self, failover_id: &str) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send {
+        (**self).load(failover_id)
+    }
+
+    fn take_over(
+        &self,
+        seen: &LockRecord,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).take_over(seen, owner, lease_until_ms)
+    }
+
+    fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).save(record)
+    }
+}

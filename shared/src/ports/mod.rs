@@ -1,0 +1,10 @@
+//! Narrow traits in front of every AWS dependency, so handlers are generic over them
+//! and decisions can be tested without AWS.
+
+mod db_instances;
+mod failover_lock;
+mod parameters;
+
+pub use db_instances::DbInstances;
+pub use failover_lock::FailoverLockStore;
+pub use parameters::ParameterWriter;
