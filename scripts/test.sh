@@ -17,8 +17,7 @@ phase "cargo test"
 cargo test --workspace --locked
 
 phase "no emulator left running"
-venv="${EMULATOR_VENV:-$REPO_ROOT/.venv/emulator}"
-if leftover=$(pgrep -f "$venv/bin/moto_server"); then
+if leftover=$(pgrep -f "$REPO_ROOT/tests/moto/fidelity_server.py"); then
   echo "moto processes still running after the tests: $leftover" >&2
   exit 1
 fi

@@ -53,11 +53,11 @@ impl Emulator {
 
     /// Starts a new server owned by the calling process (normally use [`Emulator::shared`]).
     pub fn start() -> io::Result<Emulator> {
-        let server = venv::ensure_moto_server()?;
+        let python = venv::ensure_emulator_python()?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
-            match spawn_with_keeper(&server, port).and_then(|emulator| emulator.wait_ready().map(|()| emulator)) {
+            match spawn_with_keeper(&python, port).and_then(|emulator| emulator.wait_ready().map(|()| emulator)) {
                 Ok(emulator) => return Ok(emulator),
                 Err(e) => last_error = Some(e),
             }
@@ -149,11 +149,12 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// Spawns moto from a thread that never ends before the process does, so the
 /// parent-death signal fires exactly when the test process goes away.
-fn spawn_with_keeper(server: &std::path::Path, port: u16) -> io::Result<Emulator> {
+fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator> {
     let log = std::env::temp_dir().join(format!("failover-moto-{}-{port}.log", std::process::id()));
     let log_file = std::fs::File::create(&log)?;
-    let mut command = Command::new(server);
+    let mut command = Command::new(python);
     command
+        .arg(venv::fidelity_server_script())
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)

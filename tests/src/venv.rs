@@ -51,28 +51,35 @@ impl Drop for FileLock {
     }
 }
 
-/// Returns the path of `moto_server`, creating or updating the venv first if needed.
-pub fn ensure_moto_server() -> io::Result<PathBuf> {
+/// The script that starts moto with its fidelity patch (see the script's docstring).
+pub fn fidelity_server_script() -> PathBuf {
+    repo_root().join("tests/moto/fidelity_server.py")
+}
+
+/// Returns the venv's Python (with moto installed), creating or updating the venv first if needed.
+pub fn ensure_emulator_python() -> io::Result<PathBuf> {
     let venv = venv_dir();
     let requirements = fs::read_to_string(requirements_file())?;
     fs::create_dir_all(venv.parent().unwrap_or(&venv))?;
     let _lock = FileLock::acquire(&venv.with_extension("lock"))?;
     let marker = venv.join(".requirements-installed");
-    let server = venv.join("bin/moto_server");
-    if fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str()) && server.exists() {
-        return Ok(server);
+    let python = venv.join("bin/python");
+    if fs::read_to_string(&marker).ok().as_deref() == Some(requirements.as_str())
+        && venv.join("bin/moto_server").exists()
+    {
+        return Ok(python);
     }
-    if !venv.join("bin/python").exists() {
-        run(Command::new(python()).args(["-m", "venv"]).arg(&venv))?;
+    if !python.exists() {
+        run(Command::new(system_python()).args(["-m", "venv"]).arg(&venv))?;
     }
     run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(requirements_file()))?;
     fs::write(&marker, requirements)?;
-    Ok(server)
+    Ok(python)
 }
 
-fn python() -> String {
+fn system_python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
