@@ -7,8 +7,8 @@ use failover_core::emf::{MetricLine, Unit};
 use failover_core::error::ErrorClass;
 use failover_core::ports::{DbInstances, FailoverLockStore, ParameterWriter};
 use failover_core::promotion::{
-    guard_replica, split_brain_verdict, writability, Claim, LockRecord, PublishedValues, ReplicaGuard, SourceProbe,
-    SplitBrainVerdict, Stage, Writability,
+    guard_replica, split_brain_verdict, writability, Claim, DbInstanceView, LockRecord, PublishedValues, ReplicaGuard,
+    SourceProbe, SplitBrainVerdict, Stage, Writability,
 };
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{AwsFailure, FailoverError};
@@ -207,11 +207,7 @@ where
         record: &mut LockRecord,
     ) -> Result<(Action, Option<SplitBrainVerdict>), FailoverError> {
         let replica_id = &self.config.replica.id;
-        let view = self
-            .replica_side
-            .describe(replica_id)
-            .await?
-            .ok_or_else(|| self.replica_not_found())?;
+        let view = self.describe_replica().await?;
         match guard_replica(&view) {
             ReplicaGuard::AlreadyPromoted => {
                 info!(replica = %replica_id, status = %view.status, "replica is no longer a read replica; publishing its endpoint");
@@ -249,17 +245,21 @@ where
     /// After `InvalidDBInstanceState`, proceeds only if the replica is visibly being (or was) promoted.
     async fn confirm_promotion_under_way(&self, failure: &AwsFailure) -> Result<(), FailoverError> {
         let replica_id = &self.config.replica.id;
-        let view = self
-            .replica_side
-            .describe(replica_id)
-            .await?
-            .ok_or_else(|| self.replica_not_found())?;
+        let view = self.describe_replica().await?;
         if view.replica_source.is_none() || view.status != "available" {
             info!(replica = %replica_id, status = %view.status, "promotion already under way");
             Ok(())
         } else {
             Err(failure.clone().into())
         }
+    }
+
+    /// The replica's current description; a missing replica is a permanent error naming it.
+    async fn describe_replica(&self) -> Result<DbInstanceView, FailoverError> {
+        self.replica_side
+            .describe(&self.config.replica.id)
+            .await?
+            .ok_or_else(|| self.replica_not_found())
     }
 
     fn replica_not_found(&self) -> FailoverError {
@@ -396,11 +396,7 @@ where
                 existing.stage.as_str()
             ));
         }
-        let view = self
-            .replica_side
-            .describe(replica_id)
-            .await?
-            .ok_or_else(|| self.replica_not_found())?;
+        let view = self.describe_replica().await?;
         match guard_replica(&view) {
             ReplicaGuard::AlreadyPromoted => outcome
                 .plan

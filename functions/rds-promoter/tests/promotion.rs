@@ -54,6 +54,27 @@ fn harness(config: PromoterConfig, replica_rules: &[&Rule], source_rules: &[&Rul
     }
 }
 
+impl Harness {
+    /// Delivers the sample ALARM event as invocation `request_id`, with 30 s to go.
+    async fn alarm(&self, request_id: &str) -> Result<rds_promoter::Outcome, failover_core::FailoverError> {
+        self.promoter
+            .handle(
+                event("alarm-state-change-to-alarm.json"),
+                &invocation(request_id, Duration::from_secs(30)),
+            )
+            .await
+    }
+}
+
+/// The replica as the guard sees it, then writable on the first poll.
+fn promotable_then_writable() -> Rule {
+    mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build()
+}
+
 const FAILOVER_ID: &str = "shop-failover-primary-region-unhealthy@2026-11-21T03:00:05.123Z";
 
 fn published() -> Vec<(String, String)> {
@@ -79,14 +100,7 @@ async fn promotes_once_waits_through_the_real_status_sequence_and_publishes() {
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
 
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
 
     assert_eq!(outcome.action, Action::Promoted);
     assert_eq!(promote.num_calls(), 1);
@@ -110,11 +124,7 @@ async fn promotes_once_waits_through_the_real_status_sequence_and_publishes() {
 
 #[tokio::test]
 async fn duplicate_delivery_after_completion_changes_nothing() {
-    let describe = mock!(RdsClient::describe_db_instances)
-        .sequence()
-        .output(|| replica("available", Some(SOURCE_ARN), true))
-        .output(|| replica("available", None, false))
-        .build();
+    let describe = promotable_then_writable();
     let promote = promote_ok();
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
@@ -141,14 +151,7 @@ async fn missing_replica_is_a_non_retryable_error_naming_it() {
         .then_http_response(|| rds_error(404, "DBInstanceNotFound", "DBInstance shop-db-replica not found."));
     let promote = promote_ok();
     let h = harness(config(&[]), &[&describe, &promote], &[]);
-    let err = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap_err();
+    let err = h.alarm("req-1").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::NonRetryable);
     assert!(
         err.to_string()
@@ -164,14 +167,7 @@ async fn an_instance_that_is_no_longer_a_replica_is_published_without_promoting(
     let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", None, false));
     let promote = promote_ok();
     let h = harness(config(&[]), &[&describe, &promote], &[]);
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::AlreadyPromoted);
     assert_eq!(promote.num_calls(), 0);
     assert_eq!(*h.parameters.writes.lock().unwrap(), published());
@@ -183,14 +179,7 @@ async fn a_busy_replica_is_a_retryable_error_saying_why() {
         mock!(RdsClient::describe_db_instances).then_output(|| replica("backing-up", Some(SOURCE_ARN), true));
     let promote = promote_ok();
     let h = harness(config(&[]), &[&describe, &promote], &[]);
-    let err = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap_err();
+    let err = h.alarm("req-1").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
     assert!(err.to_string().contains("shop-db-replica is backing-up"), "{err}");
     assert_eq!(promote.num_calls(), 0);
@@ -208,58 +197,29 @@ async fn a_live_source_blocks_promotion_unless_the_alarm_is_authoritative() {
     let promote = promote_ok();
     let source_rule = live();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
-    let err = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap_err();
+    let err = h.alarm("req-1").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::NonRetryable);
     assert!(err.to_string().contains("split brain"), "{err}");
     assert_eq!(promote.num_calls(), 0);
 
-    let describe = mock!(RdsClient::describe_db_instances)
-        .sequence()
-        .output(|| replica("available", Some(SOURCE_ARN), true))
-        .output(|| replica("available", None, false))
-        .build();
+    let describe = promotable_then_writable();
     let promote = promote_ok();
     let source_rule = live();
     let authoritative = config(&[("AUTHORITATIVE_ALARMS", "shop-failover-primary-region-unhealthy")]);
     let h = harness(authoritative, &[&describe, &promote], &[&source_rule]);
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::Promoted);
     assert_eq!(promote.num_calls(), 1);
 }
 
 #[tokio::test]
 async fn an_unreachable_source_region_does_not_block_promotion() {
-    let describe = mock!(RdsClient::describe_db_instances)
-        .sequence()
-        .output(|| replica("available", Some(SOURCE_ARN), true))
-        .output(|| replica("available", None, false))
-        .build();
+    let describe = promotable_then_writable();
     let promote = promote_ok();
     let unreachable = mock!(RdsClient::describe_db_instances)
         .then_http_response(|| rds_error(503, "ServiceUnavailable", "Service unavailable"));
     let h = harness(config(&[]), &[&describe, &promote], &[&unreachable]);
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::Promoted);
     assert!(
         matches!(&outcome.split_brain, Some(SplitBrainVerdict::Proceed { reason }) if reason.contains("did not answer"))
@@ -278,14 +238,7 @@ async fn a_promote_rejected_because_one_is_already_under_way_is_not_repeated() {
         .then_http_response(|| rds_error(400, "InvalidDBInstanceState", "DB Instance is not a read replica."));
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::Promoted);
     assert_eq!(promote.num_calls(), 1);
     assert_eq!(h.lock.get(FAILOVER_ID).unwrap().stage, Stage::Published);
@@ -303,14 +256,7 @@ async fn throttled_status_reads_are_ridden_out() {
     let promote = promote_ok();
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
-    let outcome = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-1", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::Promoted);
     assert_eq!(describe.num_calls(), 5);
 }
@@ -355,11 +301,7 @@ async fn running_out_of_time_is_retryable_and_the_retry_resumes_without_promotin
 
 #[tokio::test]
 async fn parameter_store_errors_are_retryable_and_the_retry_only_publishes() {
-    let describe = mock!(RdsClient::describe_db_instances)
-        .sequence()
-        .output(|| replica("available", Some(SOURCE_ARN), true))
-        .output(|| replica("available", None, false))
-        .build();
+    let describe = promotable_then_writable();
     let promote = promote_ok();
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
@@ -404,14 +346,7 @@ async fn a_live_concurrent_owner_makes_a_duplicate_back_off() {
     use failover_core::ports::FailoverLockStore;
     assert!(h.lock.create(&owner).await.unwrap());
 
-    let err = h
-        .promoter
-        .handle(
-            event("alarm-state-change-to-alarm.json"),
-            &invocation("req-dup", Duration::from_secs(30)),
-        )
-        .await
-        .unwrap_err();
+    let err = h.alarm("req-dup").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
     assert!(
         err.to_string().contains("being handled by invocation req-owner"),

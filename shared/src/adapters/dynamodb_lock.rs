@@ -94,11 +94,19 @@ pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<LockRe
     })
 }
 
-/// True when a write was refused by its condition (someone else got there first).
-fn condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == "ConditionalCheckFailedException")
+/// `Ok(true)` when a conditional write went through, `Ok(false)` when its condition
+/// refused it (someone else got there first), an error otherwise.
+fn conditional<T, E>(operation: &'static str, result: Result<T, SdkError<E>>) -> Result<bool, AwsFailure>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => {
+            Ok(false)
+        }
+        Err(err) => Err(AwsFailure::from_sdk(operation, &err)),
+    }
 }
 
 impl FailoverLockStore for DynamoDbLockStore {
@@ -111,11 +119,7 @@ impl FailoverLockStore for DynamoDbLockStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(AwsFailure::from_sdk("PutItem", &err)),
-        }
+        conditional("PutItem", result)
     }
 
     async fn load(&self, failover_id: &str) -> Result<Option<LockRecord>, AwsFailure> {
@@ -146,11 +150,7 @@ impl FailoverLockStore for DynamoDbLockStore {
             .expression_attribute_values(":seen_lease", n(seen.lease_until_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(AwsFailure::from_sdk("UpdateItem", &err)),
-        }
+        conditional("UpdateItem", result)
     }
 
     async fn save(&self, record: &LockRecord) -> Result<bool, AwsFailure> {
@@ -164,11 +164,7 @@ impl FailoverLockStore for DynamoDbLockStore {
             .expression_attribute_values(":owner", s(&record.owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(AwsFailure::from_sdk("PutItem", &err)),
-        }
+        conditional("PutItem", result)
     }
 }
 
