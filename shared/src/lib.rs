@@ -12,6 +12,7 @@ pub mod ports;
 pub mod promotion;
 pub mod region;
 pub mod retry;
+pub mod rewrite;
 pub mod telemetry;
 
 pub use config::{ConfigError, EnvReader, RegionPair};

@@ -1,0 +1,15 @@
+//! Repointing app servers: the pure decisions behind env-rewriter.
+
+mod command;
+mod db_host;
+mod invocation;
+mod selection;
+mod target;
+mod trigger;
+
+pub use command::{batch_commands, CommandBatch, CommandSettings, MAX_INSTANCES_PER_COMMAND};
+pub use db_host::{DbHost, InvalidDbHost};
+pub use invocation::{classify_invocation, InstanceResult, InvocationStatus};
+pub use selection::{select_targets, AppInstance, ManagedNode, Selection, Skipped, Target};
+pub use target::RewriteTarget;
+pub use trigger::{RewriteTrigger, TriggerError};

@@ -1,0 +1,135 @@
+//! The events that make env-rewriter act.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::db_host::DbHost;
+use crate::alarm::AlarmTransition;
+use crate::parameter_change::{ParameterChange, PARAMETER_STORE_CHANGE};
+use crate::region::Region;
+
+/// What asked for a rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RewriteTrigger {
+    /// A published parameter changed; the current values are read from Parameter Store.
+    ParameterChange(ParameterChange),
+    /// An alarm transition: a region-only switch to the failover region.
+    Alarm(Box<AlarmTransition>),
+    /// A manual request, for drills and failback.
+    Manual {
+        /// Region to point at.
+        region: Region,
+        /// Database host to point at, if it changes.
+        db_host: Option<DbHost>,
+        /// Database port, if it changes.
+        db_port: Option<u16>,
+        /// Only report what would be done.
+        dry_run: bool,
+    },
+}
+
+/// Why an event is not a rewrite trigger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TriggerError(String);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ManualRequest {
+    region: String,
+    #[serde(default)]
+    db_host: Option<String>,
+    #[serde(default)]
+    db_port: Option<u16>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl RewriteTrigger {
+    /// Recognises the event: a Parameter Store Change, an alarm transition (EventBridge or
+    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?}` request.
+    pub fn from_value(value: Value) -> Result<Self, TriggerError> {
+        let detail_type = value.get("detail-type").and_then(Value::as_str).map(str::to_owned);
+        match detail_type.as_deref() {
+            Some(PARAMETER_STORE_CHANGE) => ParameterChange::from_value(value)
+                .map(Self::ParameterChange)
+                .map_err(|e| TriggerError(e.to_string())),
+            Some(_) => AlarmTransition::from_value(value)
+                .map(|t| Self::Alarm(Box::new(t)))
+                .map_err(|e| TriggerError(e.to_string())),
+            None if value.get("alarmData").is_some() => AlarmTransition::from_value(value)
+                .map(|t| Self::Alarm(Box::new(t)))
+                .map_err(|e| TriggerError(e.to_string())),
+            None if value.get("region").is_some() => Self::manual(value),
+            None => Err(TriggerError(
+                "event is neither a Parameter Store Change, an alarm state change, nor a manual {\"region\": …, \"dbHost\": …, \"dryRun\": …} request".into(),
+            )),
+        }
+    }
+
+    fn manual(value: Value) -> Result<Self, TriggerError> {
+        let request: ManualRequest =
+            serde_json::from_value(value).map_err(|e| TriggerError(format!("manual request: {e}")))?;
+        let region = Region::new(&request.region).map_err(|e| TriggerError(format!("manual request region: {e}")))?;
+        let db_host = request
+            .db_host
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .map(DbHost::new)
+            .transpose()
+            .map_err(|e| TriggerError(format!("manual request dbHost: {e}")))?;
+        if request.db_port == Some(0) {
+            return Err(TriggerError("manual request dbPort: 0 is not a port number".into()));
+        }
+        Ok(Self::Manual {
+            region,
+            db_host,
+            db_port: request.db_port,
+            dry_run: request.dry_run,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn manual_requests_are_validated() {
+        let trigger =
+            RewriteTrigger::from_value(json!({"region": "us-east-1", "dbHost": "db.example", "dryRun": true})).unwrap();
+        assert_eq!(
+            trigger,
+            RewriteTrigger::Manual {
+                region: Region::new("us-east-1").unwrap(),
+                db_host: Some(DbHost::new("db.example").unwrap()),
+                db_port: None,
+                dry_run: true
+            }
+        );
+        for (bad, needle) in [
+            (json!({"region": "us-east-1; id"}), "manual request region"),
+            (
+                json!({"region": "us-east-1", "dbHost": "$(id)"}),
+                "manual request dbHost",
+            ),
+            (json!({"region": "us-east-1", "dbPort": 0}), "dbPort"),
+            (json!({"region": "us-east-1", "dbhost": "x"}), "unknown field `dbhost`"),
+            (json!({"region": 7}), "manual request"),
+        ] {
+            let err = RewriteTrigger::from_value(bad.clone()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_events_are_named() {
+        let err = RewriteTrigger::from_value(json!({"hello": 1})).unwrap_err();
+        assert!(err.to_string().starts_with("event is neither a Parameter Store Change"));
+        let err =
+            RewriteTrigger::from_value(json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}))
+                .unwrap_err();
+        assert!(err.to_string().contains("Scheduled Event"), "{err}");
+    }
+}
