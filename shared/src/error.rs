@@ -152,6 +152,9 @@ pub enum FailoverError {
     /// The system is not in a state where acting is safe right now (e.g. resource busy).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// Part of the work failed (e.g. some servers were not repointed); a retry is safe.
+    #[error("incomplete: {0}")]
+    Incomplete(String),
     /// Acting would be unsafe or wrong, whatever the timing (e.g. split brain).
     #[error("refused: {0}")]
     Refused(String),
@@ -162,7 +165,7 @@ impl FailoverError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Aws(failure) => failure.class,
-            Self::DeadlineExceeded(_) | Self::NotReady(_) => ErrorClass::Retryable,
+            Self::DeadlineExceeded(_) | Self::NotReady(_) | Self::Incomplete(_) => ErrorClass::Retryable,
             Self::Config(_) | Self::InvalidEvent(_) | Self::Refused(_) => ErrorClass::NonRetryable,
         }
     }
@@ -233,6 +236,11 @@ mod tests {
                 FailoverError::Refused("source is available".into()),
                 "NonRetryable",
                 "refused: source is available",
+            ),
+            (
+                FailoverError::Incomplete("1 of 3 servers failed".into()),
+                "Retryable",
+                "incomplete: 1 of 3 servers failed",
             ),
         ];
         for (err, error_type, message) in cases {

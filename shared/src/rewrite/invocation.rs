@@ -39,6 +39,11 @@ pub enum InstanceResult {
     },
     /// Someone cancelled the command.
     Cancelled,
+    /// SendCommand itself failed, so the instance never got the command.
+    NotSent {
+        /// The error.
+        error: String,
+    },
     /// Not commanded.
     Skipped {
         /// Why.

@@ -1,0 +1,50 @@
+//! Finding the app servers and commanding them.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use crate::error::AwsFailure;
+use crate::rewrite::{AppInstance, CommandBatch, CommandSettings, InvocationStatus, ManagedNode};
+
+/// Finds running EC2 instances by their App and Environment tags.
+pub trait InstanceFinder: Send + Sync {
+    /// Running instances tagged `App ∈ apps` and `Environment = environment`, all pages.
+    fn running_app_instances(
+        &self,
+        apps: &[String],
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<AppInstance>, AwsFailure>> + Send;
+}
+
+/// Lists the nodes SSM manages (EC2 and hybrid `mi-…`) by the same tags, with their ping status.
+pub trait NodeDirectory: Send + Sync {
+    /// Nodes tagged `App = app` and `Environment = environment`, all pages.
+    fn tagged_nodes(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<ManagedNode>, AwsFailure>> + Send;
+}
+
+/// Sends SSM commands and reads back each instance's invocation.
+pub trait CommandRunner: Send + Sync {
+    /// Sends one command; returns its CommandId.
+    fn send(
+        &self,
+        batch: &CommandBatch,
+        settings: &CommandSettings,
+    ) -> impl Future<Output = Result<String, AwsFailure>> + Send;
+
+    /// The state of the command on one instance.
+    fn invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<InvocationStatus, AwsFailure>> + Send;
+}
+
+/// Reads Parameter Store values.
+pub trait ParameterReader: Send + Sync {
+    /// The values of those `names` that exist, keyed by name.
+    fn get(&self, names: &[String]) -> impl Future<Output = Result<HashMap<String, String>, AwsFailure>> + Send;
+}
