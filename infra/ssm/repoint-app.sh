@@ -3,7 +3,7 @@
 # file) at the active region and database, then restarts its services if anything changed.
 #
 # Runs as the custom SSM Command document `repoint-app-document.json` (rendered from this
-# file). SSM substitutes the {{ }} placeholders after checking each value against its
+# file). SSM substitutes the double-brace placeholders after checking each value against its
 # allowedPattern; the same patterns are checked again below, so a value that slipped
 # through can never run as code. Values are only ever used quoted, as data.
 # Idempotent: a second run with the same values changes nothing and restarts nothing.

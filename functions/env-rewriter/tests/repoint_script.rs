@@ -1,0 +1,354 @@
+//! The repoint script, run for real with bash against fixture trees (Magento root with a
+//! stub `bin/magento`, WordPress root with a stub `wp`, env and PHP-FPM pool files) and a
+//! stub `systemctl` that records calls. Values go through the document's allowedPattern
+//! and textual substitution exactly as SSM does.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use env_rewriter::document::{parameter_specs, substitute, SCRIPT};
+use proptest::prelude::*;
+
+const SYSTEMCTL: &str = r#"#!/bin/bash
+echo "systemctl $*" >> "$STUB_LOG"
+if [[ $1 == is-active ]]; then
+  for failing in ${FAILING_SERVICES:-}; do [[ ${@: -1} == "$failing" ]] && exit 3; done
+fi
+exit 0
+"#;
+
+const RUNUSER: &str = r#"#!/bin/bash
+while [[ $# -gt 0 && $1 != -- ]]; do shift; done
+shift
+exec "$@"
+"#;
+
+const WP: &str = r#"#!/bin/bash
+echo "wp $*" >> "$STUB_LOG"
+for arg in "$@"; do [[ $arg == --path=* ]] && root=${arg#--path=}; done
+file="$root/wp-config.php"
+if [[ "$1 $2" == "config get" ]]; then
+  while IFS= read -r line; do
+    if [[ $line =~ ^define\(\ \'DB_HOST\',\ \'(.*)\'\ \)\;$ ]]; then echo "${BASH_REMATCH[1]}"; fi
+  done < "$file"
+elif [[ "$1 $2" == "config set" ]]; then
+  tmp=$(mktemp)
+  while IFS= read -r line; do
+    if [[ $line == "define( 'DB_HOST',"* ]]; then printf "define( 'DB_HOST', '%s' );\n" "$4"; else printf '%s\n' "$line"; fi
+  done < "$file" > "$tmp"
+  cat "$tmp" > "$file"
+fi
+"#;
+
+const MAGENTO: &str = r#"#!/bin/bash
+echo "magento $*" >> "$STUB_LOG"
+if [[ $1 == setup:config:set ]]; then
+  host=${2#--db-host=}
+  tmp=$(mktemp)
+  while IFS= read -r line; do
+    if [[ $line == *"'host' => '"* ]]; then printf "        'host' => '%s',\n" "$host"; else printf '%s\n' "$line"; fi
+  done < app/etc/env.php > "$tmp"
+  cat "$tmp" > app/etc/env.php
+fi
+"#;
+
+const ENV_FILE: &str = "# shop settings\nexport AWS_REGION=us-east-1\nAPP_NAME=shop\nDB_HOST=old-db.us-east-1.rds.amazonaws.com\n\nCACHE_TTL=300";
+const POOL_FILE: &str = "[www]\nuser = www-data\nenv[AWS_REGION] = us-east-1\nenv[PATH] = /usr/local/bin:/usr/bin\n";
+
+/// A fixture server: stubs, app roots, env and pool files, in a temporary directory.
+struct Server {
+    dir: tempfile::TempDir,
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+impl Server {
+    fn new() -> Self {
+        let server = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        write(&server.path("bin/systemctl"), SYSTEMCTL, 0o755);
+        write(&server.path("bin/runuser"), RUNUSER, 0o755);
+        write(&server.path("bin/wp"), WP, 0o755);
+        write(&server.path("magento/bin/magento"), MAGENTO, 0o755);
+        write(
+            &server.path("magento/app/etc/env.php"),
+            "<?php\nreturn [\n    'db' => [\n        'connection' => [\n            'default' => [\n        'host' => 'old-db.us-east-1.rds.amazonaws.com',\n            ],\n        ],\n    ],\n];\n",
+            0o640,
+        );
+        write(
+            &server.path("wordpress/wp-config.php"),
+            "<?php\ndefine( 'DB_NAME', 'shop' );\ndefine( 'DB_HOST', 'old-db.us-east-1.rds.amazonaws.com' );\n",
+            0o640,
+        );
+        write(&server.path("etc/shop.env"), ENV_FILE, 0o640);
+        write(&server.path("etc/pool.d/www.conf"), POOL_FILE, 0o644);
+        server
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn p(&self, relative: &str) -> String {
+        self.path(relative).to_string_lossy().into_owned()
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.path(relative)).unwrap()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("calls.log")).unwrap_or_default()
+    }
+
+    fn backups(&self, relative: &str) -> usize {
+        let file = self.path(relative);
+        let name = format!("{}.bak.", file.file_name().unwrap().to_string_lossy());
+        fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&name))
+            .count()
+    }
+
+    fn values(&self, profile: &str, db_host: &str, db_port: &str) -> Vec<(String, String)> {
+        let root = match profile {
+            "magento" => self.p("magento"),
+            "wordpress" => self.p("wordpress"),
+            _ => "/".to_owned(),
+        };
+        vec![
+            ("appProfile".into(), profile.into()),
+            ("region".into(), "us-west-2".into()),
+            ("dbHost".into(), db_host.into()),
+            ("dbPort".into(), db_port.into()),
+            ("appRoot".into(), root),
+            ("webUser".into(), "www-data".into()),
+            ("envFile".into(), self.p("etc/shop.env")),
+            ("regionKeys".into(), "AWS_REGION,DYNAMODB_REGION".into()),
+            ("dbHostKey".into(), "DB_HOST".into()),
+            ("fpmPoolFiles".into(), self.p("etc/pool.d/www.conf")),
+            ("services".into(), "php8.2-fpm,nginx".into()),
+        ]
+    }
+
+    /// Substitutes as SSM does (after the allowedPattern check) and runs the script.
+    fn run(&self, values: &[(String, String)], failing_services: &str) -> Result<Output, String> {
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let script = substitute(SCRIPT, &pairs, |pattern, value| {
+            regex::Regex::new(pattern).unwrap().is_match(value)
+        })?;
+        let path = self.path("repoint.sh");
+        fs::write(&path, script).unwrap();
+        Ok(Command::new("bash")
+            .arg(&path)
+            .current_dir(self.dir.path())
+            .env(
+                "PATH",
+                format!("{}:{}", self.p("bin"), std::env::var("PATH").unwrap_or_default()),
+            )
+            .env("STUB_LOG", self.path("calls.log"))
+            .env("FAILING_SERVICES", failing_services)
+            .output()
+            .unwrap())
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const NEW_HOST: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com";
+
+#[test]
+fn magento_is_repointed_files_rewritten_and_services_restarted_once() {
+    let server = Server::new();
+    let values = server.values("magento", NEW_HOST, "");
+    let first = server.run(&values, "").unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+
+    assert!(server
+        .read("magento/app/etc/env.php")
+        .contains(&format!("'host' => '{NEW_HOST}'")));
+    let log = server.log();
+    assert!(
+        log.contains(&format!(
+            "magento setup:config:set --db-host={NEW_HOST} --no-interaction"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("magento cache:flush"));
+    assert_eq!(
+        server.read("etc/shop.env"),
+        format!("# shop settings\nexport AWS_REGION=us-west-2\nAPP_NAME=shop\nDB_HOST={NEW_HOST}\n\nCACHE_TTL=300\nDYNAMODB_REGION=us-west-2\n")
+    );
+    assert_eq!(mode(&server.path("etc/shop.env")), 0o640, "file mode kept");
+    assert_eq!(server.backups("etc/shop.env"), 1, "timestamped backup made");
+    assert_eq!(server.read("etc/pool.d/www.conf"), format!("[www]\nuser = www-data\nenv[AWS_REGION] = us-west-2\nenv[PATH] = /usr/local/bin:/usr/bin\nenv[DB_HOST] = {NEW_HOST}\nenv[DYNAMODB_REGION] = us-west-2\n"));
+    assert_eq!(mode(&server.path("etc/pool.d/www.conf")), 0o644);
+    assert!(
+        log.contains("systemctl restart -- php8.2-fpm") && log.contains("systemctl restart -- nginx"),
+        "{log}"
+    );
+    assert!(stdout(&first).contains("restarted=php8.2-fpm nginx"));
+
+    // Idempotent: the same values again change nothing and restart nothing.
+    fs::remove_file(server.path("calls.log")).unwrap();
+    let env_before = server.read("etc/shop.env");
+    let second = server.run(&values, "").unwrap();
+    assert!(second.status.success());
+    let log = server.log();
+    assert!(!log.contains("magento") && !log.contains("restart"), "{log}");
+    assert!(
+        log.contains("systemctl is-active --quiet -- nginx"),
+        "services are still checked"
+    );
+    assert_eq!(server.read("etc/shop.env"), env_before);
+    assert_eq!(server.backups("etc/shop.env"), 1);
+    assert!(
+        stdout(&second).contains("changed=none restarted=none"),
+        "{}",
+        stdout(&second)
+    );
+}
+
+#[test]
+fn wordpress_gets_host_and_port_through_wp_cli() {
+    let server = Server::new();
+    let output = server.run(&server.values("wordpress", NEW_HOST, "3307"), "").unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(server
+        .read("wordpress/wp-config.php")
+        .contains(&format!("define( 'DB_HOST', '{NEW_HOST}:3307' );")));
+    assert!(server.log().contains(&format!("wp config set DB_HOST {NEW_HOST}:3307")));
+    assert!(server
+        .read("etc/shop.env")
+        .contains(&format!("DB_HOST={NEW_HOST}:3307\n")));
+    let again = server.run(&server.values("wordpress", NEW_HOST, "3307"), "").unwrap();
+    assert!(stdout(&again).contains("changed=none"));
+}
+
+#[test]
+fn a_region_only_switch_leaves_the_database_alone() {
+    let server = Server::new();
+    let output = server.run(&server.values("magento", "", ""), "").unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!server.log().contains("magento"));
+    let env = server.read("etc/shop.env");
+    assert!(
+        env.contains("export AWS_REGION=us-west-2\n") && env.contains("DB_HOST=old-db.us-east-1.rds.amazonaws.com\n")
+    );
+}
+
+#[test]
+fn a_service_that_does_not_come_back_fails_the_run_and_says_which() {
+    let server = Server::new();
+    let output = server.run(&server.values("envfile", NEW_HOST, ""), "nginx").unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("service nginx is not active"));
+}
+
+#[test]
+fn a_missing_file_fails_clearly_and_changes_nothing() {
+    let server = Server::new();
+    let mut values = server.values("envfile", NEW_HOST, "");
+    values[6].1 = server.p("etc/missing.env");
+    let pool_before = server.read("etc/pool.d/www.conf");
+    let output = server.run(&values, "").unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.env not found"));
+    assert_eq!(server.read("etc/pool.d/www.conf"), pool_before);
+    assert!(!server.log().contains("restart"));
+}
+
+fn hostile() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "'",
+        "\"",
+        "$(touch PWNED)",
+        "`touch PWNED`",
+        ";touch PWNED",
+        "\ntouch PWNED",
+        "|| touch PWNED",
+        "&",
+        " ",
+        "\\",
+        "é",
+        "中",
+        "🚀",
+        "$HOME",
+        "${IFS}",
+        ">PWNED",
+        "*",
+        "..",
+        "-",
+        ".",
+        "db",
+        "us-west-2",
+        "3306",
+        "\u{0}",
+    ]);
+    prop::collection::vec(pieces, 1..6).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any value for any parameter is refused by its allowedPattern (and by the Rust
+    /// validators), or ends up literally in the files with nothing executed.
+    #[test]
+    fn hostile_values_are_refused_or_stay_literal(value in hostile(), parameter in 0usize..4) {
+        let server = Server::new();
+        let name = ["region", "dbHost", "dbPort", "services"][parameter];
+        let mut values = server.values("envfile", NEW_HOST, "");
+        values.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.clone();
+        let rust_accepts = match name {
+            "region" => Some(failover_core::Region::new(&value).is_ok()),
+            "dbHost" => Some(value.is_empty() || failover_core::rewrite::DbHost::new(&value).is_ok()),
+            _ => None,
+        };
+        match server.run(&values, "") {
+            Err(refused) => {
+                prop_assert!(refused.contains("does not match"), "{}", refused);
+                prop_assert!(rust_accepts != Some(true), "the function would send {:?} for {} but SSM refuses it", value, name);
+            }
+            Ok(output) => {
+                prop_assert!(!server.path("PWNED").exists(), "{:?} executed code", value);
+                prop_assert!(rust_accepts != Some(false), "SSM accepts {:?} for {} but the function refuses it", value, name);
+                if output.status.success() {
+                    let env = server.read("etc/shop.env");
+                    let expected = match name {
+                        "region" => Some(format!("AWS_REGION={value}\n")),
+                        "dbHost" if !value.is_empty() => Some(format!("DB_HOST={value}\n")),
+                        _ => None,
+                    };
+                    if let Some(expected) = expected {
+                        prop_assert!(env.contains(&expected), "{} not literally in {}", expected, env);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_document_pattern_refuses_shell_metacharacters() {
+    for spec in parameter_specs(SCRIPT) {
+        let pattern = regex::Regex::new(&spec.pattern).unwrap();
+        for bad in [
+            "'", "\"", "$(id)", "`id`", ";", "\n", "|", "&", ">", "<", "\\", " ", "*", "é",
+        ] {
+            assert!(!pattern.is_match(&format!("a{bad}b")), "{} admits {bad:?}", spec.name);
+        }
+    }
+}
