@@ -1,0 +1,397 @@
+//! The rewrite flow with SSM pinned by aws-smithy-mocks (real wire errors such as
+//! InvocationDoesNotExist and throttling) and in-memory server inventories.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_ssm::config::retry::RetryConfig;
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
+use aws_sdk_ssm::Client as SsmClient;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use env_rewriter::{Report, Rewriter, RewriterConfig, Status};
+use failover_core::adapters::SsmCommands;
+use failover_core::ports::{InstanceFinder, NodeDirectory, ParameterReader};
+use failover_core::retry::Deadline;
+use failover_core::rewrite::{AppInstance, InstanceResult, ManagedNode};
+use failover_core::{AwsFailure, EnvReader, ErrorClass, FailoverError};
+use serde_json::json;
+
+struct Inventory {
+    instances: Vec<AppInstance>,
+    nodes: Vec<ManagedNode>,
+}
+
+impl InstanceFinder for Inventory {
+    async fn running_app_instances(&self, apps: &[String], _env: &str) -> Result<Vec<AppInstance>, AwsFailure> {
+        Ok(self
+            .instances
+            .iter()
+            .filter(|i| apps.contains(&i.app))
+            .cloned()
+            .collect())
+    }
+}
+
+impl NodeDirectory for Inventory {
+    async fn tagged_nodes(&self, app: &str, _env: &str) -> Result<Vec<ManagedNode>, AwsFailure> {
+        Ok(self.nodes.iter().filter(|n| n.app == app).cloned().collect())
+    }
+}
+
+#[derive(Default)]
+struct Parameters {
+    values: HashMap<String, String>,
+    reads: Mutex<usize>,
+}
+
+impl ParameterReader for Parameters {
+    async fn get(&self, names: &[String]) -> Result<HashMap<String, String>, AwsFailure> {
+        *self.reads.lock().unwrap() += 1;
+        Ok(names
+            .iter()
+            .filter_map(|n| self.values.get(n).map(|v| (n.clone(), v.clone())))
+            .collect())
+    }
+}
+
+fn config(extra: &[(&str, &str)]) -> RewriterConfig {
+    let mut vars = vec![
+        ("APP_REGION", "us-west-2"),
+        ("ENVIRONMENT", "production"),
+        ("DOCUMENT_NAME", "shop-failover-repoint-app"),
+        ("PARAMETER_PREFIX", "/shop/failover"),
+        ("ENV_FILE", "/etc/shop/failover.env"),
+        ("POLL_INITIAL_MS", "10"),
+        ("POLL_MAX_MS", "20"),
+    ];
+    vars.extend_from_slice(extra);
+    RewriterConfig::from_env(&EnvReader::from_pairs(vars)).unwrap()
+}
+
+fn inventory(ids: &[(&str, &str, &str)]) -> Inventory {
+    Inventory {
+        instances: ids
+            .iter()
+            .filter(|(id, _, _)| id.starts_with("i-"))
+            .map(|(id, app, _)| AppInstance {
+                id: id.to_string(),
+                app: app.to_string(),
+            })
+            .collect(),
+        nodes: ids
+            .iter()
+            .filter(|(_, _, ping)| !ping.is_empty())
+            .map(|(id, app, ping)| ManagedNode {
+                id: id.to_string(),
+                app: app.to_string(),
+                ping_status: ping.to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn ssm(rules: &[&Rule]) -> SsmCommands {
+    SsmCommands::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |c| c
+        .retry_config(RetryConfig::disabled())))
+}
+
+fn send_ok() -> Rule {
+    mock!(SsmClient::send_command)
+        .match_requests(|r| {
+            r.document_name() == Some("shop-failover-repoint-app")
+                && r.max_errors() == Some("0")
+                && r.comment().is_some_and(|c| c.starts_with("failover "))
+        })
+        .then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        })
+}
+
+fn invocation(
+    status: CommandInvocationStatus,
+    details: &str,
+    stdout: &str,
+    stderr: &str,
+) -> GetCommandInvocationOutput {
+    GetCommandInvocationOutput::builder()
+        .status(status)
+        .status_details(details)
+        .standard_output_content(stdout)
+        .standard_error_content(stderr)
+        .build()
+}
+
+/// SSM speaks JSON 1.1: the error code is `__type`.
+fn ssm_error(code: &str, status: u16) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+        aws_smithy_types::body::SdkBody::from(format!(r#"{{"__type":"{code}","message":"{code}"}}"#)),
+    )
+}
+
+fn manual() -> serde_json::Value {
+    json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"})
+}
+
+async fn run(
+    rewriter: &Rewriter<Inventory, Inventory, SsmCommands, Parameters>,
+    event: serde_json::Value,
+) -> Result<Report, FailoverError> {
+    rewriter.handle(event, Deadline::after(Duration::from_secs(30))).await
+}
+
+fn result_of<'a>(report: &'a Report, id: &str) -> &'a InstanceResult {
+    &report.instances.iter().find(|i| i.instance_id == id).unwrap().result
+}
+
+#[tokio::test]
+async fn polls_through_invocation_does_not_exist_in_progress_and_throttling_to_success() {
+    let send = send_ok();
+    let poll = mock!(SsmClient::get_command_invocation)
+        .sequence()
+        .http_response(|| ssm_error("InvocationDoesNotExist", 400))
+        .output(|| invocation(CommandInvocationStatus::InProgress, "InProgress", "", ""))
+        .http_response(|| ssm_error("ThrottlingException", 400))
+        .output(|| {
+            invocation(
+                CommandInvocationStatus::Success,
+                "Success",
+                "repoint: profile=magento changed=x",
+                "",
+            )
+        })
+        .build();
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&[("i-1", "Magento", "Online")]),
+        inventory(&[("i-1", "Magento", "Online")]),
+        ssm(&[&send, &poll]),
+        Parameters::default(),
+    );
+    let report = run(&rewriter, manual()).await.unwrap();
+    assert_eq!(report.status, Status::Success);
+    assert_eq!(report.command_ids, ["cmd-1"]);
+    assert_eq!(poll.num_calls(), 4);
+    assert_eq!(
+        result_of(&report, "i-1"),
+        &InstanceResult::Success {
+            summary: "repoint: profile=magento changed=x".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_partial_failure_is_a_retryable_error_naming_each_server() {
+    let send = send_ok();
+    let failed = mock!(SsmClient::get_command_invocation)
+        .match_requests(|r| r.instance_id() == Some("i-2"))
+        .then_output(|| {
+            invocation(
+                CommandInvocationStatus::Failed,
+                "Failed",
+                "",
+                "repoint: service nginx is not active\n",
+            )
+        });
+    let timed_out = mock!(SsmClient::get_command_invocation)
+        .match_requests(|r| r.instance_id() == Some("i-3"))
+        .then_output(|| invocation(CommandInvocationStatus::TimedOut, "DeliveryTimedOut", "", ""));
+    let ok = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
+    let servers = [
+        ("i-1", "Magento", "Online"),
+        ("i-2", "Magento", "Online"),
+        ("i-3", "WooCommerce", "Online"),
+        ("i-4", "Magento", "ConnectionLost"),
+    ];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&servers),
+        inventory(&servers),
+        ssm(&[&send, &failed, &timed_out, &ok]),
+        Parameters::default(),
+    );
+    let err = run(&rewriter, manual()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("incomplete: 2 of 3 servers were not repointed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("i-2") && message.contains("service nginx is not active"),
+        "{message}"
+    );
+    assert!(
+        message.contains("i-3") && message.contains("DeliveryTimedOut"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("i-1 "),
+        "successes are not listed as failures: {message}"
+    );
+    assert_eq!(
+        send.num_calls(),
+        2,
+        "magento and wordpress profiles get one command each"
+    );
+}
+
+#[tokio::test]
+async fn commands_that_never_finish_time_out_at_the_deadline() {
+    let send = send_ok();
+    let running = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::InProgress, "InProgress", "", ""));
+    let rewriter = Rewriter::new(
+        config(&[("MAX_WAIT_SECONDS", "1")]),
+        inventory(&[("i-1", "Magento", "Online")]),
+        inventory(&[("i-1", "Magento", "Online")]),
+        ssm(&[&send, &running]),
+        Parameters::default(),
+    );
+    let err = run(&rewriter, manual()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("i-1") && err.to_string().contains("timed-out"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_discovers_and_plans_but_sends_nothing() {
+    let send = send_ok();
+    let servers = [
+        ("i-1", "Magento", "Online"),
+        ("mi-0a1b2c3d4e5f60718", "WordPress", "Online"),
+        ("i-9", "Magento", ""),
+    ];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&servers),
+        inventory(&servers),
+        ssm(&[&send]),
+        Parameters::default(),
+    );
+    let mut event = manual();
+    event["dryRun"] = json!(true);
+    let report = run(&rewriter, event).await.unwrap();
+    assert_eq!(report.status, Status::DryRun);
+    assert_eq!(send.num_calls(), 0);
+    assert_eq!(report.instances.len(), 3);
+    assert!(
+        matches!(result_of(&report, "i-9"), InstanceResult::Skipped { reason } if reason.contains("not registered with SSM"))
+    );
+}
+
+#[tokio::test]
+async fn parameter_changes_read_the_published_values_and_only_the_active_region_triggers() {
+    let send = send_ok();
+    let ok = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
+    let parameters = Parameters {
+        values: HashMap::from([
+            ("/shop/failover/active-region".to_string(), "us-west-2".to_string()),
+            (
+                "/shop/failover/db-host".to_string(),
+                "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com".to_string(),
+            ),
+            ("/shop/failover/db-port".to_string(), "3306".to_string()),
+        ]),
+        ..Parameters::default()
+    };
+    let servers = [("i-1", "WooCommerce", "Online")];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&servers),
+        inventory(&servers),
+        ssm(&[&send, &ok]),
+        parameters,
+    );
+    let event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/parameter-store-change.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let report = run(&rewriter, event.clone()).await.unwrap();
+    assert_eq!(report.status, Status::Success);
+    let target = serde_json::to_value(report.target.unwrap()).unwrap();
+    assert_eq!(
+        target,
+        json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com", "dbPort": 3306})
+    );
+
+    let mut db_host_event = event;
+    db_host_event["detail"]["name"] = json!("/shop/failover/db-host");
+    let report = run(&rewriter, db_host_event).await.unwrap();
+    assert_eq!(report.status, Status::Ignored);
+    assert_eq!(send.num_calls(), 1, "the db-host change alone sends nothing");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_and_sends_nothing() {
+    let send = send_ok();
+    let servers = [("i-1", "Magento", "Online")];
+    let parameters = Parameters {
+        values: HashMap::from([(
+            "/shop/failover/active-region".to_string(),
+            "us-west-2; reboot".to_string(),
+        )]),
+        ..Parameters::default()
+    };
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&servers),
+        inventory(&servers),
+        ssm(&[&send]),
+        parameters,
+    );
+    for (event, needle) in [
+        (json!({"hello": "world"}), "invalid event: event is neither"),
+        (
+            json!({"region": "us-west-2", "dbHost": "db; reboot"}),
+            "manual request dbHost",
+        ),
+        (json!({"region": "mars-1"}), "manual request region"),
+        (
+            json!({"version": "0", "id": "1", "detail-type": "Parameter Store Change", "source": "aws.ssm", "region": "us-west-2", "detail": {"name": "/shop/failover/active-region", "operation": "Update"}}),
+            "the published parameters cannot be used",
+        ),
+        (
+            serde_json::from_slice(
+                &std::fs::read(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../events/alarm-state-change-to-alarm.json"
+                ))
+                .unwrap(),
+            )
+            .unwrap(),
+            "alarm events are not configured",
+        ),
+    ] {
+        let err = run(&rewriter, event).await.unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        assert_eq!(err.class(), ErrorClass::NonRetryable);
+    }
+    assert_eq!(send.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn finding_no_server_at_all_is_an_error_not_a_silent_success() {
+    let send = send_ok();
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&[]),
+        inventory(&[]),
+        ssm(&[&send]),
+        Parameters::default(),
+    );
+    let err = run(&rewriter, manual()).await.unwrap_err();
+    assert!(err.to_string().contains("nothing was repointed"), "{err}");
+}
