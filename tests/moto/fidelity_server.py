@@ -1,19 +1,27 @@
-"""Starts moto's server with one fidelity patch for a documented gap.
+"""Starts moto's server with two fidelity patches.
 
-moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier set, so a promoted
+1. moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier set, so a promoted
 instance still looks like a replica forever and code that correctly waits for the source
 to be cleared (as real AWS does) could never finish. This patch detaches the promoted
 instance from its source, as RDS does. Every other gap is left as it is (a second promote
 still succeeds silently; tests must not rely on AWS refusing it), and real AWS semantics
 are pinned with aws-smithy-mocks in the Rust tests.
 
+2. moto does not implement SSM DescribeInstanceInformation (HTTP 500). Here it answers
+for the region's running EC2 instances, which moto's SSM treats as managed (SendCommand
+runs on them), as Online EC2Instance nodes, honouring `tag:<key>` filters and
+pagination, as SSM does.
+
 Usage: python fidelity_server.py -H 127.0.0.1 -p PORT   (same arguments as moto_server)
 """
 
+import json
 import sys
 
+from moto.ec2.models import ec2_backends
 from moto.rds.models import RDSBackend
 from moto.server import main
+from moto.ssm.responses import SimpleSystemManagerResponse
 
 _promote = RDSBackend.promote_read_replica
 
@@ -36,6 +44,41 @@ def _promote_and_detach(self, db_kwargs):
 
 
 RDSBackend.promote_read_replica = _promote_and_detach
+
+
+def _describe_instance_information(self):
+    filters = self._get_param("Filters") or []
+    wanted = {f["Key"][4:]: set(f.get("Values", [])) for f in filters if f.get("Key", "").startswith("tag:")}
+    backend = ec2_backends[self.current_account][self.region]
+    nodes = []
+    for reservation in backend.reservations.values():
+        for instance in reservation.instances:
+            if instance.state != "running":
+                continue
+            tags = {t["key"]: t["value"] for t in instance.get_tags()}
+            if all(tags.get(key) in values for key, values in wanted.items()):
+                nodes.append(
+                    {
+                        "InstanceId": instance.id,
+                        "PingStatus": "Online",
+                        "ResourceType": "EC2Instance",
+                        "PlatformType": "Linux",
+                        "PlatformName": "Amazon Linux",
+                        "AgentVersion": "3.3.1142.0",
+                        "IPAddress": instance.private_ip,
+                        "ComputerName": instance.id,
+                    }
+                )
+    nodes.sort(key=lambda n: n["InstanceId"])
+    start = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxResults") or 50)
+    page = {"InstanceInformationList": nodes[start : start + size]}
+    if start + size < len(nodes):
+        page["NextToken"] = str(start + size)
+    return json.dumps(page)
+
+
+SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

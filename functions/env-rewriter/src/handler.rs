@@ -56,6 +56,11 @@ where
         }
     }
 
+    /// The command runner (e.g. to inspect a recording runner in tests).
+    pub fn commands(&self) -> &C {
+        &self.commands
+    }
+
     /// [`Self::handle`], plus the summary log line and EMF metrics.
     pub async fn handle_and_report(&self, payload: Value, deadline: Deadline) -> Result<Value, FailoverError> {
         let result = self.handle(payload, deadline).await;

@@ -32,7 +32,8 @@ impl InstanceFinder for Ec2Instances {
             )
             .filters(Filter::builder().name("tag:Environment").values(environment).build())
             .filters(Filter::builder().name("instance-state-name").values("running").build())
-            .max_results(100)
+            // 50 per page: large fleets take several pages, each answered well within timeouts.
+            .max_results(50)
             .into_paginator()
             .send();
         let mut found = Vec::new();

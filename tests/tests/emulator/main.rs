@@ -2,5 +2,6 @@
 //! one moto server (started on first use, gone with the process). Tests isolate
 //! themselves by unique resource names, so they run in parallel.
 
+mod env_rewriter;
 mod foundation;
 mod rds_promoter;
