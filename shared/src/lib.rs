@@ -7,6 +7,7 @@ pub mod clients;
 pub mod config;
 pub mod emf;
 pub mod error;
+pub mod health;
 pub mod parameter_change;
 pub mod ports;
 pub mod promotion;
