@@ -96,7 +96,7 @@ pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<LockRe
 
 /// `Ok(true)` when a conditional write went through, `Ok(false)` when its condition
 /// refused it (someone else got there first), an error otherwise.
-fn conditional<T, E>(operation: &'static str, result: Result<T, SdkError<E>>) -> Result<bool, AwsFailure>
+pub(crate) fn conditional<T, E>(operation: &'static str, result: Result<T, SdkError<E>>) -> Result<bool, AwsFailure>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -4,9 +4,11 @@
 mod app_servers;
 mod db_instances;
 mod failover_lock;
+mod health;
 mod parameters;
 
 pub use app_servers::{CommandRunner, InstanceFinder, NodeDirectory, ParameterReader};
 pub use db_instances::DbInstances;
 pub use failover_lock::FailoverLockStore;
+pub use health::{HealthStateStore, HeartbeatProbe};
 pub use parameters::ParameterWriter;

@@ -1,0 +1,36 @@
+//! Builds the production handler: heartbeat clients with short timeouts in both regions.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use failover_core::adapters::{DynamoDbHealthStore, DynamoDbHeartbeats, SsmParameters};
+use failover_core::clients::{sdk_config, ClientTimeouts, RegionClients};
+
+use crate::config::MonitorConfig;
+use crate::handler::Monitor;
+
+/// The handler over the real AWS adapters.
+pub type ProductionMonitor = Monitor<DynamoDbHeartbeats, DynamoDbHealthStore, SsmParameters>;
+
+/// Builds the clients once: a dead region must fail its check within the timeout, so the
+/// heartbeat clients do not retry and time out with the check.
+pub async fn build(config: MonitorConfig) -> ProductionMonitor {
+    let timeouts = ClientTimeouts {
+        connect: config.check_timeout,
+        attempt: config.check_timeout,
+    };
+    let mut heartbeat_clients = BTreeMap::new();
+    for region in [&config.regions.primary, &config.regions.secondary] {
+        let sdk = sdk_config(region, timeouts).await;
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        );
+        heartbeat_clients.insert(region.clone(), client);
+    }
+    let state = RegionClients::load(&config.state_region, ClientTimeouts::default()).await;
+    let probe = DynamoDbHeartbeats::new(heartbeat_clients, config.heartbeat_table.clone(), config.check_timeout);
+    let store = DynamoDbHealthStore::new(state.dynamodb, config.state_table.clone(), config.state_key());
+    Monitor::new(config, probe, store, SsmParameters::new(state.ssm))
+}
