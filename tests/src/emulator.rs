@@ -1,17 +1,14 @@
 //! The local AWS emulator (moto server): one per test process, on a free loopback port.
 //!
-//! The server is spawned from a dedicated keeper thread that lives as long as the test
-//! process, with `PR_SET_PDEATHSIG = SIGKILL`: when the process ends for any reason
+//! The server is a [`crate::kept_child`]: when the test process ends for any reason
 //! (success, panic, abort, Ctrl-C, SIGKILL), the kernel kills the server too, so no
 //! orphan moto is ever left behind. Tests share the server and isolate themselves by
 //! giving every resource a unique name ([`crate::unique_name`]).
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -19,6 +16,7 @@ use failover_core::clients::{sdk_config, ClientTimeouts, RegionClients};
 use failover_core::Region;
 
 use crate::http;
+use crate::kept_child::{self, process_alive};
 use crate::venv;
 
 /// How long a fresh server may take to answer.
@@ -139,16 +137,7 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
-/// True while `pid` exists and is not a zombie.
-pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// Spawns moto from a thread that never ends before the process does, so the
-/// parent-death signal fires exactly when the test process goes away.
+/// Spawns moto so that it never outlives this process (see [`crate::kept_child`]).
 fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator> {
     let log = std::env::temp_dir().join(format!("failover-moto-{}-{port}.log", std::process::id()));
     let log_file = std::fs::File::create(&log)?;
@@ -159,34 +148,7 @@ fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                // The parent died before prctl took effect.
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-    let (sender, receiver) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("moto-keeper-{port}"))
-        .spawn(move || match command.spawn() {
-            Ok(mut child) => {
-                let _ = sender.send(Ok(child.id()));
-                // Reap the child if it exits; otherwise this thread lives until process exit.
-                let _ = child.wait();
-            }
-            Err(e) => {
-                let _ = sender.send(Err(e));
-            }
-        })?;
-    let pid = receiver.recv().map_err(|_| io::Error::other("keeper thread died"))??;
+    let pid = kept_child::spawn_kept(command, &format!("moto-{port}"), false)?;
     Ok(Emulator {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         pid,
@@ -199,8 +161,7 @@ impl Drop for Emulator {
     /// static (never dropped) and goes with the process through the parent-death signal.
     fn drop(&mut self) {
         if process_alive(self.pid) {
-            // SAFETY: signalling the process we spawned, by its pid.
-            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+            kept_child::signal(self.pid, libc::SIGTERM);
         }
     }
 }

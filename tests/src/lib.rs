@@ -4,6 +4,7 @@
 pub mod emulator;
 pub mod fixtures;
 pub mod http;
+pub mod kept_child;
 pub mod naming;
 pub mod venv;
 

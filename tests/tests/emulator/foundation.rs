@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_ec2::types::Filter;
-use failover_tests::emulator::process_alive;
 use failover_tests::fixtures::{dynamodb, ec2, rds, ssm, stream_event};
+use failover_tests::kept_child::process_alive;
 use failover_tests::{unique_name, Emulator, PRIMARY, SECONDARY};
 
 fn s(value: &str) -> AttributeValue {
