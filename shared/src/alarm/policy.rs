@@ -48,7 +48,7 @@ pub enum IgnoreReason {
 impl std::fmt::Display for IgnoreReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotAlarm { state } => write!(f, "alarm entered {state:?}, not ALARM"),
+            Self::NotAlarm { state } => write!(f, "alarm entered {state}, not ALARM"),
             Self::AlreadyInAlarm => f.write_str("alarm was already in ALARM (repeated notification)"),
             Self::AlarmNotAllowed { alarm_name } => write!(
                 f,
