@@ -1,6 +1,7 @@
 //! Test harness: the local AWS emulator (moto server) and two-region fixtures, shared
 //! by every function's integration tests and by the drill.
 
+pub mod drill;
 pub mod emulator;
 pub mod fixtures;
 pub mod http;
