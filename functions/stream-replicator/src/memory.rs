@@ -16,6 +16,8 @@ use crate::ports::{BatchGet, Conditional, Guard, ItemReader, ItemWriter, Tag, Wr
 /// A failure to inject into the next call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
+    /// The call goes through normally (to aim later faults at later calls).
+    Pass,
     /// The call fails with this error.
     Fail(AwsFailure),
     /// The call succeeds but leaves its last `n` requests unprocessed.
@@ -23,6 +25,11 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// A ValidationException, as DynamoDB returns for an invalid request.
+    pub fn rejected() -> Self {
+        Self::Fail(invalid("One or more parameter values were invalid"))
+    }
+
     /// A throttling error as DynamoDB returns it.
     pub fn throttled() -> Self {
         Self::Fail(AwsFailure {
@@ -185,7 +192,7 @@ impl ItemWriter for MemoryTable {
         let unprocessed = match self.next_fault() {
             Some(Fault::Fail(failure)) => return Err(failure),
             Some(Fault::Unprocessed(n)) => n.min(requests.len()),
-            None => 0,
+            Some(Fault::Pass) | None => 0,
         };
         let processed = requests.len() - unprocessed;
         self.with_items(|items| {
@@ -288,7 +295,7 @@ impl ItemReader for MemoryTable {
         let unprocessed = match self.next_fault() {
             Some(Fault::Fail(failure)) => return Err(failure),
             Some(Fault::Unprocessed(n)) => n.min(keys.len()),
-            None => 0,
+            Some(Fault::Pass) | None => 0,
         };
         let processed = keys.len() - unprocessed;
         let items = self.with_items(|items| {
