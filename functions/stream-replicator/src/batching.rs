@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(chunks.len(), 40);
         assert!(chunks.iter().all(|c| c.len() == 25));
         assert_eq!(check(&[100; 26], BatchLimits::default()), [0..25, 25..26]);
-        assert_eq!(check(&[100; 25], BatchLimits::default()), [0..25]);
+        assert_eq!(check(&[100; 25], BatchLimits::default()), vec![0..25]);
         assert!(check(&[], BatchLimits::default()).is_empty());
     }
 
@@ -81,7 +81,7 @@ mod tests {
         let chunks = check(&[MB; 40], BatchLimits::default());
         assert_eq!(chunks, [0..16, 16..32, 32..40]);
         // Exactly at the limit is allowed; one byte more starts a new call.
-        assert_eq!(check(&[8 * MB, 8 * MB], BatchLimits::default()), [0..2]);
+        assert_eq!(check(&[8 * MB, 8 * MB], BatchLimits::default()), vec![0..2]);
         assert_eq!(check(&[8 * MB, 8 * MB + 1], BatchLimits::default()), [0..1, 1..2]);
     }
 

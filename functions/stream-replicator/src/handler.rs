@@ -14,11 +14,11 @@ use crate::checkpoint::{resume_index, tally, Outcome};
 use crate::coalesce::coalesce;
 use crate::config::{ReplicatorConfig, UnwritablePolicy};
 use crate::decide::{Rules, SkipReason};
-use crate::decode::{parse_event, Decoder};
+use crate::decode::{parse_event, Decoder, EventError};
 use crate::engine::{Engine, Work};
 use crate::key::KeySchema;
 use crate::marker::OriginMarker;
-use crate::metrics::{lag_stats, BatchReport};
+use crate::metrics::{lag_stats, BatchReport, LagStats};
 use crate::ports::{ItemReader, ItemWriter};
 
 /// The replicator, built once at init and shared by every invocation.
@@ -31,6 +31,21 @@ pub struct Replicator<W, R> {
     reader: R,
     backoff: Backoff,
     limits: BatchLimits,
+}
+
+/// A batch turned into per-key work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// One entry per distinct key, ordered by the key's first record.
+    pub works: Vec<Work>,
+    /// For each entry of `works`, the index of its key's first record.
+    pub first_indices: Vec<usize>,
+    /// For each record, its entry in `works`.
+    pub slot_of_record: Vec<usize>,
+    /// Each record's sequence number.
+    pub sequences: Vec<String>,
+    /// Replication lag of the batch.
+    pub lag: Option<LagStats>,
 }
 
 /// The result of one batch and what was measured.
@@ -139,11 +154,9 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         self.replicate_in_span(event, deadline).instrument(span).await
     }
 
-    async fn replicate_in_span(&self, event: Event, deadline: Deadline) -> Handled {
-        let mut report = BatchReport {
-            received: event.records.len(),
-            ..BatchReport::default()
-        };
+    /// Validates and plans a batch: decoding, coalescing and a decision per key, with
+    /// nothing written yet. `now_ms` dates the replication lag.
+    pub fn plan(&self, event: Event, now_ms: i64) -> Result<Plan, EventError> {
         let decoder = Decoder {
             schema: &self.schema,
             source_table: &self.config.source_table,
@@ -151,30 +164,13 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
             marker_attribute: &self.config.marker_attribute,
             version_attribute: self.config.version_attribute(),
         };
-        let changes = match decoder.decode(event) {
-            Ok(changes) => changes,
-            Err(e) => {
-                tracing::error!(error = %e, "refusing the batch; nothing was written");
-                return Handled {
-                    result: Err(FailoverError::InvalidEvent(e.to_string())),
-                    report,
-                };
-            }
-        };
-        report.lag = lag_stats(
-            chrono::Utc::now().timestamp_millis(),
-            changes.iter().filter_map(|c| c.created_at_ms),
-        );
+        let changes = decoder.decode(event)?;
+        let lag = lag_stats(now_ms, changes.iter().filter_map(|c| c.created_at_ms));
         let sequences: Vec<String> = changes.iter().map(|c| c.sequence.clone()).collect();
         let coalesced = coalesce(changes);
-        report.keys = coalesced.keys.len();
-        let rules = Rules {
-            mode: &self.config.mode,
-            marker: &self.marker,
-            ttl: self.config.ttl_deletes,
-        };
+        let rules = self.rules();
         let first_indices: Vec<usize> = coalesced.keys.iter().map(|k| k.first_index).collect();
-        let mut works: Vec<Work> = coalesced
+        let works: Vec<Work> = coalesced
             .keys
             .into_iter()
             .map(|keyed| Work {
@@ -183,11 +179,51 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
                 sequence: keyed.last.sequence,
             })
             .collect();
+        Ok(Plan {
+            works,
+            first_indices,
+            slot_of_record: coalesced.slot_of_record,
+            sequences,
+            lag,
+        })
+    }
+
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            mode: &self.config.mode,
+            marker: &self.marker,
+            ttl: self.config.ttl_deletes,
+        }
+    }
+
+    async fn replicate_in_span(&self, event: Event, deadline: Deadline) -> Handled {
+        let mut report = BatchReport {
+            received: event.records.len(),
+            ..BatchReport::default()
+        };
+        let Plan {
+            mut works,
+            first_indices,
+            slot_of_record,
+            sequences,
+            lag,
+        } = match self.plan(event, chrono::Utc::now().timestamp_millis()) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!(error = %e, "refusing the batch; nothing was written");
+                return Handled {
+                    result: Err(FailoverError::InvalidEvent(e.to_string())),
+                    report,
+                };
+            }
+        };
+        report.lag = lag;
+        report.keys = works.len();
         let engine = Engine {
             writer: &self.writer,
             reader: &self.reader,
             schema: &self.schema,
-            rules,
+            rules: self.rules(),
             limits: self.limits,
             backoff: self.backoff,
             deadline,
@@ -202,7 +238,7 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
             .collect();
         drop(works);
         let resume = resume_index(first_indices.iter().copied().zip(outcomes.iter()));
-        report.tally = tally(&coalesced.slot_of_record, &outcomes, resume);
+        report.tally = tally(&slot_of_record, &outcomes, resume);
         report.write_requests = applied.counters.write_requests();
         report.read_requests = applied.counters.read_requests();
         report.retries = applied.counters.retries();

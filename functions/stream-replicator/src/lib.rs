@@ -26,5 +26,5 @@ pub mod metrics;
 pub mod ports;
 
 pub use config::ReplicatorConfig;
-pub use handler::{Handled, Replicator};
+pub use handler::{Handled, Plan, Replicator};
 pub use init::init;
