@@ -2,12 +2,14 @@
 //! by every function's integration tests and by the drill.
 
 pub mod emulator;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod http;
 pub mod naming;
 pub mod venv;
 
 pub use emulator::Emulator;
+pub use fault_proxy::{FaultPlan, FaultProxy};
 pub use naming::unique_name;
 
 /// The primary region of every test and of the drill.

@@ -3,3 +3,4 @@
 //! themselves by unique resource names, so they run in parallel.
 
 mod foundation;
+mod stream_replicator;
