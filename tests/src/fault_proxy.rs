@@ -385,7 +385,10 @@ fn read_request(client: &mut TcpStream) -> io::Result<Request> {
         }
         let read = client.read(&mut chunk)?;
         if read == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed before a request"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "client closed before a request",
+            ));
         }
         buffer.extend_from_slice(&chunk[..read]);
     };
@@ -406,9 +409,7 @@ fn read_request(client: &mut TcpStream) -> io::Result<Request> {
         return Err(io::Error::other("chunked request bodies are not supported"));
     }
     let length: usize = match request.header("content-length") {
-        Some(value) => value
-            .parse()
-            .map_err(|_| io::Error::other("bad Content-Length"))?,
+        Some(value) => value.parse().map_err(|_| io::Error::other("bad Content-Length"))?,
         None => 0,
     };
     if length > MAX_BODY {
@@ -625,7 +626,10 @@ mod tests {
         assert_ne!(first, other);
         assert_eq!(stats.requests, 300);
         assert!((30..=90).contains(&stats.faults()), "{stats:?}");
-        assert!(stats.throttled > 0 && stats.server_errors > 0 && stats.dropped > 0, "{stats:?}");
+        assert!(
+            stats.throttled > 0 && stats.server_errors > 0 && stats.dropped > 0,
+            "{stats:?}"
+        );
     }
 
     #[test]

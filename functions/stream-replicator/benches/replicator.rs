@@ -102,11 +102,19 @@ fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
 
 /// Write calls the replicator makes for a batch (overwrite mode).
 fn replicator_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> usize {
-    let r = Replicator::new(config(), schema(), MemoryTable::new(schema()), MemoryTable::new(schema()))
-        .expect("replicator");
+    let r = Replicator::new(
+        config(),
+        schema(),
+        MemoryTable::new(schema()),
+        MemoryTable::new(schema()),
+    )
+    .expect("replicator");
     let handled = rt.block_on(r.replicate(stream.event(), Deadline::after(Duration::from_secs(60))));
     let response = handled.result.expect("batch handled");
-    assert!(response.batch_item_failures.is_empty(), "the in-memory batch must succeed");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the in-memory batch must succeed"
+    );
     r.writer().calls.writes()
 }
 
@@ -130,8 +138,13 @@ fn per_record_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> us
 }
 
 fn plan_throughput(json: &[u8], records: usize) -> f64 {
-    let r = Replicator::new(config(), schema(), MemoryTable::new(schema()), MemoryTable::new(schema()))
-        .expect("replicator");
+    let r = Replicator::new(
+        config(),
+        schema(),
+        MemoryTable::new(schema()),
+        MemoryTable::new(schema()),
+    )
+    .expect("replicator");
     let mut runs: Vec<Duration> = (0..9)
         .map(|_| {
             let started = Instant::now();

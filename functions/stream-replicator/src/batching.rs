@@ -91,7 +91,10 @@ mod tests {
             max_requests: 3,
             max_bytes: 10,
         };
-        assert_eq!(check(&[4, 4, 4, 1, 1, 1, 1, 9, 2], limits), [0..2, 2..5, 5..7, 7..8, 8..9]);
+        assert_eq!(
+            check(&[4, 4, 4, 1, 1, 1, 1, 9, 2], limits),
+            [0..2, 2..5, 5..7, 7..8, 8..9]
+        );
         // An oversized request stands alone.
         assert_eq!(check(&[1, 11, 1], limits), [0..1, 1..2, 2..3]);
     }

@@ -73,7 +73,10 @@ mod tests {
     use super::*;
 
     fn not_done() -> Vec<Outcome> {
-        vec![Outcome::NotDurable, Outcome::Unwritable(Unwritable::TooLarge { bytes: 500_000 })]
+        vec![
+            Outcome::NotDurable,
+            Outcome::Unwritable(Unwritable::TooLarge { bytes: 500_000 }),
+        ]
     }
 
     #[test]

@@ -73,7 +73,10 @@ mod tests {
             Some(q) => {
                 let mut new = key_attributes.clone();
                 new.insert("qty".into(), Value::N(q.into()));
-                ChangeKind::Upsert { new: Some(new), old: None }
+                ChangeKind::Upsert {
+                    new: Some(new),
+                    old: None,
+                }
             }
             None => ChangeKind::Remove {
                 old: None,
@@ -102,7 +105,8 @@ mod tests {
         ];
         let coalesced = coalesce(changes.clone());
         let keyed = &coalesced.keys;
-        let summary: Vec<(usize, usize, usize)> = keyed.iter().map(|k| (k.first_index, k.records, k.last.index)).collect();
+        let summary: Vec<(usize, usize, usize)> =
+            keyed.iter().map(|k| (k.first_index, k.records, k.last.index)).collect();
         assert_eq!(summary, [(0, 3, 4), (1, 2, 5), (3, 1, 3)]);
         assert_eq!(keyed[0].last, changes[4]);
         assert_eq!(coalesced.slot_of_record, [0, 1, 0, 2, 0, 1]);

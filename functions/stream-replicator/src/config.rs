@@ -96,7 +96,9 @@ pub const DEFAULT_MARKER_ATTRIBUTE: &str = "replica_origin";
 impl ReplicatorConfig {
     /// Reads and validates the configuration; see the function's README for each variable.
     pub fn from_env(env: &EnvReader) -> Result<Self, ConfigError> {
-        let target_table = env.required("TARGET_TABLE_NAME", "the target DynamoDB table name")?.to_owned();
+        let target_table = env
+            .required("TARGET_TABLE_NAME", "the target DynamoDB table name")?
+            .to_owned();
         let target_region = env.region("TARGET_REGION")?;
         let source_table = env.optional("SOURCE_TABLE_NAME").unwrap_or(&target_table).to_owned();
         let source_region = match env.optional("SOURCE_REGION") {
@@ -275,7 +277,10 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("REPLICATION_MODE", "both")], "REPLICATION_MODE=\"both\""),
             (&[("REPLICATION_MODE", "last-writer-wins")], "VERSION_ATTRIBUTE"),
-            (&[("TTL_DELETES", "maybe")], "TTL_DELETES=\"maybe\": expected replicate or skip"),
+            (
+                &[("TTL_DELETES", "maybe")],
+                "TTL_DELETES=\"maybe\": expected replicate or skip",
+            ),
             (&[("UNWRITABLE_RECORDS", "drop")], "UNWRITABLE_RECORDS"),
             (&[("WRITE_CONCURRENCY", "0")], "WRITE_CONCURRENCY"),
             (&[("WRITE_CONCURRENCY", "65")], "WRITE_CONCURRENCY"),

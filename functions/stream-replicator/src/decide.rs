@@ -194,7 +194,10 @@ mod tests {
         };
         assert_eq!(version, None);
         assert_eq!(written.len(), 3);
-        assert!(m.upsert_is_own(&written, None), "the written item carries a valid marker");
+        assert!(
+            m.upsert_is_own(&written, None),
+            "the written item carries a valid marker"
+        );
         assert_eq!(
             r.decide(ChangeKind::Remove {
                 old: None,
@@ -210,7 +213,10 @@ mod tests {
         let mode = lww();
         let r = rules(&mode, &m, TtlPolicy::Replicate);
         let action = r.decide(upsert(item(&[("pk", s("A")), ("v", n("7"))]), None));
-        assert!(matches!(action, Action::Put { version: Some(ref v), .. } if v == "7"), "{action:?}");
+        assert!(
+            matches!(action, Action::Put { version: Some(ref v), .. } if v == "7"),
+            "{action:?}"
+        );
         assert_eq!(
             r.decide(ChangeKind::Remove {
                 old: Some(item(&[("v", n("8"))])),

@@ -234,11 +234,21 @@ mod tests {
 
     #[test]
     fn the_sample_batch_decodes_with_its_ttl_delete() {
-        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/dynamodb-stream-batch.json")).unwrap();
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/dynamodb-stream-batch.json"
+        ))
+        .unwrap();
         let changes = decoder(&schema()).decode(parse_event(&json).unwrap()).unwrap();
         assert_eq!(changes.len(), 5);
         assert!(matches!(&changes[0].kind, ChangeKind::Upsert { new: Some(n), old: None } if n.len() == 6));
-        assert!(matches!(&changes[3].kind, ChangeKind::Remove { old: Some(_), by_ttl: false }));
+        assert!(matches!(
+            &changes[3].kind,
+            ChangeKind::Remove {
+                old: Some(_),
+                by_ttl: false
+            }
+        ));
         assert!(matches!(&changes[4].kind, ChangeKind::Remove { by_ttl: true, .. }));
         assert_eq!(changes[4].sequence, "100000000000000000005");
         assert_eq!(changes[0].created_at_ms, Some(1_763_694_000_000));
@@ -260,7 +270,9 @@ mod tests {
             ),
         )])
         .unwrap();
-        let ChangeKind::Upsert { old: Some(old), .. } = &changes[0].kind else { panic!() };
+        let ChangeKind::Upsert { old: Some(old), .. } = &changes[0].kind else {
+            panic!()
+        };
         let mut names: Vec<&String> = old.keys().collect();
         names.sort();
         assert_eq!(names, ["replica_origin", "v"]);
@@ -274,7 +286,9 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(&changes[0].kind, ChangeKind::Upsert { new: None, old: None }));
-        let ChangeKind::Upsert { new: Some(new), .. } = &changes[1].kind else { panic!() };
+        let ChangeKind::Upsert { new: Some(new), .. } = &changes[1].kind else {
+            panic!()
+        };
         assert_eq!(new.get("pk"), Some(&Value::S("A".into())));
         assert_eq!(new.len(), 3);
     }
@@ -282,7 +296,11 @@ mod tests {
     #[test]
     fn a_malformed_event_names_the_path() {
         let err = parse_event(br#"{"Records": [{"eventID": "x"}]}"#).unwrap_err();
-        assert!(err.to_string().starts_with("malformed DynamoDB stream event: at Records[0]"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("malformed DynamoDB stream event: at Records[0]"),
+            "{err}"
+        );
         let err = parse_event(b"[1, 2]").unwrap_err();
         assert!(matches!(err, EventError::Malformed(_)), "{err}");
         let err = parse_event(b"{not json").unwrap_err();
@@ -293,7 +311,11 @@ mod tests {
     fn records_without_keys_or_sequence_are_refused() {
         let mut no_keys = body("1", json!({}));
         no_keys.as_object_mut().unwrap().remove("Keys");
-        let err = decode(vec![record("INSERT", "1", body("1", json!({}))), record("INSERT", "2", no_keys)]).unwrap_err();
+        let err = decode(vec![
+            record("INSERT", "1", body("1", json!({}))),
+            record("INSERT", "2", no_keys),
+        ])
+        .unwrap_err();
         assert_eq!(
             err,
             EventError::Record {
@@ -302,7 +324,12 @@ mod tests {
                 problem: "no Keys".into()
             }
         );
-        let err = decode(vec![record("INSERT", "1", body("1", json!({"Keys": {"pk": {"S": "A"}}})))]).unwrap_err();
+        let err = decode(vec![record(
+            "INSERT",
+            "1",
+            body("1", json!({"Keys": {"pk": {"S": "A"}}})),
+        )])
+        .unwrap_err();
         assert!(err.to_string().contains("key attribute \"sk\" is missing"), "{err}");
         let mut no_seq = body("1", json!({}));
         no_seq.as_object_mut().unwrap().remove("SequenceNumber");
@@ -319,11 +346,18 @@ mod tests {
             let mut r = record("INSERT", "1", body("1", json!({})));
             r["eventSourceARN"] = json!(arn);
             let err = decode(vec![r]).unwrap_err();
-            assert!(err.to_string().contains("but this function replicates shop-data in us-east-1"), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("but this function replicates shop-data in us-east-1"),
+                "{err}"
+            );
         }
         let mut r = record("INSERT", "1", body("1", json!({})));
         r["eventSourceARN"] = json!("arn:aws:kinesis:us-east-1:1:stream/x");
-        assert!(decode(vec![r]).unwrap_err().to_string().contains("not a DynamoDB stream ARN"));
+        assert!(decode(vec![r])
+            .unwrap_err()
+            .to_string()
+            .contains("not a DynamoDB stream ARN"));
         let mut r = record("INSERT", "1", body("1", json!({})));
         r.as_object_mut().unwrap().remove("eventSourceARN");
         assert!(decode(vec![r]).unwrap_err().to_string().contains("no eventSourceARN"));

@@ -330,7 +330,10 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
             }
             failed += 1;
             if !self.pause(failed).await {
-                tracing::warn!(requests = pending.len(), "writes not confirmed before giving up; the batch resumes at the earliest");
+                tracing::warn!(
+                    requests = pending.len(),
+                    "writes not confirmed before giving up; the batch resumes at the earliest"
+                );
                 results.extend(pending.iter().map(|&i| (i, Outcome::NotDurable)));
                 return None;
             }
@@ -359,7 +362,8 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                         Conditional::ConditionFailed => Outcome::Skipped(SkipReason::Stale),
                     });
                 (index, self.outcome_of(result))
-            }) as std::pin::Pin<Box<dyn Future<Output = (usize, Outcome)> + Send + '_>>),
+            })
+                as std::pin::Pin<Box<dyn Future<Output = (usize, Outcome)> + Send + '_>>),
             Action::Delete { version: Some(version) } => Some(Box::pin(async move {
                 let guard = Guard {
                     version_attribute,
@@ -448,10 +452,7 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
             }
             let keys: Vec<&Attributes> = pending.iter().map(|&i| &works[i].key_attributes).collect();
             self.counters.read_requests.fetch_add(1, Ordering::Relaxed);
-            match self
-                .attempt("BatchGetItem", self.engine.reader.batch_get(&keys))
-                .await
-            {
+            match self.attempt("BatchGetItem", self.engine.reader.batch_get(&keys)).await {
                 Ok(answer) => {
                     let mut found: HashMap<_, Attributes> = HashMap::with_capacity(answer.items.len());
                     for item in answer.items {

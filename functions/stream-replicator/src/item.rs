@@ -276,16 +276,25 @@ mod tests {
             item(&[("pk", Value::S("A".into())), ("v", Value::S("1".into()))]),
             item(&[("pk", Value::S("A".into())), ("w", Value::N("1".into()))]),
             item(&[("pk", Value::S("A".into()))]),
-            item(&[("pk", Value::S("A".into())), ("v", Value::L(vec![Value::N("1".into())]))]),
+            item(&[
+                ("pk", Value::S("A".into())),
+                ("v", Value::L(vec![Value::N("1".into())])),
+            ]),
             item(&[("pk", Value::S("A".into())), ("v", Value::Ns(vec!["1".into()]))]),
             // Field boundaries matter: "ab"+"c" is not "a"+"bc".
-            item(&[("pk", Value::S("A".into())), ("v", Value::Ss(vec!["ab".into(), "c".into()]))]),
+            item(&[
+                ("pk", Value::S("A".into())),
+                ("v", Value::Ss(vec!["ab".into(), "c".into()])),
+            ]),
         ];
         let hashes: Vec<u64> = variants.iter().map(|v| content_hash(v, "m")).collect();
         for (i, h) in hashes.iter().enumerate() {
             assert_ne!(*h, content_hash(&base, "m"), "variant {i}");
         }
-        let split = item(&[("pk", Value::S("A".into())), ("v", Value::Ss(vec!["a".into(), "bc".into()]))]);
+        let split = item(&[
+            ("pk", Value::S("A".into())),
+            ("v", Value::Ss(vec!["a".into(), "bc".into()])),
+        ]);
         assert_ne!(content_hash(&split, "m"), hashes[6]);
     }
 

@@ -7,5 +7,8 @@ use serde_json::value::RawValue;
 async fn main() -> Result<(), Error> {
     failover_core::telemetry::init_tracing();
     let replicator = stream_replicator::init(&failover_core::EnvReader::from_process()).await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| replicator.handle_lambda_event(event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
+        replicator.handle_lambda_event(event)
+    }))
+    .await
 }

@@ -129,7 +129,9 @@ mod tests {
     fn tokens_round_trip_and_junk_is_not_a_token() {
         let mut it = item(&[("pk", "A")]);
         marker().stamp(&mut it);
-        let Some(Value::S(text)) = it.get(M) else { panic!("no marker") };
+        let Some(Value::S(text)) = it.get(M) else {
+            panic!("no marker")
+        };
         assert!(matches!(
             parse_token(text),
             Some(Token::Put {
@@ -218,7 +220,9 @@ mod tests {
         let mut it = item(&[("pk", "A")]);
         OriginMarker::new(M, "eu-west-1").stamp(&mut it);
         marker().stamp(&mut it);
-        let Some(Value::S(text)) = it.get(M) else { panic!("no marker") };
+        let Some(Value::S(text)) = it.get(M) else {
+            panic!("no marker")
+        };
         assert!(text.starts_with("us-east-1#put#"));
         assert!(marker().upsert_is_own(&it, None));
     }

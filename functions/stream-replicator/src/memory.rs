@@ -118,7 +118,10 @@ impl MemoryTable {
 
     /// Every item.
     pub fn items(&self) -> Vec<Attributes> {
-        self.items.lock().map(|i| i.values().cloned().collect()).unwrap_or_default()
+        self.items
+            .lock()
+            .map(|i| i.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The number of items.
@@ -229,7 +232,12 @@ impl ItemWriter for MemoryTable {
         })
     }
 
-    async fn tag_for_delete(&self, key: &Attributes, tag: Tag<'_>, guard: Guard<'_>) -> Result<Conditional, AwsFailure> {
+    async fn tag_for_delete(
+        &self,
+        key: &Attributes,
+        tag: Tag<'_>,
+        guard: Guard<'_>,
+    ) -> Result<Conditional, AwsFailure> {
         self.calls.update.fetch_add(1, Ordering::Relaxed);
         if let Some(Fault::Fail(failure)) = self.next_fault() {
             return Err(failure);

@@ -47,7 +47,8 @@ pub enum Conditional {
 pub trait ItemWriter: Send + Sync {
     /// BatchWriteItem (at most 25 requests, distinct keys). Returns the positions in
     /// `requests` that DynamoDB left unprocessed.
-    fn batch_write(&self, requests: &[WriteRequest<'_>]) -> impl Future<Output = Result<Vec<usize>, AwsFailure>> + Send;
+    fn batch_write(&self, requests: &[WriteRequest<'_>])
+        -> impl Future<Output = Result<Vec<usize>, AwsFailure>> + Send;
 
     /// PutItem applied only if the target has no version, or an older one.
     fn put_if_newer(
@@ -138,10 +139,18 @@ mod tests {
     fn failures_are_classified_for_retry_skip_or_abort() {
         use ErrorClass::*;
         let cases = [
-            (Some("ProvisionedThroughputExceededException"), Retryable, FailureKind::Transient),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                Retryable,
+                FailureKind::Transient,
+            ),
             (Some("ThrottlingException"), Retryable, FailureKind::Transient),
             (None, Retryable, FailureKind::Transient),
-            (Some("TransactionConflictException"), NonRetryable, FailureKind::Transient),
+            (
+                Some("TransactionConflictException"),
+                NonRetryable,
+                FailureKind::Transient,
+            ),
             (Some("ValidationException"), NonRetryable, FailureKind::ItemRejected),
             (
                 Some("ItemCollectionSizeLimitExceededException"),

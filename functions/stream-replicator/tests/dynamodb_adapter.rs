@@ -14,10 +14,14 @@ use aws_smithy_types::body::SdkBody;
 use common::events::{item, n, StreamBuilder};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass};
-use stream_replicator::dynamodb::{describe_key_schema, DynamoDbTable, DELETE_IF_TAGGED, PUT_IF_NEWER, TAG_IF_NOT_NEWER};
+use stream_replicator::dynamodb::{
+    describe_key_schema, DynamoDbTable, DELETE_IF_TAGGED, PUT_IF_NEWER, TAG_IF_NOT_NEWER,
+};
 use stream_replicator::item::{Attributes, Value};
 use stream_replicator::key::KeySchema;
-use stream_replicator::ports::{failure_kind, Conditional, FailureKind, Guard, ItemReader, ItemWriter, Tag, WriteRequest};
+use stream_replicator::ports::{
+    failure_kind, Conditional, FailureKind, Guard, ItemReader, ItemWriter, Tag, WriteRequest,
+};
 use stream_replicator::{Replicator, ReplicatorConfig};
 
 const TABLE: &str = "shop-data";
@@ -27,8 +31,7 @@ fn http(status: u16, body: &'static str) -> Response {
 }
 
 const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
-const CONDITION_FAILED: &str =
-    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#;
+const CONDITION_FAILED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#;
 const VALIDATION: &str = r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"Item size has exceeded the maximum allowed size"}"#;
 
 fn schema() -> KeySchema {
@@ -91,9 +94,7 @@ async fn unprocessed_items_are_mapped_back_then_retried_to_success() {
         .match_requests(|r| {
             r.request_items().is_some_and(|m| {
                 let requests = &m[TABLE];
-                requests.len() == 2
-                    && requests[0].delete_request().is_some()
-                    && requests[1].put_request().is_some()
+                requests.len() == 2 && requests[0].delete_request().is_some() && requests[1].put_request().is_some()
             })
         })
         .then_http_response(|| http(200, r#"{"UnprocessedItems":{}}"#));
@@ -197,7 +198,10 @@ async fn conditional_check_failed_is_stale_not_a_failure() {
         Conditional::ConditionFailed
     );
 
-    let r = replicator(client, &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")]);
+    let r = replicator(
+        client,
+        &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")],
+    );
     let mut stream = StreamBuilder::new();
     stream.insert(item("A", "META", &[("v", n(7))]));
     let handled = r.replicate(stream.event(), deadline()).await;
@@ -213,9 +217,8 @@ async fn guarded_delete_sends_tag_then_conditional_delete() {
         .match_requests(|r| {
             r.update_expression() == Some("SET #m = :t")
                 && r.condition_expression() == Some(TAG_IF_NOT_NEWER)
-                && r.expression_attribute_names().is_some_and(|n| {
-                    n["#m"] == "replica_origin" && n["#k"] == "pk" && n["#v"] == "v"
-                })
+                && r.expression_attribute_names()
+                    .is_some_and(|n| n["#m"] == "replica_origin" && n["#k"] == "pk" && n["#v"] == "v")
                 && r.expression_attribute_values()
                     .is_some_and(|v| v[":t"] == SdkValue::S("us-east-1#delete#100000000000000000".into()))
         })
@@ -223,12 +226,16 @@ async fn guarded_delete_sends_tag_then_conditional_delete() {
     let delete = mock!(aws_sdk_dynamodb::Client::delete_item)
         .match_requests(|r| {
             r.condition_expression() == Some(DELETE_IF_TAGGED)
-                && r.key().is_some_and(|k| k.len() == 2 && k["pk"] == SdkValue::S("A".into()))
+                && r.key()
+                    .is_some_and(|k| k.len() == 2 && k["pk"] == SdkValue::S("A".into()))
         })
         .then_http_response(|| http(200, "{}"));
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&tag, &delete], |c| c
         .retry_config(RetryConfig::disabled()));
-    let r = replicator(client, &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")]);
+    let r = replicator(
+        client,
+        &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")],
+    );
     let mut stream = StreamBuilder::new();
     stream.remove(item("A", "META", &[("v", n(3))]));
     let handled = r.replicate(stream.event(), deadline()).await;
@@ -253,7 +260,10 @@ async fn a_lost_delete_race_removes_the_tag_again() {
         marker_attribute: "replica_origin",
         token: "us-east-1#delete#1",
     };
-    assert_eq!(table.tag_for_delete(&key("A"), t, guard()).await.unwrap(), Conditional::Applied);
+    assert_eq!(
+        table.tag_for_delete(&key("A"), t, guard()).await.unwrap(),
+        Conditional::Applied
+    );
     assert_eq!(
         table.delete_if_tagged(&key("A"), t, guard()).await.unwrap(),
         Conditional::ConditionFailed

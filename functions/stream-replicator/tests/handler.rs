@@ -132,7 +132,10 @@ async fn only_the_last_change_per_key_is_written_in_one_request() {
     assert!(ok(&handled).batch_item_failures.is_empty());
     assert_eq!(target(&r), expected(&stream));
     assert_eq!(target(&r)["A/META"]["qty"], Value::N("3".into()));
-    assert_eq!(r.writer().calls.batch_write.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        r.writer().calls.batch_write.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     let report = &handled.report;
     assert_eq!((report.received, report.keys, report.write_requests), (7, 3, 1));
     assert_eq!((report.tally.written, report.tally.retried), (7, 0));
@@ -163,7 +166,10 @@ async fn batches_hold_at_most_25_distinct_keys() {
         }
         let handled = run(&r, &stream).await;
         assert!(ok(&handled).batch_item_failures.is_empty());
-        assert_eq!(handled.report.write_requests, calls, "{records} records, {distinct} keys");
+        assert_eq!(
+            handled.report.write_requests, calls,
+            "{records} records, {distinct} keys"
+        );
         assert_eq!(target(&r), expected(&stream));
     }
 }
@@ -199,9 +205,8 @@ async fn throttling_is_retried_with_backoff() {
 async fn the_failure_is_the_first_record_of_the_earliest_key_not_written() {
     let r = replicator(&[]);
     // 60 keys make chunks of 25, 25 and 10; the first passes, the second never does.
-    r.writer().inject(
-        std::iter::once(Fault::Pass).chain(std::iter::repeat_n(Fault::throttled(), 4)),
-    );
+    r.writer()
+        .inject(std::iter::once(Fault::Pass).chain(std::iter::repeat_n(Fault::throttled(), 4)));
     let mut stream = StreamBuilder::new();
     for i in 0..60 {
         stream.insert(qty(&format!("K{i:02}"), 1));
@@ -216,7 +221,9 @@ async fn the_failure_is_the_first_record_of_the_earliest_key_not_written() {
     assert_eq!((tally.written, tally.retried), (25, 61 - 25));
     // Replaying from there as Lambda does converges.
     let resume = 25;
-    let replay = r.replicate(stream.event_of(resume..stream.records().len()), deadline()).await;
+    let replay = r
+        .replicate(stream.event_of(resume..stream.records().len()), deadline())
+        .await;
     assert!(ok(&replay).batch_item_failures.is_empty());
     assert_eq!(target(&r), expected(&stream));
 }
@@ -322,9 +329,13 @@ async fn bad_input_is_refused_before_anything_is_written() {
     // A record without keys.
     let mut no_keys = stream.records()[0].clone();
     no_keys["dynamodb"].as_object_mut().unwrap().remove("Keys");
-    let event = serde_json::from_value(serde_json::json!({ "Records": [stream.records()[0].clone(), no_keys] })).unwrap();
+    let event =
+        serde_json::from_value(serde_json::json!({ "Records": [stream.records()[0].clone(), no_keys] })).unwrap();
     let err = r.replicate(event, deadline()).await.result.unwrap_err();
-    assert!(err.to_string().contains("record 1") && err.to_string().contains("no Keys"), "{err}");
+    assert!(
+        err.to_string().contains("record 1") && err.to_string().contains("no Keys"),
+        "{err}"
+    );
 
     // A malformed payload, through the raw entry point.
     let raw = serde_json::value::RawValue::from_string(r#"{"Records": [{"eventName": "INSERT"}]}"#.into()).unwrap();
@@ -346,7 +357,10 @@ async fn the_raw_entry_point_replicates_a_valid_payload() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(target(&r), expected(&stream));
     // Serialized as Lambda expects it.
-    assert_eq!(serde_json::to_value(&response).unwrap(), serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
 }
 
 #[tokio::test]
@@ -498,7 +512,13 @@ async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
     let forward = lww();
     forward.writer().insert(attrs(&versioned("A", 4)));
     // Watch the tagging step: fail the delete once, so the tagged item stays visible.
-    forward.writer().inject([Fault::Pass, Fault::throttled(), Fault::throttled(), Fault::throttled(), Fault::throttled()]);
+    forward.writer().inject([
+        Fault::Pass,
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+    ]);
     let mut stream = StreamBuilder::new();
     stream.remove(versioned("A", 4));
     let handled = run(&forward, &stream).await;

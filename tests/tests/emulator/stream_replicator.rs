@@ -73,7 +73,10 @@ async fn random_workload(client: &Client, table: &str, operations: usize, keys: 
                         ),
                     );
                     if rng.bool() {
-                        item.insert("tags".into(), AttributeValue::Ss(vec!["web".into(), format!("t{}", rng.u8(0..9))]));
+                        item.insert(
+                            "tags".into(),
+                            AttributeValue::Ss(vec!["web".into(), format!("t{}", rng.u8(0..9))]),
+                        );
                     }
                     if versioned {
                         item.insert("v".into(), n(*version));
@@ -276,7 +279,11 @@ async fn overwrite_mode_makes_the_secondary_equal_the_primary() {
     assert_eq!((stats.partial_failures, stats.whole_batch_errors), (0, 0), "{stats:?}");
     assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
     // Coalescing and batching: far fewer requests than records.
-    assert!(stats.write_requests * 4 < records.len(), "{stats:?} for {} records", records.len());
+    assert!(
+        stats.write_requests * 4 < records.len(),
+        "{stats:?} for {} records",
+        records.len()
+    );
 }
 
 #[tokio::test]
@@ -309,8 +316,9 @@ async fn new_image_and_keys_only_streams_are_replicated() {
         let pair = dynamodb::create_table_pair(&a, &b, &name, view.clone()).await;
         random_workload(&a.dynamodb, &name, 120, 25, 3, false).await;
         let records = stream_records(emu, &pair.stream_arn).await;
-        assert!(records.iter().all(|rec| rec.change.stream_view_type.as_ref().map(|v| v.to_string())
-            == Some(view.as_str().to_owned())));
+        assert!(records
+            .iter()
+            .all(|rec| rec.change.stream_view_type.as_ref().map(|v| v.to_string()) == Some(view.as_str().to_owned())));
         let r = stream_replicator::init(&env(&name, &[])).await.expect("init");
         let stats = drive(&r, &records, 50).await;
         assert_eq!(stats.partial_failures, 0, "{view:?}: {stats:?}");
@@ -352,9 +360,15 @@ async fn two_way_replication_does_not_echo_changes_back() {
     .expect("init");
     let mut event = Event::default();
     event.records = echoes.clone();
-    let handled = backward.replicate(event, Deadline::after(Duration::from_secs(20))).await;
+    let handled = backward
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await;
     assert!(handled.result.expect("handled").batch_item_failures.is_empty());
-    assert_eq!(handled.report.write_requests, 0, "nothing is sent back: {:?}", handled.report);
+    assert_eq!(
+        handled.report.write_requests, 0,
+        "nothing is sent back: {:?}",
+        handled.report
+    );
     assert_eq!(
         handled.report.tally.skipped.values().sum::<usize>(),
         echoes.len(),
@@ -379,7 +393,9 @@ async fn two_way_replication_does_not_echo_changes_back() {
         .records;
     let mut event = Event::default();
     event.records = all[echoes.len()..].to_vec();
-    let handled = backward.replicate(event, Deadline::after(Duration::from_secs(20))).await;
+    let handled = backward
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await;
     assert!(handled.result.expect("handled").batch_item_failures.is_empty());
     assert_eq!((handled.report.tally.written, handled.report.write_requests), (1, 1));
     assert_same(&contents(&b.dynamodb, &name).await, &contents(&a.dynamodb, &name).await);
@@ -423,11 +439,17 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 
     // A malformed payload.
     let raw = serde_json::value::RawValue::from_string(r#"{"Records": {"not": "a list"}}"#.into()).unwrap();
-    let err = r.handle_payload(raw, Deadline::after(Duration::from_secs(20))).await.unwrap_err();
+    let err = r
+        .handle_payload(raw, Deadline::after(Duration::from_secs(20)))
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::NonRetryable);
     assert!(err.to_string().contains("malformed"), "{err}");
 
-    assert!(contents(&b.dynamodb, &name).await.is_empty(), "nothing written half-way");
+    assert!(
+        contents(&b.dynamodb, &name).await.is_empty(),
+        "nothing written half-way"
+    );
 }
 
 /// ≥ 5,000 random operations, 20% of the replicator's requests failing (throttling, 500s,

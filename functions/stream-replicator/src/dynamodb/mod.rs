@@ -4,8 +4,8 @@ pub mod convert;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue as SdkValue, DeleteRequest, KeyType, KeysAndAttributes, PutRequest};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue as SdkValue, DeleteRequest, KeyType, KeysAndAttributes, PutRequest};
 use aws_sdk_dynamodb::Client;
 use failover_core::{AwsFailure, ErrorClass, FailoverError};
 
@@ -80,7 +80,10 @@ pub async fn describe_key_schema(client: &Client, table: &str) -> Result<KeySche
         .send()
         .await
         .map_err(|e| AwsFailure::from_sdk("DescribeTable", &e))?;
-    let elements = output.table.map(|t| t.key_schema.unwrap_or_default()).unwrap_or_default();
+    let elements = output
+        .table
+        .map(|t| t.key_schema.unwrap_or_default())
+        .unwrap_or_default();
     let name_of = |kind: KeyType| {
         elements
             .iter()
@@ -169,7 +172,12 @@ impl ItemWriter for DynamoDbTable {
         }
     }
 
-    async fn tag_for_delete(&self, key: &Attributes, tag: Tag<'_>, guard: Guard<'_>) -> Result<Conditional, AwsFailure> {
+    async fn tag_for_delete(
+        &self,
+        key: &Attributes,
+        tag: Tag<'_>,
+        guard: Guard<'_>,
+    ) -> Result<Conditional, AwsFailure> {
         let result = self
             .client
             .update_item()
