@@ -3,6 +3,7 @@
 
 pub mod drill;
 pub mod emulator;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod http;
 pub mod kept_child;
@@ -10,6 +11,7 @@ pub mod naming;
 pub mod venv;
 
 pub use emulator::Emulator;
+pub use fault_proxy::{FaultPlan, FaultProxy};
 pub use naming::unique_name;
 
 /// The primary region of every test and of the drill.

@@ -5,3 +5,4 @@
 mod env_rewriter;
 mod foundation;
 mod rds_promoter;
+mod stream_replicator;

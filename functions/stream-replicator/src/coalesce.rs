@@ -1,0 +1,148 @@
+//! Coalescing: of all changes to one key in a batch, only the last is written.
+//!
+//! The stream delivers a shard's changes in order and a batch comes from one shard, so
+//! the last change of a key is its state at the end of the batch. Writing only that one
+//! keeps per-key order (earlier states are never written after later ones) and guarantees
+//! that no request ever holds the same key twice.
+
+use std::collections::HashMap;
+
+use crate::change::SourceChange;
+
+/// The last change of one key and the span of records it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedChange {
+    /// Index of the key's first record in the batch: if this key is not durably written,
+    /// the batch must be retried from there.
+    pub first_index: usize,
+    /// How many records of the batch touched the key.
+    pub records: usize,
+    /// The key's last change.
+    pub last: SourceChange,
+}
+
+/// The coalesced batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coalesced {
+    /// One entry per distinct key, ordered by the key's first record.
+    pub keys: Vec<KeyedChange>,
+    /// For each record of the batch (by index), its entry in `keys`.
+    pub slot_of_record: Vec<usize>,
+}
+
+/// Groups changes by key, keeping each key's last change, ordered by first appearance.
+pub fn coalesce(changes: Vec<SourceChange>) -> Coalesced {
+    let mut slots: HashMap<_, usize> = HashMap::with_capacity(changes.len());
+    let mut keys: Vec<KeyedChange> = Vec::with_capacity(changes.len());
+    let mut slot_of_record = Vec::with_capacity(changes.len());
+    for change in changes {
+        match slots.get(&change.key) {
+            Some(&slot) => {
+                let entry = &mut keys[slot];
+                entry.records += 1;
+                entry.last = change;
+                slot_of_record.push(slot);
+            }
+            None => {
+                let slot = keys.len();
+                slots.insert(change.key.clone(), slot);
+                slot_of_record.push(slot);
+                keys.push(KeyedChange {
+                    first_index: change.index,
+                    records: 1,
+                    last: change,
+                });
+            }
+        }
+    }
+    keys.shrink_to_fit();
+    Coalesced { keys, slot_of_record }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::ChangeKind;
+    use crate::item::{Attributes, Value};
+    use crate::key::KeySchema;
+
+    fn change(index: usize, key: &str, qty: Option<&str>) -> SourceChange {
+        let schema = KeySchema::parse("pk").unwrap();
+        let key_attributes: Attributes = [("pk".to_string(), Value::S(key.into()))].into();
+        let kind = match qty {
+            Some(q) => {
+                let mut new = key_attributes.clone();
+                new.insert("qty".into(), Value::N(q.into()));
+                ChangeKind::Upsert {
+                    new: Some(new),
+                    old: None,
+                }
+            }
+            None => ChangeKind::Remove {
+                old: None,
+                by_ttl: false,
+            },
+        };
+        SourceChange {
+            index,
+            sequence: format!("{}", 100 + index),
+            key: schema.key_of(&key_attributes).unwrap(),
+            key_attributes,
+            kind,
+            created_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn the_last_change_of_each_key_wins_in_first_seen_order() {
+        let changes = vec![
+            change(0, "a", Some("1")),
+            change(1, "b", Some("1")),
+            change(2, "a", Some("2")),
+            change(3, "c", Some("1")),
+            change(4, "a", None),
+            change(5, "b", Some("3")),
+        ];
+        let coalesced = coalesce(changes.clone());
+        let keyed = &coalesced.keys;
+        let summary: Vec<(usize, usize, usize)> =
+            keyed.iter().map(|k| (k.first_index, k.records, k.last.index)).collect();
+        assert_eq!(summary, [(0, 3, 4), (1, 2, 5), (3, 1, 3)]);
+        assert_eq!(keyed[0].last, changes[4]);
+        assert_eq!(coalesced.slot_of_record, [0, 1, 0, 2, 0, 1]);
+    }
+
+    #[test]
+    fn every_key_appears_once_and_every_record_is_accounted_for() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let changes: Vec<SourceChange> = (0..2_000)
+            .map(|i| {
+                let key = format!("k{}", rng.usize(0..300));
+                change(i, &key, if rng.bool() { Some("1") } else { None })
+            })
+            .collect();
+        let coalesced = coalesce(changes.clone());
+        let keyed = &coalesced.keys;
+        let total: usize = keyed.iter().map(|k| k.records).sum();
+        assert_eq!(total, changes.len());
+        let mut keys: Vec<_> = keyed.iter().map(|k| format!("{:?}", k.last.key)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), keyed.len());
+        for (index, slot) in coalesced.slot_of_record.iter().enumerate() {
+            assert_eq!(keyed[*slot].last.key, changes[index].key);
+        }
+        for k in keyed {
+            // The kept change is the last one of its key, and its first record precedes it.
+            let last = changes.iter().rev().find(|c| c.key == k.last.key).unwrap();
+            let first = changes.iter().find(|c| c.key == k.last.key).unwrap();
+            assert_eq!((k.last.index, k.first_index), (last.index, first.index));
+        }
+        assert!(keyed.windows(2).all(|w| w[0].first_index < w[1].first_index));
+    }
+
+    #[test]
+    fn an_empty_batch_has_nothing_to_write() {
+        assert_eq!(coalesce(Vec::new()), Coalesced::default());
+    }
+}

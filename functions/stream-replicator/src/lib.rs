@@ -1,0 +1,30 @@
+//! stream-replicator: keeps the secondary region's DynamoDB table a faithful copy of the
+//! primary's by replaying the primary table's stream, lossless under faults.
+//!
+//! The pipeline for one batch: [`decode`] validates the Lambda event into changes,
+//! [`coalesce`] keeps each key's last change, [`decide`] picks the action per key,
+//! [`engine`] applies the actions through the [`ports`] (the [`dynamodb`] adapter in
+//! production), and [`checkpoint`] finds where Lambda must resume. Everything but the
+//! engine and the adapter is plain synchronous code over the event's own types.
+
+pub mod batching;
+pub mod change;
+pub mod checkpoint;
+pub mod coalesce;
+pub mod config;
+pub mod decide;
+pub mod decode;
+pub mod dynamodb;
+pub mod engine;
+pub mod handler;
+pub mod init;
+pub mod item;
+pub mod key;
+pub mod marker;
+pub mod memory;
+pub mod metrics;
+pub mod ports;
+
+pub use config::ReplicatorConfig;
+pub use handler::{Handled, Plan, Replicator};
+pub use init::init;

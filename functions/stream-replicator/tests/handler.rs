@@ -1,0 +1,572 @@
+//! The handler end to end over in-memory tables: coalescing, batching, failure sequence
+//! numbers, retries, last-writer-wins, loop markers, TTL policy, view types, bad input.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use common::events::{item, n, s, stream_arn, StreamBuilder};
+use failover_core::retry::{Backoff, Deadline};
+use failover_core::{AwsFailure, EnvReader, ErrorClass, FailoverError};
+use serde_json::Value as Json;
+use stream_replicator::item::{Attributes, Value};
+use stream_replicator::key::KeySchema;
+use stream_replicator::marker::OriginMarker;
+use stream_replicator::memory::{Fault, MemoryTable};
+use stream_replicator::{Handled, Replicator, ReplicatorConfig};
+
+const MARKER: &str = "replica_origin";
+
+type MemoryReplicator = Replicator<MemoryTable, MemoryTable>;
+
+fn schema() -> KeySchema {
+    KeySchema::parse("pk,sk").unwrap()
+}
+
+fn replicator(extra: &[(&str, &str)]) -> MemoryReplicator {
+    let base = [
+        ("TARGET_TABLE_NAME", "shop-data"),
+        ("TARGET_REGION", "us-west-2"),
+        ("AWS_REGION", "us-east-1"),
+        // One call at a time keeps injected faults aimed at a known call.
+        ("WRITE_CONCURRENCY", "1"),
+    ];
+    let config = ReplicatorConfig::from_env(&EnvReader::from_pairs(base.iter().chain(extra).copied())).unwrap();
+    Replicator::new(config, schema(), MemoryTable::new(schema()), MemoryTable::new(schema()))
+        .unwrap()
+        .with_backoff(Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(4),
+            max_attempts: 4,
+        })
+}
+
+fn lww() -> MemoryReplicator {
+    replicator(&[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")])
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(30))
+}
+
+fn attrs(image: &Json) -> Attributes {
+    serde_json::from_value::<serde_dynamo::Item>(image.clone())
+        .unwrap()
+        .into_inner()
+}
+
+fn without_marker(mut item: Attributes) -> Attributes {
+    item.remove(MARKER);
+    item
+}
+
+fn key_string(item: &Attributes) -> String {
+    match (&item["pk"], &item["sk"]) {
+        (Value::S(pk), Value::S(sk)) => format!("{pk}/{sk}"),
+        other => panic!("unexpected key {other:?}"),
+    }
+}
+
+/// The target's content without markers, by key.
+fn target(r: &MemoryReplicator) -> BTreeMap<String, Attributes> {
+    r.writer()
+        .items()
+        .into_iter()
+        .map(|i| (key_string(&i), without_marker(i)))
+        .collect()
+}
+
+/// The state a table reaches by applying the builder's records in order.
+fn expected(stream: &StreamBuilder) -> BTreeMap<String, Attributes> {
+    let mut state = BTreeMap::new();
+    for record in stream.records() {
+        let body = &record["dynamodb"];
+        let key = attrs(&body["Keys"]);
+        match record["eventName"].as_str().unwrap() {
+            "REMOVE" => {
+                state.remove(&key_string(&key));
+            }
+            _ => {
+                state.insert(key_string(&key), attrs(&body["NewImage"]));
+            }
+        }
+    }
+    state
+}
+
+async fn run(r: &MemoryReplicator, stream: &StreamBuilder) -> Handled {
+    r.replicate(stream.event(), deadline()).await
+}
+
+fn ok(handled: &Handled) -> &DynamoDbEventResponse {
+    handled.result.as_ref().expect("the batch is handled")
+}
+
+fn resume_point(handled: &Handled) -> Option<String> {
+    ok(handled)
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .min()
+}
+
+fn qty(pk: &str, q: u32) -> Json {
+    item(pk, "META", &[("qty", n(q))])
+}
+
+#[tokio::test]
+async fn only_the_last_change_per_key_is_written_in_one_request() {
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream
+        .insert(qty("A", 1))
+        .insert(qty("B", 1))
+        .modify(qty("A", 1), qty("A", 2))
+        .remove(qty("B", 1))
+        .insert(qty("C", 1))
+        .modify(qty("A", 2), qty("A", 3))
+        .insert(qty("B", 9));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    assert_eq!(target(&r)["A/META"]["qty"], Value::N("3".into()));
+    assert_eq!(
+        r.writer().calls.batch_write.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let report = &handled.report;
+    assert_eq!((report.received, report.keys, report.write_requests), (7, 3, 1));
+    assert_eq!((report.tally.written, report.tally.retried), (7, 0));
+}
+
+#[tokio::test]
+async fn a_put_then_delete_leaves_nothing_and_a_delete_then_put_recreates() {
+    let r = replicator(&[]);
+    r.writer().insert(attrs(&qty("OLD", 1)));
+    let mut stream = StreamBuilder::new();
+    stream
+        .insert(qty("GONE", 1))
+        .remove(qty("GONE", 1))
+        .remove(qty("OLD", 1))
+        .insert(qty("OLD", 5));
+    ok(&run(&r, &stream).await);
+    assert_eq!(target(&r), expected(&stream));
+    assert!(!target(&r).contains_key("GONE/META"));
+}
+
+#[tokio::test]
+async fn batches_hold_at_most_25_distinct_keys() {
+    for (records, distinct, calls) in [(1_000, 1_000, 40), (1_000, 500, 20), (26, 26, 2), (25, 25, 1)] {
+        let r = replicator(&[("WRITE_CONCURRENCY", "8")]);
+        let mut stream = StreamBuilder::new();
+        for i in 0..records {
+            stream.insert(qty(&format!("K{}", i % distinct), i as u32));
+        }
+        let handled = run(&r, &stream).await;
+        assert!(ok(&handled).batch_item_failures.is_empty());
+        assert_eq!(
+            handled.report.write_requests, calls,
+            "{records} records, {distinct} keys"
+        );
+        assert_eq!(target(&r), expected(&stream));
+    }
+}
+
+#[tokio::test]
+async fn unprocessed_items_are_retried_until_written() {
+    let r = replicator(&[]);
+    r.writer()
+        .inject([Fault::Unprocessed(10), Fault::Unprocessed(3), Fault::Pass]);
+    let mut stream = StreamBuilder::new();
+    for i in 0..20 {
+        stream.insert(qty(&format!("K{i}"), i));
+    }
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    assert_eq!((handled.report.write_requests, handled.report.retries), (3, 2));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff() {
+    let r = replicator(&[]);
+    r.writer().inject([Fault::throttled(), Fault::throttled(), Fault::Pass]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1)).insert(qty("B", 1));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    assert_eq!(handled.report.retries, 2);
+}
+
+#[tokio::test]
+async fn the_failure_is_the_first_record_of_the_earliest_key_not_written() {
+    let r = replicator(&[]);
+    // 60 keys make chunks of 25, 25 and 10; the first passes, the second never does.
+    r.writer()
+        .inject(std::iter::once(Fault::Pass).chain(std::iter::repeat_n(Fault::throttled(), 4)));
+    let mut stream = StreamBuilder::new();
+    for i in 0..60 {
+        stream.insert(qty(&format!("K{i:02}"), 1));
+    }
+    // K25, the second chunk's first key, changed again at the end: its first record (25) is
+    // where Lambda must resume, although the change to write is the batch's last record.
+    stream.modify(qty("K25", 1), qty("K25", 2));
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(25)));
+    assert_eq!(ok(&handled).batch_item_failures.len(), 1);
+    let tally = &handled.report.tally;
+    assert_eq!((tally.written, tally.retried), (25, 61 - 25));
+    // Replaying from there as Lambda does converges.
+    let resume = 25;
+    let replay = r
+        .replicate(stream.event_of(resume..stream.records().len()), deadline())
+        .await;
+    assert!(ok(&replay).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+}
+
+#[tokio::test]
+async fn a_past_deadline_stops_retries_and_fails_from_the_first_unwritten_key() {
+    let r = replicator(&[]);
+    r.writer().inject([Fault::throttled()]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1)).insert(qty("B", 1));
+    let handled = r.replicate(stream.event(), Deadline::after(Duration::ZERO)).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(0)));
+    assert!(r.writer().is_empty());
+    assert_eq!(handled.report.retries, 0);
+}
+
+#[tokio::test]
+async fn an_invalid_request_is_isolated_and_follows_the_unwritable_policy() {
+    for (policy, resumes) in [("fail", true), ("skip", false)] {
+        let r = replicator(&[("UNWRITABLE_RECORDS", policy)]);
+        // The batch of 5 is rejected; one by one, only the third request is.
+        r.writer().inject([
+            Fault::rejected(),
+            Fault::Pass,
+            Fault::Pass,
+            Fault::rejected(),
+            Fault::Pass,
+            Fault::Pass,
+        ]);
+        let mut stream = StreamBuilder::new();
+        for i in 0..5 {
+            stream.insert(qty(&format!("K{i}"), 1));
+        }
+        let handled = run(&r, &stream).await;
+        assert_eq!(r.writer().len(), 4, "{policy}");
+        assert!(r.writer().get(&attrs(&qty("K2", 1))).is_none());
+        if resumes {
+            assert_eq!(resume_point(&handled), Some(stream.sequence(2)));
+        } else {
+            assert_eq!(resume_point(&handled), None);
+            assert_eq!(
+                handled.report.tally.skipped.values().sum::<usize>(),
+                1,
+                "{:?}",
+                handled.report.tally
+            );
+        }
+        assert_eq!(handled.report.write_requests, 6);
+    }
+}
+
+#[tokio::test]
+async fn an_item_over_400_kb_with_the_marker_follows_the_policy_and_others_are_written() {
+    for (policy, resumes) in [("fail", true), ("skip", false)] {
+        let r = replicator(&[("UNWRITABLE_RECORDS", policy)]);
+        let mut stream = StreamBuilder::new();
+        stream
+            .insert(qty("A", 1))
+            .insert(item("BIG", "META", &[("blob", s(&"x".repeat(400 * 1024 - 20)))]))
+            .insert(qty("C", 1));
+        let handled = run(&r, &stream).await;
+        assert_eq!(r.writer().len(), 2, "{policy}");
+        assert_eq!(resume_point(&handled), resumes.then(|| stream.sequence(1)));
+        let doc = handled.report.metric_line("N", "us-west-2").render(0);
+        assert_eq!(doc["RecordsSkippedUnwritable"], if resumes { 0.0 } else { 1.0 });
+    }
+}
+
+#[tokio::test]
+async fn a_missing_table_fails_the_whole_batch_as_non_retryable() {
+    let r = replicator(&[]);
+    r.writer().inject([Fault::Fail(AwsFailure {
+        operation: "BatchWriteItem",
+        code: Some("ResourceNotFoundException".into()),
+        message: "Requested resource not found".into(),
+        class: ErrorClass::NonRetryable,
+    })]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1));
+    let handled = run(&r, &stream).await;
+    let err = handled.result.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(err.to_string().contains("ResourceNotFoundException"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_anything_is_written() {
+    let r = replicator(&[]);
+    // A record of another table after a valid one.
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1));
+    let mut other = StreamBuilder::new().with_arn(&stream_arn().replace("shop-data", "sessions"));
+    other.insert(qty("B", 1));
+    let mut records = stream.records().to_vec();
+    records.extend(other.records().iter().cloned());
+    let event = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let handled = r.replicate(event, deadline()).await;
+    let err = handled.result.unwrap_err();
+    assert!(matches!(err, FailoverError::InvalidEvent(_)));
+    assert!(err.to_string().contains("record 1"), "{err}");
+    assert!(err.to_string().contains("table sessions"), "{err}");
+
+    // A record without keys.
+    let mut no_keys = stream.records()[0].clone();
+    no_keys["dynamodb"].as_object_mut().unwrap().remove("Keys");
+    let event =
+        serde_json::from_value(serde_json::json!({ "Records": [stream.records()[0].clone(), no_keys] })).unwrap();
+    let err = r.replicate(event, deadline()).await.result.unwrap_err();
+    assert!(
+        err.to_string().contains("record 1") && err.to_string().contains("no Keys"),
+        "{err}"
+    );
+
+    // A malformed payload, through the raw entry point.
+    let raw = serde_json::value::RawValue::from_string(r#"{"Records": [{"eventName": "INSERT"}]}"#.into()).unwrap();
+    let err = r.handle_payload(raw, deadline()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(err.to_string().contains("at Records[0]"), "{err}");
+
+    assert!(r.writer().is_empty());
+    assert_eq!(r.writer().calls.writes(), 0);
+}
+
+#[tokio::test]
+async fn the_raw_entry_point_replicates_a_valid_payload() {
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1));
+    let raw = serde_json::value::RawValue::from_string(stream.json()).unwrap();
+    let response = r.handle_payload(raw, deadline()).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    // Serialized as Lambda expects it.
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": []})
+    );
+}
+
+#[tokio::test]
+async fn ttl_deletes_follow_the_policy() {
+    for (policy, kept) in [("replicate", false), ("skip", true)] {
+        let r = replicator(&[("TTL_DELETES", policy)]);
+        r.writer().insert(attrs(&qty("SESSION", 1)));
+        let mut stream = StreamBuilder::new();
+        stream.ttl_remove(qty("SESSION", 1)).remove(qty("OTHER", 1));
+        let handled = run(&r, &stream).await;
+        assert!(ok(&handled).batch_item_failures.is_empty());
+        assert_eq!(target(&r).contains_key("SESSION/META"), kept, "{policy}");
+        let skipped = handled.report.metric_line("N", "r").render(0)["RecordsSkippedTtl"].clone();
+        assert_eq!(skipped, if kept { 1.0 } else { 0.0 });
+    }
+}
+
+#[tokio::test]
+async fn new_image_streams_replicate_directly() {
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new().view("NEW_IMAGE");
+    stream
+        .insert(qty("A", 1))
+        .modify(qty("A", 1), qty("A", 2))
+        .insert(qty("B", 1))
+        .remove(qty("B", 1));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    assert_eq!(handled.report.read_requests, 0);
+}
+
+#[tokio::test]
+async fn keys_only_streams_read_the_current_item_consistently() {
+    let r = replicator(&[]);
+    // The source's current state: A was updated again after the records, C was deleted.
+    r.reader().insert(attrs(&qty("A", 7)));
+    r.reader().insert(attrs(&qty("B", 1)));
+    r.reader().inject([Fault::Unprocessed(1), Fault::Pass]);
+    let mut stream = StreamBuilder::new().view("KEYS_ONLY");
+    stream
+        .insert(qty("A", 1))
+        .insert(qty("B", 1))
+        .insert(qty("C", 1))
+        .modify(qty("A", 1), qty("A", 2));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r)["A/META"]["qty"], Value::N("7".into()));
+    assert!(target(&r).contains_key("B/META"));
+    assert!(!target(&r).contains_key("C/META"));
+    assert_eq!((handled.report.read_requests, handled.report.retries), (2, 1));
+    let doc = handled.report.metric_line("N", "r").render(0);
+    assert_eq!(doc["RecordsSkippedGoneAtSource"], 1.0);
+    // A failed read is not durable: the batch resumes at the key's first record.
+    let r = replicator(&[]);
+    r.reader().inject(std::iter::repeat_n(Fault::throttled(), 4));
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(0)));
+}
+
+fn versioned(pk: &str, version: u32) -> Json {
+    item(pk, "META", &[("v", n(version)), ("status", s(&format!("v{version}")))])
+}
+
+#[tokio::test]
+async fn last_writer_wins_keeps_the_newer_version_and_counts_stale_as_skipped() {
+    let r = lww();
+    r.writer().insert(attrs(&versioned("NEWER", 9)));
+    r.writer().insert(attrs(&versioned("OLDER", 1)));
+    r.writer().insert(attrs(&versioned("DEL-NEWER", 9)));
+    r.writer().insert(attrs(&versioned("DEL-OK", 2)));
+    let mut stream = StreamBuilder::new();
+    stream
+        .modify(versioned("NEWER", 4), versioned("NEWER", 5))
+        .modify(versioned("OLDER", 1), versioned("OLDER", 2))
+        .insert(versioned("FRESH", 1))
+        .remove(versioned("DEL-NEWER", 3))
+        .remove(versioned("DEL-OK", 2))
+        .remove(versioned("ABSENT", 2));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty(), "stale is never a failure");
+    let t = target(&r);
+    assert_eq!(t["NEWER/META"]["v"], Value::N("9".into()));
+    assert_eq!(t["OLDER/META"]["v"], Value::N("2".into()));
+    assert_eq!(t["FRESH/META"]["v"], Value::N("1".into()));
+    assert_eq!(t["DEL-NEWER/META"]["v"], Value::N("9".into()));
+    assert!(!t.contains_key("DEL-OK/META"));
+    let tally = &handled.report.tally;
+    assert_eq!(tally.written, 3);
+    assert_eq!(tally.skipped.values().sum::<usize>(), 3, "{tally:?}");
+    // Puts: 3 calls; deletes: a tag each (3), plus the delete of DEL-OK.
+    assert_eq!(handled.report.write_requests, 3 + 3 + 1);
+}
+
+#[tokio::test]
+async fn last_writer_wins_retries_throttled_writes() {
+    let r = lww();
+    r.writer().inject([Fault::throttled(), Fault::Pass, Fault::throttled()]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(versioned("A", 1)).insert(versioned("B", 1));
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r), expected(&stream));
+    assert_eq!(handled.report.retries, 2);
+}
+
+#[tokio::test]
+async fn last_writer_wins_needs_versions() {
+    let r = lww();
+    let mut stream = StreamBuilder::new();
+    stream.insert(versioned("A", 1)).insert(qty("NO-VERSION", 1));
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(1)));
+    let r = lww();
+    let mut stream = StreamBuilder::new().view("NEW_IMAGE");
+    stream.remove(versioned("A", 1));
+    assert_eq!(resume_point(&run(&r, &stream).await), Some(stream.sequence(0)));
+}
+
+/// The changes a stream on `table` would show for its current items (as INSERTs).
+fn stream_of(table: &MemoryTable) -> StreamBuilder {
+    let mut stream = StreamBuilder::new();
+    let mut items = table.items();
+    items.sort_by_key(key_string);
+    for it in items {
+        stream.insert(serde_json::to_value(serde_dynamo::Item::from(it)).unwrap());
+    }
+    stream
+}
+
+#[tokio::test]
+async fn two_way_replication_never_sends_a_change_back() {
+    // A -> B, then B's stream (holding exactly what the replicator wrote) back toward A.
+    for forward in [replicator(&[]), lww()] {
+        let mut stream = StreamBuilder::new();
+        stream.insert(versioned("A", 1)).insert(versioned("B", 3));
+        ok(&run(&forward, &stream).await);
+        let echo = stream_of(forward.writer());
+        let backward = lww();
+        let handled = run(&backward, &echo).await;
+        assert!(ok(&handled).batch_item_failures.is_empty());
+        assert_eq!(backward.writer().calls.writes(), 0, "nothing is sent back");
+        assert_eq!(handled.report.tally.skipped.values().sum::<usize>(), 2);
+    }
+}
+
+#[tokio::test]
+async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
+    let forward = lww();
+    forward.writer().insert(attrs(&versioned("A", 4)));
+    // Watch the tagging step: fail the delete once, so the tagged item stays visible.
+    forward.writer().inject([
+        Fault::Pass,
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+    ]);
+    let mut stream = StreamBuilder::new();
+    stream.remove(versioned("A", 4));
+    let handled = run(&forward, &stream).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(0)));
+    let tagged = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
+    let tagged_json = serde_json::to_value(serde_dynamo::Item::from(tagged)).unwrap();
+    // The target's stream shows the tag (a MODIFY) and then the REMOVE of the tagged item.
+    let mut echo = StreamBuilder::new();
+    echo.modify(versioned("A", 4), tagged_json.clone()).remove(tagged_json);
+    let backward = lww();
+    backward.writer().insert(attrs(&versioned("A", 4)));
+    let handled = run(&backward, &echo).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(backward.writer().calls.writes(), 0);
+    // Lambda's retry finishes the delete.
+    let handled = run(&forward, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert!(forward.writer().is_empty());
+}
+
+#[tokio::test]
+async fn an_application_update_of_a_replicated_item_is_replicated_back() {
+    let forward = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1));
+    ok(&run(&forward, &stream).await);
+    let replicated = forward.writer().items().remove(0);
+    let old = serde_json::to_value(serde_dynamo::Item::from(replicated.clone())).unwrap();
+    let mut updated = replicated;
+    updated.insert("qty".into(), Value::N("2".into()));
+    let new = serde_json::to_value(serde_dynamo::Item::from(updated)).unwrap();
+    let mut echo = StreamBuilder::new();
+    echo.modify(old, new);
+    let backward = replicator(&[]);
+    ok(&run(&backward, &echo).await);
+    assert_eq!(target(&backward)["A/META"]["qty"], Value::N("2".into()));
+    let written = backward.writer().items().remove(0);
+    assert!(OriginMarker::new(MARKER, "us-east-1").upsert_is_own(&written, None));
+}
+
+#[tokio::test]
+async fn replication_lag_is_measured_from_the_creation_time() {
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1)).insert(qty("B", 1)).insert(qty("C", 1));
+    let handled = run(&r, &stream).await;
+    let lag = handled.report.lag.unwrap();
+    let expected_ms = chrono::Utc::now().timestamp_millis() - 1_763_694_000_000;
+    assert!((lag.max_ms - expected_ms).abs() < 60_000, "{lag:?}");
+    assert_eq!(lag.max_ms, lag.median_ms);
+}
