@@ -6,7 +6,7 @@
 //! invocation's remaining time minus a safety margin.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
@@ -25,11 +25,10 @@ impl Deadline {
     /// The Lambda invocation's deadline (from `Context::deadline`), less `margin` kept
     /// for reporting and cleanup.
     pub fn from_lambda(deadline: SystemTime, margin: Duration) -> Self {
-        let remaining = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-            .saturating_sub(margin);
-        Self::after(remaining)
+        let deadline = normalize_lambda_deadline(deadline);
+        let remaining = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+        tracing::debug!(?remaining, ?margin, "invocation deadline");
+        Self::after(remaining.saturating_sub(margin))
     }
 
     /// Time left, zero once passed.
@@ -45,6 +44,20 @@ impl Deadline {
     /// The tokio instant, for `sleep_until` and timeouts.
     pub fn instant(&self) -> Instant {
         self.0
+    }
+}
+
+/// Any real deadline is after this instant (2001-09-09); anything earlier is not an epoch time.
+const EARLIEST_EPOCH_DEADLINE: Duration = Duration::from_secs(1_000_000_000);
+
+/// The invocation deadline as an absolute time. AWS sends epoch milliseconds; local
+/// runtimes such as `cargo lambda watch` send the timeout itself (e.g. 900000), which
+/// would otherwise read as a deadline in 1970 and leave no time at all: such a value is
+/// taken as a budget from now.
+pub fn normalize_lambda_deadline(deadline: SystemTime) -> SystemTime {
+    match deadline.duration_since(UNIX_EPOCH) {
+        Ok(since_epoch) if since_epoch < EARLIEST_EPOCH_DEADLINE => SystemTime::now() + since_epoch,
+        _ => deadline,
     }
 }
 
@@ -261,6 +274,18 @@ mod tests {
         .await;
         assert_eq!(result.unwrap_err().into_inner(), "busy");
         assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn a_relative_local_deadline_is_read_as_a_budget() {
+        let local = Deadline::from_lambda(UNIX_EPOCH + Duration::from_secs(30), Duration::from_secs(5));
+        let left = local.remaining();
+        assert!(
+            left <= Duration::from_secs(25) && left > Duration::from_secs(24),
+            "{left:?}"
+        );
+        let real = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(normalize_lambda_deadline(real), real);
     }
 
     #[test]

@@ -32,11 +32,15 @@ pub struct Invocation {
 impl Invocation {
     /// From the Lambda context, keeping `margin` to release the lock and report.
     pub fn from_context(context: &lambda_runtime::Context, margin: Duration) -> Self {
-        let deadline_ms = i64::try_from(context.deadline).unwrap_or(i64::MAX);
+        let deadline = failover_core::retry::normalize_lambda_deadline(context.deadline());
+        let lease_until_ms = deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
         Self {
             request_id: context.request_id.clone(),
-            deadline: Deadline::from_lambda(context.deadline(), margin),
-            lease_until_ms: deadline_ms,
+            deadline: Deadline::from_lambda(deadline, margin),
+            lease_until_ms,
         }
     }
 }

@@ -105,11 +105,10 @@ pub async fn replicate(
     };
     let mut pending: Vec<Value> = all.into_iter().filter(|r| sequence(r) > after).collect();
     let mut last = after;
-    let mut attempts = 0;
+    let mut stalled = 0;
     while !pending.is_empty() {
-        attempts += 1;
-        if attempts > 10_000 {
-            return Err("replication did not converge within 10,000 invocations".into());
+        if stalled >= 20 {
+            return Err(format!("stream-replicator made no progress in 20 invocations ({} records left)", pending.len()));
         }
         let take = batch.min(pending.len());
         let records: Vec<Value> = pending[..take].to_vec();
@@ -127,6 +126,7 @@ pub async fn replicate(
             Some(seq) => records.iter().take_while(|r| sequence(r) < seq).count(),
             None => take,
         };
+        stalled = if done == 0 { stalled + 1 } else { 0 };
         stats.records += done;
         if let Some(record) = records[..done].last() {
             last = sequence(record);
