@@ -136,7 +136,11 @@ pub async fn replicate(
     Ok(last)
 }
 
-/// Acknowledged writes whose final value is missing or different in the secondary.
+/// The replicator's origin marker (its default name): replication metadata, not shop data.
+const ORIGIN_MARKER: &str = "replica_origin";
+
+/// Acknowledged writes whose final value is missing or different in the secondary
+/// (comparing the shop's attributes, without the replicator's origin marker).
 pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> usize {
     let mut lost = 0;
     for (pk, expected) in &acknowledged.items {
@@ -149,7 +153,11 @@ pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> usiz
             .send()
             .await
             .ok()
-            .and_then(|o| o.item);
+            .and_then(|o| o.item)
+            .map(|mut item| {
+                item.remove(ORIGIN_MARKER);
+                item
+            });
         if &found != expected {
             lost += 1;
         }
