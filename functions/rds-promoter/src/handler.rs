@@ -405,19 +405,24 @@ where
             ReplicaGuard::AlreadyPromoted => outcome
                 .plan
                 .push(format!("{replica_id} is no longer a read replica: would not promote")),
-            ReplicaGuard::Busy { status } => outcome.plan.push(format!(
-                "{replica_id} is {status}: would fail with a retryable error and try again later"
-            )),
+            ReplicaGuard::Busy { status } => {
+                outcome.plan.push(format!(
+                    "{replica_id} is {status}: would fail with a retryable error and try again later"
+                ));
+                return Ok(outcome);
+            }
             ReplicaGuard::Promotable { source } => {
                 let verdict = self.check_split_brain(transition, &source).await;
-                match &verdict {
-                    SplitBrainVerdict::Refuse { reason } => outcome.plan.push(format!("would refuse: {reason}")),
-                    SplitBrainVerdict::Proceed { .. } => outcome.plan.push(format!(
-                        "would call PromoteReadReplica {replica_id} (BackupRetentionPeriod={}) in {}",
-                        self.config.backup_retention_days, self.config.replica.region
-                    )),
-                }
                 outcome.former_source = Some(source);
+                if let SplitBrainVerdict::Refuse { reason } = &verdict {
+                    outcome.plan.push(format!("would refuse: {reason}"));
+                    outcome.split_brain = Some(verdict);
+                    return Ok(outcome);
+                }
+                outcome.plan.push(format!(
+                    "would call PromoteReadReplica {replica_id} (BackupRetentionPeriod={}) in {}",
+                    self.config.backup_retention_days, self.config.replica.region
+                ));
                 outcome.split_brain = Some(verdict);
             }
         }

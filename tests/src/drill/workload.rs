@@ -108,7 +108,10 @@ pub async fn replicate(
     let mut stalled = 0;
     while !pending.is_empty() {
         if stalled >= 20 {
-            return Err(format!("stream-replicator made no progress in 20 invocations ({} records left)", pending.len()));
+            return Err(format!(
+                "stream-replicator made no progress in 20 invocations ({} records left)",
+                pending.len()
+            ));
         }
         let take = batch.min(pending.len());
         let records: Vec<Value> = pending[..take].to_vec();

@@ -5,4 +5,5 @@
 mod env_rewriter;
 mod foundation;
 mod rds_promoter;
+mod replay;
 mod stream_replicator;
