@@ -4,7 +4,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shop-failover/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
-# cargo-lambda (and zig) from the tools venv, when it exists.
-if [[ -d "$REPO_ROOT/.venv/tools/bin" ]]; then
-  export PATH="$REPO_ROOT/.venv/tools/bin:$PATH"
-fi
+# cargo-lambda (and zig) from the tools venv (scripts/setup-tools.sh creates it).
+export PATH="$REPO_ROOT/.venv/tools/bin:$PATH"

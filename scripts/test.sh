@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, every test (unit, aws-smithy-mocks, emulator),
-# then a check that no emulator process of this checkout was left running.
+# The test command: formatting, lints, every test (unit, aws-smithy-mocks, emulator,
+# sample events replayed through cargo lambda), the failover drill, then a check that no
+# emulator or cargo lambda process of this checkout was left running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
+bash scripts/setup-emulator.sh >/dev/null
+bash scripts/setup-tools.sh >/dev/null
 
 phase() { echo "==> $1 ($(date -u +%H:%M:%S))"; }
 
@@ -16,9 +19,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "cargo test"
 cargo test --workspace --locked
 
-phase "no emulator left running"
-if leftover=$(pgrep -f "$REPO_ROOT/tests/moto/fidelity_server.py"); then
-  echo "moto processes still running after the tests: $leftover" >&2
-  exit 1
-fi
+phase "failover drill (scripts/drill.sh)"
+bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"
+
+phase "no emulator or cargo lambda watch left running"
+for pattern in "$REPO_ROOT/tests/moto/fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch"; do
+  if leftover=$(pgrep -f "$pattern"); then
+    echo "processes still running after the tests ($pattern): $leftover" >&2
+    exit 1
+  fi
+done
 echo "none"
