@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::check::CheckResult;
-use super::state::{HealthState, RegionCounters, Switch, SwitchKind};
+use super::state::{HealthState, Switch, SwitchKind};
 use crate::region::Region;
 
 /// When to switch.
@@ -51,10 +51,7 @@ pub fn decide(
 ) -> (HealthState, Decision) {
     let mut next = state.clone();
     for region in [primary, secondary] {
-        let counters = next
-            .regions
-            .entry(region.clone())
-            .or_insert_with(RegionCounters::default);
+        let counters = next.regions.entry(region.clone()).or_default();
         if healthy(results, region) {
             counters.consecutive_successes = counters.consecutive_successes.saturating_add(1);
             counters.consecutive_failures = 0;
@@ -185,7 +182,7 @@ mod tests {
 
     #[test]
     fn both_unhealthy_never_switches() {
-        let (state, decisions) = run(&vec![(false, false, true); 5], T);
+        let (state, decisions) = run(&[(false, false, true); 5], T);
         assert!(decisions.iter().all(|d| *d == Decision::BothUnhealthy));
         assert_eq!(state.active_region.as_str(), "us-east-1");
     }
