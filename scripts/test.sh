@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, every test (unit, aws-smithy-mocks, emulator),
+# The test command: formatting, lints, the infrastructure templates' lint (cfn-lint,
+# sam validate, checkov, document sync), every test (unit, aws-smithy-mocks, emulator),
 # then a check that no emulator process of this checkout was left running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -12,6 +13,9 @@ cargo fmt --all --check
 
 phase "cargo clippy (target dir: $CARGO_TARGET_DIR)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+phase "infra lint (cfn-lint, sam validate, checkov, document sync)"
+bash scripts/lint-infra.sh
 
 phase "cargo test"
 cargo test --workspace --locked

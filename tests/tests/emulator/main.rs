@@ -4,4 +4,5 @@
 
 mod env_rewriter;
 mod foundation;
+mod infra;
 mod rds_promoter;
