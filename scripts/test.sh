@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, every test (unit, aws-smithy-mocks, emulator,
+# The test command: formatting, lints, the infrastructure templates' lint (cfn-lint,
+# sam validate, checkov, document sync), every test (unit, aws-smithy-mocks, emulator,
 # sample events replayed through cargo lambda), the failover drill, then a check that no
 # emulator or cargo lambda process of this checkout was left running.
 set -euo pipefail
@@ -15,6 +16,9 @@ cargo fmt --all --check
 
 phase "cargo clippy (target dir: $CARGO_TARGET_DIR)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+phase "infra lint (cfn-lint, sam validate, checkov, document sync)"
+bash scripts/lint-infra.sh
 
 phase "cargo test"
 cargo test --workspace --locked

@@ -1,4 +1,4 @@
-"""Starts moto's server with two fidelity patches.
+"""Starts moto's server with three fidelity patches.
 
 1. moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier set, so a promoted
 instance still looks like a replica forever and code that correctly waits for the source
@@ -12,15 +12,22 @@ for the region's running EC2 instances, which moto's SSM treats as managed (Send
 runs on them), as Online EC2Instance nodes, honouring `tag:<key>` filters and
 pagination, as SSM does.
 
+3. moto keeps the Content of an AWS::SSM::Document created by CloudFormation as the parsed
+object, so GetDocument returns its Python repr and DescribeDocument fails (HTTP 500). Here
+such content is stored as JSON (or YAML) text, as SSM stores every document.
+
 Usage: python fidelity_server.py -H 127.0.0.1 -p PORT   (same arguments as moto_server)
 """
 
 import json
 import sys
 
+import yaml
+
 from moto.ec2.models import ec2_backends
 from moto.rds.models import RDSBackend
 from moto.server import main
+from moto.ssm.models import Document
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 _promote = RDSBackend.promote_read_replica
@@ -79,6 +86,17 @@ def _describe_instance_information(self):
 
 
 SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information
+
+_document_init = Document.__init__
+
+
+def _document_init_with_text(self, account_id, name, version_name, content, document_type, document_format, *args, **kwargs):
+    if isinstance(content, dict):
+        content = yaml.safe_dump(content) if document_format == "YAML" else json.dumps(content)
+    _document_init(self, account_id, name, version_name, content, document_type, document_format, *args, **kwargs)
+
+
+Document.__init__ = _document_init_with_text
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

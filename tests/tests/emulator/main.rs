@@ -4,6 +4,7 @@
 
 mod env_rewriter;
 mod foundation;
+mod infra;
 mod rds_promoter;
 mod replay;
 mod stream_replicator;
