@@ -15,12 +15,18 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Heartbeat items `pk = "heartbeat#<region>"` in a same-named table in each region.
+/// How long a heartbeat item lives (the table's TTL attribute `expires_at` removes it).
+const HEARTBEAT_TTL_SECONDS: i64 = 24 * 3600;
+
+/// Heartbeat items `pk = "heartbeat#<region>#<writer>"` in a same-named table in each
+/// region. Each monitor process writes its own item, so overlapping runs cannot read
+/// each other's heartbeat and mistake it for a stale read.
 #[derive(Debug, Clone)]
 pub struct DynamoDbHeartbeats {
     clients: BTreeMap<Region, aws_sdk_dynamodb::Client>,
     table: String,
     timeout: Duration,
+    writer: String,
 }
 
 impl DynamoDbHeartbeats {
@@ -34,11 +40,12 @@ impl DynamoDbHeartbeats {
             clients,
             table: table.into(),
             timeout,
+            writer: format!("{:016x}", fastrand::u64(..)),
         }
     }
 
-    fn key(region: &Region) -> AttributeValue {
-        AttributeValue::S(format!("heartbeat#{region}"))
+    fn key(&self, region: &Region) -> AttributeValue {
+        AttributeValue::S(format!("heartbeat#{region}#{}", self.writer))
     }
 
     async fn write_then_read(&self, client: &aws_sdk_dynamodb::Client, region: &Region) -> Result<(u64, u64), String> {
@@ -47,8 +54,12 @@ impl DynamoDbHeartbeats {
         client
             .put_item()
             .table_name(&self.table)
-            .item("pk", Self::key(region))
+            .item("pk", self.key(region))
             .item("written_at_ms", AttributeValue::N(written_at.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((written_at / 1000 + HEARTBEAT_TTL_SECONDS).to_string()),
+            )
             .send()
             .await
             .map_err(|e| format!("heartbeat write: {}", describe_chain(&e)))?;
@@ -57,7 +68,7 @@ impl DynamoDbHeartbeats {
         let read = client
             .get_item()
             .table_name(&self.table)
-            .key("pk", Self::key(region))
+            .key("pk", self.key(region))
             .consistent_read(true)
             .send()
             .await
@@ -92,10 +103,11 @@ impl HeartbeatProbe for DynamoDbHeartbeats {
 
     async fn replication_lag_ms(&self, source: &Region, replica: &Region) -> Option<u64> {
         let client = self.clients.get(replica)?;
+        // Our own heartbeat from `source`, as replicated into `replica`'s table.
         let read = client
             .get_item()
             .table_name(&self.table)
-            .key("pk", Self::key(source))
+            .key("pk", self.key(source))
             .send();
         let output = tokio::time::timeout(self.timeout, read).await.ok()?.ok()?;
         let written_at: i64 = output.item()?.get("written_at_ms")?.as_n().ok()?.parse().ok()?;

@@ -4,6 +4,7 @@
 
 mod env_rewriter;
 mod foundation;
+mod health_monitor;
 mod infra;
 mod rds_promoter;
 mod replay;
