@@ -463,7 +463,9 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
     let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
     random_workload(&a.dynamodb, &name, 5_000, 800, seed, versioned).await;
     let records = stream_records(emu, &pair.stream_arn).await;
-    assert!(records.len() >= 4_000, "only {} stream records", records.len());
+    // 5,000 operations; deletes of absent items and (versioned) updates of absent items
+    // leave no stream record, so somewhat fewer records than operations.
+    assert!(records.len() >= 3_500, "only {} stream records", records.len());
     let workload_done = started.elapsed();
 
     let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::even(0.2), seed).expect("proxy");
