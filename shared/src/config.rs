@@ -142,6 +142,37 @@ impl EnvReader {
             })
             .unwrap_or_default()
     }
+
+    /// A required DynamoDB table name; `what` says which table, for the missing-variable message.
+    pub fn table_name(&self, var: &str, what: &str) -> Result<String, ConfigError> {
+        self.resource_name(
+            var,
+            what,
+            3..=255,
+            "a DynamoDB table name (3-255 letters, digits, _ - .)",
+        )
+    }
+
+    /// A required AWS resource name of `length` characters drawn from letters, digits, `_`,
+    /// `-` and `.` (the alphabet shared by DynamoDB tables and SSM documents).
+    pub fn resource_name(
+        &self,
+        var: &str,
+        what: &str,
+        length: std::ops::RangeInclusive<usize>,
+        expected: &str,
+    ) -> Result<String, ConfigError> {
+        let raw = self.required(var, what)?;
+        let valid = length.contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if valid {
+            Ok(raw.to_owned())
+        } else {
+            Err(ConfigError::invalid(var, raw, expected))
+        }
+    }
 }
 
 fn parse_flag(raw: &str) -> Option<bool> {
@@ -202,6 +233,21 @@ mod tests {
             err.to_string(),
             "missing environment variable STATE_TABLE: expected a DynamoDB table name"
         );
+    }
+
+    #[test]
+    fn table_names_are_checked_against_dynamodb_rules() {
+        let e = env(&[
+            ("OK", "shop-failover.state_1"),
+            ("SHORT", "ab"),
+            ("SPACE", "shop state"),
+        ]);
+        assert_eq!(e.table_name("OK", "t").unwrap(), "shop-failover.state_1");
+        for var in ["SHORT", "SPACE"] {
+            let err = e.table_name(var, "t").unwrap_err().to_string();
+            assert!(err.contains(var) && err.contains("a DynamoDB table name"), "{err}");
+        }
+        assert!(matches!(e.table_name("UNSET", "t"), Err(ConfigError::Missing { .. })));
     }
 
     #[test]

@@ -273,7 +273,12 @@ impl RewriterConfig {
                 .collect::<Result<_, _>>()?,
             services,
             command: CommandSettings {
-                document_name: document_name(env.required("DOCUMENT_NAME", "the repoint SSM Command document name")?)?,
+                document_name: env.resource_name(
+                    "DOCUMENT_NAME",
+                    "the repoint SSM Command document name",
+                    3..=128,
+                    "an SSM document name (3-128 letters, digits, _ - .)",
+                )?,
                 max_concurrency: count_or_percent("MAX_CONCURRENCY", env.optional("MAX_CONCURRENCY").unwrap_or("10"))?,
                 max_errors: count_or_percent("MAX_ERRORS", env.optional("MAX_ERRORS").unwrap_or("0"))?,
                 timeout_seconds: env
@@ -296,23 +301,6 @@ impl RewriterConfig {
     /// The apps looked for (App tag values).
     pub fn apps(&self) -> Vec<String> {
         self.profiles.keys().cloned().collect()
-    }
-}
-
-/// SSM document names: 3–128 of letters, digits, `_`, `-`, `.`.
-fn document_name(raw: &str) -> Result<String, ConfigError> {
-    let valid = (3..=128).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if valid {
-        Ok(raw.to_owned())
-    } else {
-        Err(ConfigError::invalid(
-            "DOCUMENT_NAME",
-            raw,
-            "an SSM document name (3-128 letters, digits, _ - .)",
-        ))
     }
 }
 

@@ -64,14 +64,8 @@ impl MonitorConfig {
             });
         }
         Ok(Self {
-            heartbeat_table: table(
-                "HEARTBEAT_TABLE",
-                env.required("HEARTBEAT_TABLE", "the heartbeat table name (same in both regions)")?,
-            )?,
-            state_table: table(
-                "STATE_TABLE",
-                env.required("STATE_TABLE", "the DynamoDB state table name")?,
-            )?,
+            heartbeat_table: env.table_name("HEARTBEAT_TABLE", "the heartbeat table name (same in both regions)")?,
+            state_table: env.table_name("STATE_TABLE", "the DynamoDB state table name")?,
             state_region,
             parameters: ParameterNames::new(
                 "PARAMETER_PREFIX",
@@ -95,22 +89,6 @@ impl MonitorConfig {
     /// The parameter that approves a failback when set to `true`.
     pub fn approval_parameter(&self) -> String {
         format!("{}/failback-approved", self.parameters.prefix())
-    }
-}
-
-fn table(var: &str, raw: &str) -> Result<String, ConfigError> {
-    let valid = (3..=255).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if valid {
-        Ok(raw.to_owned())
-    } else {
-        Err(ConfigError::invalid(
-            var,
-            raw,
-            "a DynamoDB table name (3-255 letters, digits, _ - .)",
-        ))
     }
 }
 

@@ -93,10 +93,7 @@ impl PromoterConfig {
                 "PARAMETER_PREFIX",
                 env.required("PARAMETER_PREFIX", "a Parameter Store path such as /shop/failover")?,
             )?,
-            state_table: table_name(
-                "STATE_TABLE",
-                env.required("STATE_TABLE", "the DynamoDB state table name")?,
-            )?,
+            state_table: env.table_name("STATE_TABLE", "the DynamoDB state table name")?,
         })
     }
 
@@ -137,23 +134,6 @@ fn parse_replica(raw: &str, region: &Region) -> Result<ReplicaRef, ConfigError> 
         id: id.to_owned(),
         region: region.clone(),
     })
-}
-
-/// DynamoDB table names: 3–255 of letters, digits, `_`, `-`, `.`.
-pub fn table_name(var: &str, raw: &str) -> Result<String, ConfigError> {
-    let valid = (3..=255).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if valid {
-        Ok(raw.to_owned())
-    } else {
-        Err(ConfigError::invalid(
-            var,
-            raw,
-            "a DynamoDB table name (3-255 letters, digits, _ - .)",
-        ))
-    }
 }
 
 #[cfg(test)]
