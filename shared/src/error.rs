@@ -31,8 +31,8 @@ impl ErrorClass {
     }
 }
 
-/// Error codes AWS services use for throttling and transient server-side trouble.
-const TRANSIENT_CODES: &[&str] = &[
+/// Error codes AWS services use for throttling: the service is up and refusing the rate.
+const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -43,6 +43,10 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "RequestLimitExceededException",
     "SlowDown",
+];
+
+/// Error codes AWS services use for transient server-side trouble.
+const TRANSIENT_CODES: &[&str] = &[
     "TransactionInProgressException",
     "InternalError",
     "InternalFailure",
@@ -57,7 +61,7 @@ const TRANSIENT_CODES: &[&str] = &[
 
 /// Classifies an error code (and HTTP status, when known) returned by an AWS service.
 pub fn classify_service_error(code: Option<&str>, http_status: Option<u16>) -> ErrorClass {
-    let transient_code = code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
+    let transient_code = code.is_some_and(|c| TRANSIENT_CODES.contains(&c) || THROTTLING_CODES.contains(&c));
     let transient_status = http_status.is_some_and(|s| s == 429 || s >= 500);
     if transient_code || transient_status {
         ErrorClass::Retryable
@@ -119,6 +123,11 @@ impl AwsFailure {
     /// True when the service answered with exactly this error code.
     pub fn has_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
+    }
+
+    /// True when the service answered but throttled the request (it is up).
+    pub fn is_throttling(&self) -> bool {
+        self.code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
     }
 }
 
@@ -259,6 +268,13 @@ mod tests {
             class: ErrorClass::NonRetryable,
         };
         assert!(failure.has_code("InvalidDBInstanceState"));
+        assert!(!failure.is_throttling());
+        let throttled = AwsFailure {
+            code: Some("Throttling".into()),
+            class: ErrorClass::Retryable,
+            ..failure.clone()
+        };
+        assert!(throttled.is_throttling());
         let err = FailoverError::from(failure);
         assert_eq!(err.class(), ErrorClass::NonRetryable);
         assert_eq!(

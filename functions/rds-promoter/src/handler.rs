@@ -223,10 +223,22 @@ where
             ))),
             ReplicaGuard::Promotable { source } => {
                 let verdict = self.check_split_brain(transition, &source).await;
-                if let SplitBrainVerdict::Refuse { reason } = &verdict {
-                    return Err(FailoverError::Refused(reason.clone()));
+                match &verdict {
+                    SplitBrainVerdict::Refuse { reason } => return Err(FailoverError::Refused(reason.clone())),
+                    SplitBrainVerdict::Undecided { reason } => return Err(FailoverError::NotReady(reason.clone())),
+                    SplitBrainVerdict::Proceed { .. } => {}
                 }
                 record.former_source = Some(source);
+                // Two allowed alarms are two failover ids: only one of them may promote.
+                if let Some(holder) = self
+                    .lock
+                    .claim_replica(&view.incarnation(), &record.failover_id)
+                    .await?
+                {
+                    return Err(FailoverError::NotReady(format!(
+                        "read replica {replica_id} is being promoted by failover {holder}; a retry of this one publishes the endpoint once that promotion has detached the replica"
+                    )));
+                }
                 match self
                     .replica_side
                     .promote(replica_id, self.config.backup_retention_days)
@@ -246,15 +258,21 @@ where
         }
     }
 
-    /// After `InvalidDBInstanceState`, proceeds only if the replica is visibly being (or was) promoted.
+    /// After `InvalidDBInstanceState`, proceeds only once the replica is detached from its
+    /// source. A busy replica that still has a source may have refused the promote for its
+    /// own reasons (backing-up, modifying), so the stage stays `Requested` and a retry looks again.
     async fn confirm_promotion_under_way(&self, failure: &AwsFailure) -> Result<(), FailoverError> {
         let replica_id = &self.config.replica.id;
         let view = self.describe_replica().await?;
-        if view.replica_source.is_none() || view.status != "available" {
-            info!(replica = %replica_id, status = %view.status, "promotion already under way");
-            Ok(())
-        } else {
-            Err(failure.clone().into())
+        match (&view.replica_source, view.status.as_str()) {
+            (None, _) => {
+                info!(replica = %replica_id, status = %view.status, "replica already detached from its source");
+                Ok(())
+            }
+            (Some(_), "available") => Err(failure.clone().into()),
+            (Some(source), status) => Err(FailoverError::NotReady(format!(
+                "PromoteReadReplica was refused while read replica {replica_id} is {status} and still replicates from {source}; a retry promotes it once it is available, or finds it already detached ({failure})"
+            ))),
         }
     }
 
@@ -298,6 +316,9 @@ where
             },
             Ok(Ok(Some(view))) => SourceProbe::Status { status: view.status },
             Ok(Ok(None)) => SourceProbe::NotFound,
+            Ok(Err(failure)) if failure.is_throttling() => SourceProbe::Throttled {
+                error: failure.to_string(),
+            },
             Ok(Err(failure)) if failure.class == ErrorClass::Retryable => SourceProbe::Unreachable {
                 error: failure.to_string(),
             },
@@ -414,10 +435,20 @@ where
             ReplicaGuard::Promotable { source } => {
                 let verdict = self.check_split_brain(transition, &source).await;
                 outcome.former_source = Some(source);
-                if let SplitBrainVerdict::Refuse { reason } = &verdict {
-                    outcome.plan.push(format!("would refuse: {reason}"));
-                    outcome.split_brain = Some(verdict);
-                    return Ok(outcome);
+                match &verdict {
+                    SplitBrainVerdict::Refuse { reason } => {
+                        outcome.plan.push(format!("would refuse: {reason}"));
+                        outcome.split_brain = Some(verdict);
+                        return Ok(outcome);
+                    }
+                    SplitBrainVerdict::Undecided { reason } => {
+                        outcome
+                            .plan
+                            .push(format!("would fail with a retryable error and look again: {reason}"));
+                        outcome.split_brain = Some(verdict);
+                        return Ok(outcome);
+                    }
+                    SplitBrainVerdict::Proceed { .. } => {}
                 }
                 outcome.plan.push(format!(
                     "would call PromoteReadReplica {replica_id} (BackupRetentionPeriod={}) in {}",

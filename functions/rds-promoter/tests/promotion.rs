@@ -245,6 +245,78 @@ async fn a_promote_rejected_because_one_is_already_under_way_is_not_repeated() {
 }
 
 #[tokio::test]
+async fn a_promote_refused_while_the_replica_is_busy_is_retried_not_taken_for_progress() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true)) // guard
+        .output(|| replica("backing-up", Some(SOURCE_ARN), true)) // after the refusal
+        .output(|| replica("available", Some(SOURCE_ARN), true)) // the retry's guard
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = mock!(RdsClient::promote_read_replica)
+        .sequence()
+        .http_response(|| {
+            rds_error(
+                400,
+                "InvalidDBInstanceState",
+                "DB Instance shop-db-replica is not in available state.",
+            )
+        })
+        .output(|| PromoteReadReplicaOutput::builder().build())
+        .build();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+
+    let err = h.alarm("req-1").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("backing-up"), "{err}");
+    let record = h.lock.get(FAILOVER_ID).unwrap();
+    assert_eq!(
+        record.stage,
+        Stage::Requested,
+        "a refused promote is not progress: waiting for writability would never end"
+    );
+
+    let outcome = h.alarm("req-1-retry").await.unwrap();
+    assert_eq!(outcome.action, Action::Resumed);
+    assert_eq!(promote.num_calls(), 2, "the retry promotes once the replica is available");
+    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+}
+
+#[tokio::test]
+async fn a_throttled_look_at_the_source_waits_instead_of_promoting() {
+    let describe = promotable_then_writable();
+    let promote = promote_ok();
+    let throttled = mock!(RdsClient::describe_db_instances).then_http_response(|| rds_error(400, "Throttling", "Rate exceeded"));
+    let h = harness(config(&[]), &[&describe, &promote], &[&throttled]);
+
+    let err = h.alarm("req-1").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("throttled"), "{err}");
+    assert_eq!(promote.num_calls(), 0, "the primary's region is up: no promotion");
+    assert_eq!(h.lock.get(FAILOVER_ID).unwrap().stage, Stage::Requested);
+    assert!(h.parameters.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_alarm_never_promotes_a_replica_another_failover_claimed() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", Some(SOURCE_ARN), true));
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    h.lock.replica_claims.lock().unwrap().insert(
+        REPLICA_INCARNATION.into(),
+        "shop-failover-primary-db-unhealthy@2026-11-21T03:00:02.400Z".into(),
+    );
+
+    let err = h.alarm("req-1").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("primary-db-unhealthy"), "{err}");
+    assert_eq!(promote.num_calls(), 0);
+    assert!(h.parameters.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn throttled_status_reads_are_ridden_out() {
     let describe = mock!(RdsClient::describe_db_instances)
         .sequence()

@@ -9,7 +9,8 @@ use crate::error::{AwsFailure, ErrorClass};
 use crate::ports::FailoverLockStore;
 use crate::promotion::{LockRecord, Stage};
 
-/// Lock records in one table; each is the item `pk = "promotion#<failover id>"`.
+/// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, and each
+/// replica claim the item `pk = "replica-claim#<replica incarnation>"`.
 #[derive(Debug, Clone)]
 pub struct DynamoDbLockStore {
     client: aws_sdk_dynamodb::Client,
@@ -165,6 +166,40 @@ impl FailoverLockStore for DynamoDbLockStore {
             .send()
             .await;
         conditional("PutItem", result)
+    }
+
+    async fn claim_replica(&self, incarnation: &str, failover_id: &str) -> Result<Option<String>, AwsFailure> {
+        let pk = s(&format!("replica-claim#{incarnation}"));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk.clone())
+            .item("kind", s("replica-claim"))
+            .item("failover_id", s(failover_id))
+            .item("claimed_at_ms", n(chrono::Utc::now().timestamp_millis()))
+            .condition_expression("attribute_not_exists(pk) OR failover_id = :me")
+            .expression_attribute_values(":me", s(failover_id))
+            .send()
+            .await;
+        if conditional("PutItem", result)? {
+            return Ok(None);
+        }
+        let holder = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("GetItem", &err))?
+            .item()
+            .and_then(|item| item.get("failover_id"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| "another failover".to_owned());
+        Ok(Some(holder))
     }
 }
 

@@ -74,5 +74,6 @@ fn view(requested_id: &str, instance: &DbInstance) -> DbInstanceView {
             .collect(),
         endpoint_address: endpoint.and_then(|e| e.address()).map(str::to_owned),
         endpoint_port: endpoint.and_then(|e| e.port()).and_then(|p| u16::try_from(p).ok()),
+        created_at_ms: instance.instance_create_time().and_then(|t| t.to_millis().ok()),
     }
 }

@@ -24,6 +24,15 @@ pub trait FailoverLockStore: Send + Sync {
 
     /// Writes the whole record, only while `record.owner` still owns it; `false` if not.
     fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Claims the right to promote one replica incarnation for `failover_id`, so that two
+    /// different alarms (two failover ids) never both send PromoteReadReplica. `None` when
+    /// the claim is (now, or already) this failover's; `Some(holder)` when another holds it.
+    fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send;
 }
 
 /// Shared stores (e.g. one table client used by concurrent handlers) are stores too.
@@ -47,5 +56,13 @@ impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
 
     fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
         (**self).save(record)
+    }
+
+    fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send {
+        (**self).claim_replica(incarnation, failover_id)
     }
 }

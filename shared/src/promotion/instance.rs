@@ -19,6 +19,19 @@ pub struct DbInstanceView {
     pub endpoint_address: Option<String>,
     /// Endpoint port.
     pub endpoint_port: Option<u16>,
+    /// `InstanceCreateTime` in epoch milliseconds: tells a re-created replica of the same
+    /// name apart from the one promoted before it.
+    pub created_at_ms: Option<i64>,
+}
+
+impl DbInstanceView {
+    /// Names this incarnation of the instance: its id and, when known, its creation time.
+    pub fn incarnation(&self) -> String {
+        match self.created_at_ms {
+            Some(ms) => format!("{}@{ms}", self.id),
+            None => self.id.clone(),
+        }
+    }
 }
 
 /// The verdict on the replica before promoting.
@@ -101,6 +114,7 @@ mod tests {
             status_infos: infos.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             endpoint_address: Some("shop-db-replica.abc.us-west-2.rds.amazonaws.com".into()),
             endpoint_port: Some(3306),
+            created_at_ms: None,
         }
     }
 
@@ -161,6 +175,9 @@ mod tests {
             Writability::NotYet("read replication status is still stopped".into())
         );
         let mut no_endpoint = view("available", None, &[]);
+        assert_eq!(no_endpoint.incarnation(), "shop-db-replica");
+        no_endpoint.created_at_ms = Some(1_700_000_000_000);
+        assert_eq!(no_endpoint.incarnation(), "shop-db-replica@1700000000000");
         no_endpoint.endpoint_port = None;
         assert_eq!(writability(&no_endpoint), Writability::NotYet("no endpoint yet".into()));
     }

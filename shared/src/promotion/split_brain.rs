@@ -13,9 +13,14 @@ pub enum SourceProbe {
     },
     /// Its region answered that the source does not exist.
     NotFound,
-    /// Its region did not answer in time (timeout, connection failure, 5xx, throttling).
+    /// Its region did not answer in time (timeout, connection failure, 5xx).
     Unreachable {
         /// What went wrong.
+        error: String,
+    },
+    /// Its region answered, but throttled the request: it is up, the source's state unknown.
+    Throttled {
+        /// The throttling error.
         error: String,
     },
     /// Its region answered with an error that says nothing about the source (e.g. access denied).
@@ -41,6 +46,11 @@ pub enum SplitBrainVerdict {
         /// Why not.
         reason: String,
     },
+    /// Not now: the source's region is up but said nothing about the source; look again.
+    Undecided {
+        /// Why the guard could not decide.
+        reason: String,
+    },
 }
 
 /// Decides from the probe; an `authoritative` alarm overrides a live-looking source
@@ -58,6 +68,11 @@ pub fn split_brain_verdict(probe: &SourceProbe, source: &str, authoritative: boo
         SourceProbe::Status { .. } => SplitBrainVerdict::Refuse {
             reason: format!(
                 "source {source} still answers as available in its region: promoting now would create two writable primaries (split brain). Fix the alarm, or list it in AUTHORITATIVE_ALARMS if it alone proves the primary is lost"
+            ),
+        },
+        SourceProbe::Throttled { error } => SplitBrainVerdict::Undecided {
+            reason: format!(
+                "the source's region answered but throttled the look at source {source} ({error}): it is up, so the source may still take writes; retrying"
             ),
         },
         SourceProbe::Unknown { error } => SplitBrainVerdict::Refuse {
@@ -107,6 +122,20 @@ mod tests {
                 "{probe:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_throttled_probe_waits_unless_authoritative() {
+        let probe = SourceProbe::Throttled {
+            error: "Throttling: Rate exceeded".into(),
+        };
+        assert!(
+            matches!(split_brain_verdict(&probe, SRC, false), SplitBrainVerdict::Undecided { reason } if reason.contains("Rate exceeded"))
+        );
+        assert!(matches!(
+            split_brain_verdict(&probe, SRC, true),
+            SplitBrainVerdict::Proceed { .. }
+        ));
     }
 
     #[test]

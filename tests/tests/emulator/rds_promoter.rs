@@ -239,6 +239,64 @@ async fn ten_concurrent_deliveries_promote_exactly_once() {
 }
 
 #[tokio::test]
+async fn two_different_alarms_at_once_promote_exactly_once() {
+    let emu = Emulator::shared();
+    let shop = shop().await;
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let promotes = Arc::new(AtomicUsize::new(0));
+    let promoter = Arc::new(Promoter::new(
+        config(&shop, &[("SPLIT_BRAIN_GUARD", "false")]),
+        CountingPromotes {
+            inner: RdsInstances::new(b.rds.clone()),
+            promotes: promotes.clone(),
+        },
+        RdsInstances::new(a.rds.clone()),
+        DynamoDbLockStore::new(b.dynamodb.clone(), shop.state_table.clone()),
+        SsmParameters::new(b.ssm.clone()),
+    ));
+    // The health alarm and the database alarm fire together: two failover ids.
+    let mut db_alarm = shop.alarm.clone();
+    db_alarm["detail"]["alarmName"] = unique_name("shop-failover-primary-db-unhealthy").into();
+    db_alarm["detail"]["state"]["timestamp"] = "2026-11-21T03:00:02.400+0000".into();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..6 {
+        let (promoter, alarm) = (promoter.clone(), [&shop.alarm, &db_alarm][n % 2].clone());
+        tasks.spawn(async move { promoter.handle(alarm, &invocation(&format!("req-{n}"))).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Err(err) = result.unwrap() {
+            assert_eq!(err.class(), ErrorClass::Retryable, "the other alarm backs off: {err}");
+        }
+    }
+    assert_eq!(
+        promotes.load(Ordering::SeqCst),
+        1,
+        "one PromoteReadReplica for both alarms"
+    );
+
+    // Lambda's retries of both alarms finish: each publishes the same endpoint, none promotes.
+    for (n, alarm) in [&shop.alarm, &db_alarm].into_iter().enumerate() {
+        let outcome = promoter
+            .handle(alarm.clone(), &invocation(&format!("retry-{n}")))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                outcome.action,
+                Action::Promoted | Action::AlreadyPromoted | Action::AlreadyComplete | Action::Resumed
+            ),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(promotes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        ssm::get_parameter(&b, &format!("{}/active-region", shop.prefix)).await.as_deref(),
+        Some(SECONDARY)
+    );
+}
+
+#[tokio::test]
 async fn ignored_transitions_and_bad_input_touch_nothing() {
     let emu = Emulator::shared();
     let shop = shop().await;

@@ -16,12 +16,18 @@ use rds_promoter::{Invocation, PromoterConfig};
 
 pub const REPLICA: &str = "shop-db-replica";
 pub const SOURCE_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:shop-db";
+/// The replica's `InstanceCreateTime` (epoch seconds).
+pub const REPLICA_CREATED_SECS: i64 = 1_763_000_000;
+/// The replica incarnation its promotion claim is keyed by.
+pub const REPLICA_INCARNATION: &str = "shop-db-replica@1763000000000";
 pub const REPLICA_HOST: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com";
 
 /// A lock store with DynamoDB's conditional-write semantics, in memory.
 #[derive(Default)]
 pub struct MemoryLock {
     pub records: Mutex<HashMap<String, LockRecord>>,
+    /// Replica incarnation → the failover id holding its promotion claim.
+    pub replica_claims: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryLock {
@@ -65,6 +71,14 @@ impl FailoverLockStore for MemoryLock {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn claim_replica(&self, incarnation: &str, failover_id: &str) -> Result<Option<String>, AwsFailure> {
+        let mut claims = self.replica_claims.lock().unwrap();
+        let holder = claims
+            .entry(incarnation.to_owned())
+            .or_insert_with(|| failover_id.to_owned());
+        Ok((holder != failover_id).then(|| holder.clone()))
     }
 }
 
@@ -139,6 +153,7 @@ pub fn replica(
         .db_instance_arn(format!("arn:aws:rds:us-west-2:123456789012:db:{REPLICA}"))
         .db_instance_status(status)
         .engine("mysql")
+        .instance_create_time(aws_smithy_types::DateTime::from_secs(REPLICA_CREATED_SECS))
         .endpoint(Endpoint::builder().address(REPLICA_HOST).port(3306).build());
     if let Some(source) = source {
         instance = instance.read_replica_source_db_instance_identifier(source);
