@@ -4,10 +4,15 @@
 //! the last change of a key is its state at the end of the batch. Writing only that one
 //! keeps per-key order (earlier states are never written after later ones) and guarantees
 //! that no request ever holds the same key twice.
+//!
+//! One exception: under the TTL `skip` policy a TTL delete does not supersede the key's
+//! earlier change in the batch, so an update made just before expiry still reaches the
+//! target (which keeps the item until its own TTL removes it).
 
 use std::collections::HashMap;
 
-use crate::change::SourceChange;
+use crate::change::{ChangeKind, SourceChange};
+use crate::config::TtlPolicy;
 
 /// The last change of one key and the span of records it stands for.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +35,12 @@ pub struct Coalesced {
     pub slot_of_record: Vec<usize>,
 }
 
-/// Groups changes by key, keeping each key's last change, ordered by first appearance.
-pub fn coalesce(changes: Vec<SourceChange>) -> Coalesced {
+/// Groups changes by key, keeping each key's last change (see the module note on `ttl`),
+/// ordered by first appearance.
+pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
+    let passive = |change: &SourceChange| {
+        ttl == TtlPolicy::Skip && matches!(change.kind, ChangeKind::Remove { by_ttl: true, .. })
+    };
     let mut slots: HashMap<_, usize> = HashMap::with_capacity(changes.len());
     let mut keys: Vec<KeyedChange> = Vec::with_capacity(changes.len());
     let mut slot_of_record = Vec::with_capacity(changes.len());
@@ -40,7 +49,9 @@ pub fn coalesce(changes: Vec<SourceChange>) -> Coalesced {
             Some(&slot) => {
                 let entry = &mut keys[slot];
                 entry.records += 1;
-                entry.last = change;
+                if !passive(&change) {
+                    entry.last = change;
+                }
                 slot_of_record.push(slot);
             }
             None => {
@@ -103,13 +114,30 @@ mod tests {
             change(4, "a", None),
             change(5, "b", Some("3")),
         ];
-        let coalesced = coalesce(changes.clone());
+        let coalesced = coalesce(changes.clone(), TtlPolicy::Replicate);
         let keyed = &coalesced.keys;
         let summary: Vec<(usize, usize, usize)> =
             keyed.iter().map(|k| (k.first_index, k.records, k.last.index)).collect();
         assert_eq!(summary, [(0, 3, 4), (1, 2, 5), (3, 1, 3)]);
         assert_eq!(keyed[0].last, changes[4]);
         assert_eq!(coalesced.slot_of_record, [0, 1, 0, 2, 0, 1]);
+    }
+
+    #[test]
+    fn a_skipped_ttl_delete_does_not_hide_the_update_before_it() {
+        let mut expired = change(2, "a", None);
+        expired.kind = ChangeKind::Remove {
+            old: None,
+            by_ttl: true,
+        };
+        let changes = vec![change(0, "a", Some("1")), change(1, "a", Some("2")), expired.clone()];
+        let skipped = coalesce(changes.clone(), TtlPolicy::Skip);
+        assert_eq!(skipped.keys.len(), 1);
+        assert_eq!((skipped.keys[0].records, skipped.keys[0].last.index), (3, 1));
+        let replicated = coalesce(changes, TtlPolicy::Replicate);
+        assert_eq!(replicated.keys[0].last, expired);
+        // A TTL delete alone is still the key's change (the rules skip it).
+        assert_eq!(coalesce(vec![expired.clone()], TtlPolicy::Skip).keys[0].last, expired);
     }
 
     #[test]
@@ -121,7 +149,7 @@ mod tests {
                 change(i, &key, if rng.bool() { Some("1") } else { None })
             })
             .collect();
-        let coalesced = coalesce(changes.clone());
+        let coalesced = coalesce(changes.clone(), TtlPolicy::Replicate);
         let keyed = &coalesced.keys;
         let total: usize = keyed.iter().map(|k| k.records).sum();
         assert_eq!(total, changes.len());
@@ -143,6 +171,6 @@ mod tests {
 
     #[test]
     fn an_empty_batch_has_nothing_to_write() {
-        assert_eq!(coalesce(Vec::new()), Coalesced::default());
+        assert_eq!(coalesce(Vec::new(), TtlPolicy::Skip), Coalesced::default());
     }
 }

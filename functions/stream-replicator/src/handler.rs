@@ -167,7 +167,7 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         let changes = decoder.decode(event)?;
         let lag = lag_stats(now_ms, changes.iter().filter_map(|c| c.created_at_ms));
         let sequences: Vec<String> = changes.iter().map(|c| c.sequence.clone()).collect();
-        let coalesced = coalesce(changes);
+        let coalesced = coalesce(changes, self.config.ttl_deletes);
         let rules = self.rules();
         let first_indices: Vec<usize> = coalesced.keys.iter().map(|k| k.first_index).collect();
         let works: Vec<Work> = coalesced

@@ -5,8 +5,10 @@
 //! `<source-region>#put#<content hash>`. A change seen on a stream is the replicator's own
 //! exactly when the new image still carries a put token whose hash matches the image's
 //! content: an application update of a replicated item changes the content (so the hash no
-//! longer matches) without touching the marker, and is therefore replicated. The test works
-//! for every view type that has a new image, with no old image needed.
+//! longer matches) without touching the marker, and is therefore replicated. Where the view
+//! has an old image, the marker must also have changed in the record, so an application
+//! change *back* to the replicated content is replicated too; with NEW_IMAGE only the hash
+//! decides.
 //!
 //! Deletes leave no image to mark, so in last-writer-wins mode the replicator first tags the
 //! item with a *delete token*, `<source-region>#delete#<sequence number>`, then deletes it on
@@ -90,11 +92,17 @@ impl OriginMarker {
         let Some(Value::S(text)) = new.get(&self.attribute) else {
             return false;
         };
+        let marker_changed = || old.and_then(|o| o.get(&self.attribute)) != new.get(&self.attribute);
         match parse_token(text) {
-            Some(Token::Put { hash, .. }) => hash == content_hash(new, &self.attribute),
+            // A replicator write always changes the marker (a write that changes nothing
+            // leaves no stream record), so with an old image an unchanged marker means the
+            // application wrote, even content that hashes like the token (A → B → A).
+            Some(Token::Put { hash, .. }) => {
+                hash == content_hash(new, &self.attribute) && (old.is_none() || marker_changed())
+            }
             // The tagging step of a delete changes the marker and nothing else. Without an
             // old image a delete token can only come from that step.
-            Some(Token::Delete { .. }) => old.and_then(|o| o.get(&self.attribute)) != new.get(&self.attribute),
+            Some(Token::Delete { .. }) => marker_changed(),
             None => false,
         }
     }
@@ -177,6 +185,19 @@ mod tests {
         updated.insert("status".into(), Value::S("shipped".into()));
         assert!(!marker().upsert_is_own(&updated, Some(&written)));
         assert!(!marker().upsert_is_own(&updated, None));
+    }
+
+    #[test]
+    fn an_application_change_back_to_replicated_content_is_not_own() {
+        let mut replicated = item(&[("pk", "A"), ("status", "paid")]);
+        marker().stamp(&mut replicated);
+        let mut changed = replicated.clone();
+        changed.insert("status".into(), Value::S("shipped".into()));
+        // The application changes the status back: same content as the token's, marker untouched.
+        let changed_back = replicated.clone();
+        assert!(!marker().upsert_is_own(&changed_back, Some(&changed)));
+        // Without an old image (NEW_IMAGE view) the hash is all there is to go by.
+        assert!(marker().upsert_is_own(&changed_back, None));
     }
 
     #[test]
