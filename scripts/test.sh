@@ -27,6 +27,8 @@ phase "failover drill (scripts/drill.sh)"
 bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"
 
 phase "no emulator or cargo lambda watch left running"
+# pgrep exits 1 for "none found"; without pgrep the check would pass silently.
+command -v pgrep >/dev/null || { echo "pgrep (procps) is needed for the leftover-process check" >&2; exit 1; }
 for pattern in "$REPO_ROOT/tests/moto/fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch"; do
   if leftover=$(pgrep -f "$pattern"); then
     echo "processes still running after the tests ($pattern): $leftover" >&2

@@ -185,7 +185,7 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     report.final_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
         .await
         .unwrap_or_default();
-    report.rpo_lost_writes = workload::lost_writes(&world.b, &acknowledged).await;
+    report.rpo_lost_writes = workload::lost_writes(&world.b, &acknowledged).await?;
     report.note(
         started,
         format!(

@@ -142,9 +142,10 @@ pub async fn replicate(
 /// The replicator's origin marker (its default name): replication metadata, not shop data.
 const ORIGIN_MARKER: &str = "replica_origin";
 
-/// Acknowledged writes whose final value is missing or different in the secondary
-/// (comparing the shop's attributes, without the replicator's origin marker).
-pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> usize {
+/// Keys whose last acknowledged write is missing or different in the secondary (comparing
+/// the shop's attributes, without the replicator's origin marker). A read that fails is an
+/// error, never counted either way.
+pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> Result<usize, String> {
     let mut lost = 0;
     for (pk, expected) in &acknowledged.items {
         let found = b
@@ -155,8 +156,8 @@ pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> usiz
             .consistent_read(true)
             .send()
             .await
-            .ok()
-            .and_then(|o| o.item)
+            .map_err(|e| format!("cannot read {pk} in the secondary to measure RPO: {e}"))?
+            .item
             .map(|mut item| {
                 item.remove(ORIGIN_MARKER);
                 item
@@ -165,5 +166,5 @@ pub async fn lost_writes(b: &RegionClients, acknowledged: &Acknowledged) -> usiz
             lost += 1;
         }
     }
-    lost
+    Ok(lost)
 }

@@ -65,7 +65,9 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     let log = std::env::temp_dir().join(format!("failover-replay-watch-{}.log", std::process::id()));
     let watch = LambdaWatch::start(&failover_tests::venv::repo_root(), &env, &log)
         .unwrap_or_else(|e| panic!("cargo lambda watch (run scripts/setup-tools.sh to install cargo-lambda): {e}"));
+    let replayed = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let invoke = |function: &str, file: &str| {
+        replayed.borrow_mut().insert(file.to_owned());
         watch
             .invoke_file(function, &event(file))
             .unwrap_or_else(|e| panic!("{function} {file}: {e}; see {}", log.display()))
@@ -147,5 +149,17 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     assert!(
         run["checks"].as_array().unwrap().iter().all(|c| c["healthy"] == true),
         "{run}"
+    );
+
+    let samples: std::collections::BTreeSet<String> =
+        std::fs::read_dir(failover_tests::venv::repo_root().join("events"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+    assert_eq!(
+        *replayed.borrow(),
+        samples,
+        "every sample in events/ is replayed with its documented outcome"
     );
 }
