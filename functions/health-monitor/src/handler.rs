@@ -2,10 +2,11 @@
 //! machine says so, publish the active region, emit metrics.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use failover_core::emf::{MetricLine, Unit};
-use failover_core::health::{decide, CheckResult, Decision, HealthState, SwitchKind};
-use failover_core::ports::{HealthStateStore, HeartbeatProbe, ParameterReader, ParameterWriter};
+use failover_core::health::{approval_is_current, decide, CheckResult, Decision, HealthState, SwitchKind};
+use failover_core::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe, ParameterWriter};
 use failover_core::FailoverError;
 use serde::Serialize;
 use serde_json::Value;
@@ -57,12 +58,16 @@ pub struct RunReport {
     pub published: bool,
 }
 
+/// Where metric lines go: stdout (for Lambda's log agent) unless replaced.
+pub type MetricSink = Arc<dyn Fn(&MetricLine) + Send + Sync>;
+
 /// The health-monitor handler, generic over its AWS dependencies.
 pub struct Monitor<H, S, P> {
     config: MonitorConfig,
     probe: H,
     store: S,
     parameters: P,
+    metrics: MetricSink,
 }
 
 fn now_ms() -> i64 {
@@ -73,7 +78,7 @@ impl<H, S, P> Monitor<H, S, P>
 where
     H: HeartbeatProbe,
     S: HealthStateStore,
-    P: ParameterReader + ParameterWriter,
+    P: ApprovalReader + ParameterWriter,
 {
     /// Wires the handler to its ports.
     pub fn new(config: MonitorConfig, probe: H, store: S, parameters: P) -> Self {
@@ -82,12 +87,24 @@ where
             probe,
             store,
             parameters,
+            metrics: Arc::new(MetricLine::emit),
         }
+    }
+
+    /// Sends metric lines to `sink` instead of stdout (e.g. to inspect them in tests).
+    pub fn with_metric_sink(mut self, sink: impl Fn(&MetricLine) + Send + Sync + 'static) -> Self {
+        self.metrics = Arc::new(sink);
+        self
     }
 
     /// The parameter store (e.g. to inspect an in-memory one in tests).
     pub fn parameters(&self) -> &P {
         &self.parameters
+    }
+
+    /// The state store (e.g. to inspect an in-memory one in tests).
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// [`Self::run`] plus the summary log line.
@@ -99,10 +116,11 @@ where
             }
             Err(err) => {
                 error!(error = %err, error_type = err.class().as_str(), "health-monitor failed");
-                MetricLine::new("ShopFailover")
-                    .dimension("Function", "health-monitor")
-                    .metric("Errors", 1.0, Unit::Count)
-                    .emit();
+                (self.metrics)(
+                    &MetricLine::new("ShopFailover")
+                        .dimension("Function", "health-monitor")
+                        .metric("Errors", 1.0, Unit::Count),
+                );
                 Err(err)
             }
         }
@@ -121,26 +139,30 @@ where
             }
         }
 
-        let approval_name = self.config.approval_parameter();
-        let approved_by_parameter = self
-            .parameters
-            .get(std::slice::from_ref(&approval_name))
-            .await
-            .map(|values| {
-                values
-                    .get(&approval_name)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            })
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "cannot read the failback approval parameter; treating as not approved");
-                false
-            });
-        let approved = approved_by_parameter || event == MonitorEvent::ApproveFailback;
+        // Before anything can fail: the failover alarm treats a missing RegionHealthy
+        // datapoint as breaching, so a state-table problem must not silence the checks.
+        self.emit_check_metrics(&checks, &replication_lag_ms);
 
         let (state, version) = match self.store.load().await? {
             Some((state, version)) => (state, Some(version)),
             None => (HealthState::initial(primary, secondary), None),
         };
+        let approval_name = self.config.approval_parameter();
+        let approved_by_parameter = match self.parameters.approval(&approval_name).await {
+            Ok(stored) => {
+                let current = approval_is_current(stored.as_ref(), &state);
+                if !current && stored.is_some_and(|s| s.value.trim().eq_ignore_ascii_case("true")) {
+                    info!("{approval_name} is true but was not set after the last switch; ignoring it");
+                }
+                current
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the failback approval parameter; treating as not approved");
+                false
+            }
+        };
+        let approved = approved_by_parameter || event == MonitorEvent::ApproveFailback;
+
         let (mut next, decision) = decide(
             &state,
             primary,
@@ -158,13 +180,15 @@ where
             conflict: false,
             published: false,
         };
-        self.emit_metrics(&report, &next);
         if !self.store.save(&next, version).await? {
             info!("another monitor run updated the health state first; this run changed nothing");
             report.conflict = true;
             report.active_region = state.active_region.to_string();
+            self.emit_run_metrics(None, &state);
             return Ok(report);
         }
+        // Only a run that saved has switched (or counted): metrics follow the saved state.
+        self.emit_run_metrics(Some(&decision), &next);
         match &decision {
             Decision::Switch(switch) => {
                 warn!(kind = ?switch.kind, from = %switch.from, to = %switch.to, reason = %switch.reason, "switching the active region")
@@ -172,6 +196,22 @@ where
             Decision::BothUnhealthy => error!(
                 critical = true,
                 "CRITICAL: both regions failed their heartbeat check; no switch is safe, staying on {}",
+                next.active_region
+            ),
+            Decision::NoUsableRegion { awaiting_approval } => error!(
+                critical = true,
+                "CRITICAL: {} failed {} consecutive checks and {primary} may not take over yet ({}); staying on {}",
+                next.active_region,
+                next.counters(&next.active_region).consecutive_failures,
+                if *awaiting_approval {
+                    format!("failback awaits approval: set {approval_name}=true or send {{\"approveFailback\": true}}")
+                } else {
+                    format!(
+                        "{primary} has been healthy for {} of {} required checks",
+                        next.counters(primary).consecutive_successes,
+                        self.config.thresholds.failback_after
+                    )
+                },
                 next.active_region
             ),
             Decision::FailbackAwaitingApproval => info!(
@@ -196,14 +236,12 @@ where
         Ok(report)
     }
 
-    fn emit_metrics(&self, report: &RunReport, state: &HealthState) {
-        for check in &report.checks {
-            let counters = state.counters(&check.region);
+    /// Per region, from the checks alone: `RegionHealthy`, latencies, replication lag.
+    fn emit_check_metrics(&self, checks: &[CheckResult], replication_lag_ms: &BTreeMap<String, u64>) {
+        for check in checks {
             let mut line = MetricLine::new("ShopFailover")
                 .dimension("Region", check.region.as_str())
-                .metric("RegionHealthy", if check.healthy { 1.0 } else { 0.0 }, Unit::None)
-                .metric("ConsecutiveFailures", counters.consecutive_failures as f64, Unit::Count)
-                .property("ActiveRegion", state.active_region.as_str());
+                .metric("RegionHealthy", if check.healthy { 1.0 } else { 0.0 }, Unit::None);
             if let Some(ms) = check.write_ms {
                 line = line.metric("HeartbeatWriteMs", ms as f64, Unit::Milliseconds);
             }
@@ -213,24 +251,45 @@ where
             if let Some(error) = &check.error {
                 line = line.property("CheckError", error.as_str());
             }
-            let lag = report
-                .replication_lag_ms
+            let lag = replication_lag_ms
                 .iter()
                 .find(|(path, _)| path.starts_with(&format!("{}->", check.region)))
                 .map(|(_, ms)| *ms);
             if let Some(ms) = lag {
                 line = line.metric("ReplicationLagMs", ms as f64, Unit::Milliseconds);
             }
-            line.emit();
+            (self.metrics)(&line);
+        }
+    }
+
+    /// After the save: the saved counters per region and what this run did (`decision` is
+    /// `None` when another run saved first, so this run switched nothing).
+    fn emit_run_metrics(&self, decision: Option<&Decision>, state: &HealthState) {
+        if decision.is_some() {
+            for (region, counters) in &state.regions {
+                let line = MetricLine::new("ShopFailover")
+                    .dimension("Region", region.as_str())
+                    .metric("ConsecutiveFailures", counters.consecutive_failures as f64, Unit::Count)
+                    .property("ActiveRegion", state.active_region.as_str());
+                (self.metrics)(&line);
+            }
         }
         let mut summary = MetricLine::new("ShopFailover").dimension("Function", "health-monitor");
-        summary = match &report.decision {
-            Decision::Switch(switch) => summary
+        summary = match decision {
+            Some(Decision::Switch(switch)) => summary
                 .metric("ActiveRegionSwitches", 1.0, Unit::Count)
                 .property("SwitchKind", serde_json::to_value(switch.kind).unwrap_or_default()),
-            Decision::BothUnhealthy => summary.metric("BothRegionsUnhealthy", 1.0, Unit::Count),
+            Some(Decision::BothUnhealthy) => summary.metric("ActiveRegionSwitches", 0.0, Unit::Count).metric(
+                "BothRegionsUnhealthy",
+                1.0,
+                Unit::Count,
+            ),
+            Some(Decision::NoUsableRegion { .. }) => summary
+                .metric("ActiveRegionSwitches", 0.0, Unit::Count)
+                .metric("BothRegionsUnhealthy", 1.0, Unit::Count)
+                .property("Critical", "failover region failed; failback not allowed yet"),
             _ => summary.metric("ActiveRegionSwitches", 0.0, Unit::Count),
         };
-        summary.emit();
+        (self.metrics)(&summary);
     }
 }

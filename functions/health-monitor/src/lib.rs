@@ -6,4 +6,4 @@ pub mod handler;
 pub mod wiring;
 
 pub use config::MonitorConfig;
-pub use handler::{Monitor, MonitorEvent, RunReport};
+pub use handler::{MetricSink, Monitor, MonitorEvent, RunReport};

@@ -2,13 +2,15 @@
 //! optimistic-concurrency semantics as DynamoDB, and an in-memory Parameter Store.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use failover_core::health::{CheckResult, Decision, HealthState, SwitchKind};
-use failover_core::ports::{HealthStateStore, HeartbeatProbe, ParameterReader, ParameterWriter};
+use failover_core::emf::MetricLine;
+use failover_core::health::{CheckResult, Decision, HealthState, StoredApproval, SwitchKind};
+use failover_core::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe, ParameterWriter};
 use failover_core::{AwsFailure, EnvReader, ErrorClass, Region};
 use health_monitor::{Monitor, MonitorConfig};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Each run pops one (primary healthy, secondary healthy) pair.
 struct Script(Mutex<VecDeque<(bool, bool)>>);
@@ -44,15 +46,34 @@ impl HeartbeatProbe for Script {
 }
 
 #[derive(Default)]
-struct MemoryStore(Mutex<Option<(HealthState, u64)>>);
+struct MemoryStore {
+    stored: Mutex<Option<(HealthState, u64)>>,
+    /// The next load fails (an unreachable table or a damaged item).
+    fail_load: Mutex<bool>,
+    /// Another run saves (the same state) just before the next save of this one.
+    race_next_save: Mutex<bool>,
+}
 
 impl HealthStateStore for MemoryStore {
     async fn load(&self) -> Result<Option<(HealthState, u64)>, AwsFailure> {
-        Ok(self.0.lock().unwrap().clone())
+        if std::mem::take(&mut *self.fail_load.lock().unwrap()) {
+            return Err(AwsFailure {
+                operation: "GetItem",
+                code: Some("ProvisionedThroughputExceededException".into()),
+                message: "The level of configured provisioned throughput for the table was exceeded.".into(),
+                class: ErrorClass::Retryable,
+            });
+        }
+        Ok(self.stored.lock().unwrap().clone())
     }
 
     async fn save(&self, state: &HealthState, expected: Option<u64>) -> Result<bool, AwsFailure> {
-        let mut stored = self.0.lock().unwrap();
+        let mut stored = self.stored.lock().unwrap();
+        if std::mem::take(&mut *self.race_next_save.lock().unwrap()) {
+            if let Some((_, version)) = stored.as_mut() {
+                *version += 1;
+            }
+        }
         if stored.as_ref().map(|(_, v)| *v) != expected {
             return Ok(false);
         }
@@ -61,20 +82,31 @@ impl HealthStateStore for MemoryStore {
     }
 }
 
+/// Parameter values with the time they were written, like Parameter Store's LastModifiedDate.
 #[derive(Default)]
 struct MemoryParameters {
-    values: Mutex<HashMap<String, String>>,
+    values: Mutex<HashMap<String, (String, i64)>>,
     writes: Mutex<Vec<(String, String)>>,
     fail_writes: Mutex<bool>,
 }
 
-impl ParameterReader for MemoryParameters {
-    async fn get(&self, names: &[String]) -> Result<HashMap<String, String>, AwsFailure> {
-        let values = self.values.lock().unwrap();
-        Ok(names
-            .iter()
-            .filter_map(|n| values.get(n).map(|v| (n.clone(), v.clone())))
-            .collect())
+impl MemoryParameters {
+    /// An operator sets `name` by hand, a moment after whatever ran before.
+    fn set(&self, name: &str, value: &str) {
+        std::thread::sleep(Duration::from_millis(2));
+        self.values.lock().unwrap().insert(
+            name.to_owned(),
+            (value.to_owned(), chrono::Utc::now().timestamp_millis()),
+        );
+    }
+}
+
+impl ApprovalReader for MemoryParameters {
+    async fn approval(&self, name: &str) -> Result<Option<StoredApproval>, AwsFailure> {
+        Ok(self.values.lock().unwrap().get(name).map(|(value, at)| StoredApproval {
+            value: value.clone(),
+            modified_ms: Some(*at),
+        }))
     }
 }
 
@@ -88,7 +120,10 @@ impl ParameterWriter for MemoryParameters {
                 class: ErrorClass::Retryable,
             });
         }
-        self.values.lock().unwrap().insert(name.to_owned(), value.to_owned());
+        self.values.lock().unwrap().insert(
+            name.to_owned(),
+            (value.to_owned(), chrono::Utc::now().timestamp_millis()),
+        );
         self.writes.lock().unwrap().push((name.to_owned(), value.to_owned()));
         Ok(())
     }
@@ -119,6 +154,44 @@ fn scheduled() -> serde_json::Value {
 }
 
 const ACTIVE: &str = "/shop/failover/active-region";
+const APPROVAL: &str = "/shop/failover/failback-approved";
+
+/// Collects the metric lines a monitor emits, rendered.
+#[derive(Clone, Default)]
+struct Metrics(Arc<Mutex<Vec<Value>>>);
+
+impl Metrics {
+    fn attach(
+        &self,
+        m: Monitor<Script, MemoryStore, MemoryParameters>,
+    ) -> Monitor<Script, MemoryStore, MemoryParameters> {
+        let lines = self.0.clone();
+        m.with_metric_sink(move |line: &MetricLine| lines.lock().unwrap().push(line.render(0)))
+    }
+
+    /// `(dimension value, metric value)` of every datapoint of `metric`, in order, then clears.
+    fn take(&self, metric: &str) -> Vec<(String, f64)> {
+        let lines = std::mem::take(&mut *self.0.lock().unwrap());
+        let points = lines
+            .iter()
+            .filter_map(|line| {
+                let value = line.get(metric)?.as_f64()?;
+                let dimension = line
+                    .get("Region")
+                    .or_else(|| line.get("Function"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Some((dimension.to_owned(), value))
+            })
+            .collect();
+        *self.0.lock().unwrap() = lines;
+        points
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
 
 #[tokio::test]
 async fn fails_over_on_the_third_failed_run_and_publishes_once() {
@@ -162,11 +235,7 @@ async fn failback_waits_for_m_healthy_runs_and_an_approval_which_is_then_consume
         assert_eq!(report.decision, expected, "healthy run {run}");
         assert_eq!(report.active_region, "us-west-2");
     }
-    m.parameters()
-        .values
-        .lock()
-        .unwrap()
-        .insert("/shop/failover/failback-approved".into(), "true".into());
+    m.parameters().set(APPROVAL, "true");
     let report = m.run(scheduled()).await.unwrap();
     assert!(
         matches!(&report.decision, Decision::Switch(s) if s.kind == SwitchKind::Failback && s.to.as_str() == "us-east-1")
@@ -246,4 +315,97 @@ async fn unknown_events_are_rejected_without_checking_anything() {
         assert_eq!(err.class(), ErrorClass::NonRetryable);
         assert!(err.to_string().contains("expected an EventBridge Scheduled Event"));
     }
+}
+
+#[tokio::test]
+async fn region_health_is_published_even_when_the_state_cannot_be_loaded() {
+    let metrics = Metrics::default();
+    let m = metrics.attach(monitor(Script::new(vec![(true, true)]), &[]));
+    *m.store().fail_load.lock().unwrap() = true;
+    let err = m.handle_and_report(scheduled()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    assert_eq!(
+        metrics.take("RegionHealthy"),
+        [("us-east-1".to_string(), 1.0), ("us-west-2".to_string(), 1.0)],
+        "a missing datapoint would fire the failover alarm"
+    );
+    assert_eq!(metrics.take("Errors"), [("health-monitor".to_string(), 1.0)]);
+    assert!(metrics.take("ActiveRegionSwitches").is_empty());
+}
+
+#[tokio::test]
+async fn a_run_that_loses_the_race_counts_no_switch() {
+    let metrics = Metrics::default();
+    let m = metrics.attach(monitor(Script::new(vec![(false, true); 4]), &[]));
+    for _ in 0..2 {
+        m.run(scheduled()).await.unwrap();
+    }
+    metrics.clear();
+    *m.store().race_next_save.lock().unwrap() = true;
+    let lost = m.run(scheduled()).await.unwrap();
+    assert!(lost.conflict, "{lost:?}");
+    assert_eq!(lost.active_region, "us-east-1");
+    assert_eq!(
+        metrics.take("ActiveRegionSwitches"),
+        [("health-monitor".to_string(), 0.0)]
+    );
+    assert!(m_writes(&m).is_empty(), "a run that lost publishes nothing");
+
+    metrics.clear();
+    let won = m.run(scheduled()).await.unwrap();
+    assert!(!won.conflict && matches!(won.decision, Decision::Switch(_)), "{won:?}");
+    assert_eq!(
+        metrics.take("ActiveRegionSwitches"),
+        [("health-monitor".to_string(), 1.0)]
+    );
+    assert_eq!(m_writes(&m), [(ACTIVE.to_string(), "us-west-2".to_string())]);
+}
+
+#[tokio::test]
+async fn an_approval_left_from_before_the_failover_does_not_fail_back() {
+    let script = Script::new(vec![(true, true)]);
+    script.push(vec![(false, true); 3]);
+    script.push(vec![(true, true); 3]);
+    let m = monitor(script, &[("FAILBACK_THRESHOLD", "2")]);
+    m.run(scheduled()).await.unwrap();
+    m.parameters().set(APPROVAL, "true");
+    for _ in 0..3 {
+        m.run(scheduled()).await.unwrap();
+    }
+    let mut last = None;
+    for _ in 0..2 {
+        let report = m.run(scheduled()).await.unwrap();
+        assert_eq!(report.active_region, "us-west-2", "the stale approval was honoured");
+        last = Some(report.decision);
+    }
+    assert_eq!(last, Some(Decision::FailbackAwaitingApproval));
+    m.parameters().set(APPROVAL, "true");
+    let report = m.run(scheduled()).await.unwrap();
+    assert!(matches!(&report.decision, Decision::Switch(s) if s.kind == SwitchKind::Failback));
+    assert_eq!(report.active_region, "us-east-1");
+}
+
+#[tokio::test]
+async fn a_failing_secondary_does_not_send_the_shop_home_early_and_is_critical() {
+    let metrics = Metrics::default();
+    let script = Script::new(vec![(false, true); 3]);
+    script.push(vec![(true, false); 5]);
+    let m = metrics.attach(monitor(script, &[("FAILBACK_THRESHOLD", "10")]));
+    for _ in 0..3 {
+        m.run(scheduled()).await.unwrap();
+    }
+    metrics.clear();
+    let mut decisions = Vec::new();
+    for _ in 0..5 {
+        let report = m.run(scheduled()).await.unwrap();
+        assert_eq!(report.active_region, "us-west-2");
+        decisions.push(report.decision);
+    }
+    assert_eq!(decisions[..2], [Decision::Stay, Decision::Stay]);
+    assert!(decisions[2..].iter().all(|d| *d
+        == Decision::NoUsableRegion {
+            awaiting_approval: false
+        }));
+    assert_eq!(metrics.take("BothRegionsUnhealthy").len(), 3);
+    assert_eq!(m_writes(&m), [(ACTIVE.to_string(), "us-west-2".to_string())]);
 }

@@ -1,11 +1,12 @@
-//! [`ParameterWriter`] and [`ParameterReader`] over SSM Parameter Store.
+//! [`ParameterWriter`], [`ParameterReader`] and [`ApprovalReader`] over SSM Parameter Store.
 
 use std::collections::HashMap;
 
 use aws_sdk_ssm::types::ParameterType;
 
 use crate::error::AwsFailure;
-use crate::ports::{ParameterReader, ParameterWriter};
+use crate::health::StoredApproval;
+use crate::ports::{ApprovalReader, ParameterReader, ParameterWriter};
 
 /// Parameter Store in the client's region.
 #[derive(Debug, Clone)]
@@ -56,5 +57,62 @@ impl ParameterReader for SsmParameters {
             }
         }
         Ok(values)
+    }
+}
+
+impl ApprovalReader for SsmParameters {
+    async fn approval(&self, name: &str) -> Result<Option<StoredApproval>, AwsFailure> {
+        let output = self
+            .client
+            .get_parameters()
+            .names(name)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("GetParameters", &err))?;
+        Ok(output
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .map(|p| StoredApproval {
+                value: p.value().unwrap_or_default().to_owned(),
+                modified_ms: p.last_modified_date().and_then(|t| t.to_millis().ok()),
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn get_parameters(body: &'static str) -> Response {
+        Response::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body))
+    }
+
+    #[tokio::test]
+    async fn the_approval_comes_with_its_modification_time() {
+        // GetParameters as Parameter Store answers it: LastModifiedDate in epoch seconds.
+        let found = mock!(aws_sdk_ssm::Client::get_parameters).then_http_response(|| {
+            get_parameters(
+                r#"{"InvalidParameters":[],"Parameters":[{"ARN":"arn:aws:ssm:us-west-2:123456789012:parameter/shop/failover/failback-approved","DataType":"text","LastModifiedDate":1.7639e9,"Name":"/shop/failover/failback-approved","Type":"String","Value":"true","Version":3}]}"#,
+            )
+        });
+        let missing = mock!(aws_sdk_ssm::Client::get_parameters).then_http_response(|| {
+            get_parameters(r#"{"InvalidParameters":["/shop/failover/failback-approved"],"Parameters":[]}"#)
+        });
+        let client = mock_client!(aws_sdk_ssm, aws_smithy_mocks::RuleMode::Sequential, [&found, &missing]);
+        let parameters = SsmParameters::new(client);
+        let name = "/shop/failover/failback-approved";
+        assert_eq!(
+            parameters.approval(name).await.unwrap(),
+            Some(StoredApproval {
+                value: "true".into(),
+                modified_ms: Some(1_763_900_000_000),
+            })
+        );
+        assert_eq!(parameters.approval(name).await.unwrap(), None);
     }
 }

@@ -1,9 +1,11 @@
 //! Regional health and the active region: the pure state machine behind health-monitor.
 
+mod approval;
 mod check;
 mod state;
 mod transition;
 
+pub use approval::{approval_is_current, StoredApproval};
 pub use check::CheckResult;
 pub use state::{HealthState, RegionCounters, Switch, SwitchKind};
 pub use transition::{decide, Decision, Thresholds};

@@ -10,5 +10,5 @@ mod parameters;
 pub use app_servers::{CommandRunner, InstanceFinder, NodeDirectory, ParameterReader};
 pub use db_instances::DbInstances;
 pub use failover_lock::FailoverLockStore;
-pub use health::{HealthStateStore, HeartbeatProbe};
+pub use health::{ApprovalReader, HealthStateStore, HeartbeatProbe};
 pub use parameters::ParameterWriter;

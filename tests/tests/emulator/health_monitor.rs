@@ -2,17 +2,20 @@
 //! (every request signed for it answered with HTTP 500), then restored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use failover_core::adapters::{DynamoDbHealthStore, DynamoDbHeartbeats, SsmParameters};
 use failover_core::clients::{sdk_config, ClientTimeouts};
-use failover_core::health::{Decision, SwitchKind};
-use failover_core::{EnvReader, Region};
+use failover_core::health::{Decision, HealthState, SwitchKind};
+use failover_core::ports::HealthStateStore;
+use failover_core::{AwsFailure, EnvReader, Region};
 use failover_tests::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_tests::fixtures::{dynamodb, ssm};
 use failover_tests::{unique_name, Emulator, PRIMARY, SECONDARY};
 use health_monitor::{Monitor, MonitorConfig, RunReport};
+use tokio::sync::Barrier;
 
 type EmulatorMonitor = Monitor<DynamoDbHeartbeats, DynamoDbHealthStore, SsmParameters>;
 
@@ -38,9 +41,9 @@ async fn setup() -> Setup {
     }
 }
 
-/// A monitor whose heartbeats go through `proxy`; state and parameters reach the emulator directly.
-async fn monitor(setup: &Setup, proxy: &FaultProxy) -> EmulatorMonitor {
-    let config = MonitorConfig::from_env(&EnvReader::from_pairs([
+/// The monitor configuration over `setup`'s tables and parameters.
+fn config(setup: &Setup) -> MonitorConfig {
+    MonitorConfig::from_env(&EnvReader::from_pairs([
         ("PRIMARY_REGION", PRIMARY),
         ("SECONDARY_REGION", SECONDARY),
         ("HEARTBEAT_TABLE", setup.heartbeats.as_str()),
@@ -50,7 +53,21 @@ async fn monitor(setup: &Setup, proxy: &FaultProxy) -> EmulatorMonitor {
         ("FAILBACK_THRESHOLD", "4"),
         ("CHECK_TIMEOUT_MS", "1500"),
     ]))
-    .unwrap();
+    .unwrap()
+}
+
+/// A monitor whose heartbeats go through `proxy`; state and parameters reach the emulator directly.
+async fn monitor(setup: &Setup, proxy: &FaultProxy) -> EmulatorMonitor {
+    monitor_with_store(setup, proxy, |store| store).await
+}
+
+/// Like [`monitor`], with the state store wrapped by `wrap`.
+async fn monitor_with_store<S: HealthStateStore>(
+    setup: &Setup,
+    proxy: &FaultProxy,
+    wrap: impl FnOnce(DynamoDbHealthStore) -> S,
+) -> Monitor<DynamoDbHeartbeats, S, SsmParameters> {
+    let config = config(setup);
     let mut clients = BTreeMap::new();
     for name in [PRIMARY, SECONDARY] {
         let region = Region::new(name).unwrap();
@@ -73,7 +90,26 @@ async fn monitor(setup: &Setup, proxy: &FaultProxy) -> EmulatorMonitor {
     let b = Emulator::shared().clients(SECONDARY).await;
     let probe = DynamoDbHeartbeats::new(clients, setup.heartbeats.clone(), config.check_timeout);
     let store = DynamoDbHealthStore::new(b.dynamodb.clone(), setup.state.clone(), config.state_key());
-    Monitor::new(config, probe, store, SsmParameters::new(b.ssm.clone()))
+    Monitor::new(config, probe, wrap(store), SsmParameters::new(b.ssm.clone()))
+}
+
+/// A state store whose load returns only once every monitor sharing `barrier` has loaded,
+/// so all of them read the same version and race for the conditional write.
+struct LoadTogether {
+    inner: DynamoDbHealthStore,
+    barrier: Arc<Barrier>,
+}
+
+impl HealthStateStore for LoadTogether {
+    async fn load(&self) -> Result<Option<(HealthState, u64)>, AwsFailure> {
+        let loaded = self.inner.load().await;
+        self.barrier.wait().await;
+        loaded
+    }
+
+    async fn save(&self, state: &HealthState, expected: Option<u64>) -> Result<bool, AwsFailure> {
+        self.inner.save(state, expected).await
+    }
 }
 
 fn scheduled() -> serde_json::Value {
@@ -101,6 +137,10 @@ async fn a_failed_primary_switches_on_the_third_run_and_fails_back_after_approva
     let setup = setup().await;
     let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 11).unwrap();
     let monitor = monitor(&setup, &proxy).await;
+    let b = emu.clients(SECONDARY).await;
+    let approval = format!("{}/failback-approved", setup.prefix);
+    // Left over from before: nothing is pending, so it must never approve a later failback.
+    ssm::put_parameter(&b, &approval, "true").await;
 
     assert_eq!(run(&monitor).await.decision, Decision::Stay);
     proxy.fail_region(PRIMARY, Some(Fault::ServerError));
@@ -135,22 +175,16 @@ async fn a_failed_primary_switches_on_the_third_run_and_fails_back_after_approva
     assert_eq!(
         active_region(&setup).await.as_deref(),
         Some(SECONDARY),
-        "no failback without approval"
+        "no failback without a fresh approval"
     );
-    let b = emu.clients(SECONDARY).await;
-    ssm::put_parameter(&b, &format!("{}/failback-approved", setup.prefix), "true").await;
+    ssm::put_parameter(&b, &approval, "true").await;
     let back = run(&monitor).await;
     assert!(
         matches!(&back.decision, Decision::Switch(s) if s.kind == SwitchKind::Failback),
         "{back:?}"
     );
     assert_eq!(active_region(&setup).await.as_deref(), Some(PRIMARY));
-    assert_eq!(
-        ssm::get_parameter(&b, &format!("{}/failback-approved", setup.prefix))
-            .await
-            .as_deref(),
-        Some("false")
-    );
+    assert_eq!(ssm::get_parameter(&b, &approval).await.as_deref(), Some("false"));
     assert!(proxy.stats().server_errors >= 3);
 }
 
@@ -164,24 +198,59 @@ async fn two_monitors_at_once_cannot_both_switch() {
     run(&one).await;
     run(&two).await;
 
-    let (a, b) = tokio::join!(run(&one), run(&two));
-    let switches = [&a, &b]
-        .iter()
-        .filter(|r| !r.conflict && matches!(r.decision, Decision::Switch(_)))
-        .count();
-    assert_eq!(switches, 1, "exactly one monitor switched: {a:?} / {b:?}");
-    // The switch is published by the run that made it. A run overlapping it may find the
-    // switch saved but not yet published and publish the same value again (harmless: the
-    // value is the same and env-rewriter is idempotent); never a different region.
+    // The third failure: both runs load the same state, both decide to switch, and the
+    // conditional write lets only one of them save.
+    let barrier = Arc::new(Barrier::new(2));
+    let together = |barrier: &Arc<Barrier>| {
+        let barrier = barrier.clone();
+        move |inner| LoadTogether { inner, barrier }
+    };
+    let one = monitor_with_store(&setup, &proxy, together(&barrier)).await;
+    let two = monitor_with_store(&setup, &proxy, together(&barrier)).await;
+    let (a, b) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(one.run(scheduled()), two.run(scheduled()))
+    })
+    .await
+    .expect("both runs finish");
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        matches!(a.decision, Decision::Switch(_)) && matches!(b.decision, Decision::Switch(_)),
+        "both runs decided to switch: {a:?} / {b:?}"
+    );
+    assert_eq!(
+        [&a, &b].iter().filter(|r| r.conflict).count(),
+        1,
+        "exactly one run lost the conditional write: {a:?} / {b:?}"
+    );
+    let (winner, loser) = if a.conflict { (&b, &a) } else { (&a, &b) };
+    assert!(winner.published, "{winner:?}");
+    assert_eq!(winner.active_region, SECONDARY);
+    assert!(!loser.published, "the loser changed nothing: {loser:?}");
+    assert_eq!(loser.active_region, PRIMARY, "{loser:?}");
+
+    // Exactly one switch recorded: in the state and in Parameter Store (written once).
+    let b_clients = emu.clients(SECONDARY).await;
+    let store = DynamoDbHealthStore::new(
+        b_clients.dynamodb.clone(),
+        setup.state.clone(),
+        config(&setup).state_key(),
+    );
+    let (state, _) = store.load().await.unwrap().expect("the state was saved");
+    assert_eq!(state.active_region.as_str(), SECONDARY);
+    assert!(state.published);
+    let switch = state.last_switch.expect("the switch is recorded");
+    assert_eq!((switch.kind, switch.to.as_str()), (SwitchKind::Failover, SECONDARY));
     assert_eq!(active_region(&setup).await.as_deref(), Some(SECONDARY));
-    let parameter = emu
-        .clients(SECONDARY)
-        .await
+    let parameter = b_clients
         .ssm
         .get_parameter()
         .name(format!("{}/active-region", setup.prefix))
         .send()
         .await
         .unwrap();
-    assert!(parameter.parameter().map(|p| p.version()).unwrap_or(0) <= 2);
+    assert_eq!(
+        parameter.parameter().map(|p| p.version()),
+        Some(1),
+        "published once, by the winner"
+    );
 }
