@@ -8,7 +8,7 @@ use failover_core::emf::{MetricLine, Unit};
 use failover_core::ports::{CommandRunner, InstanceFinder, NodeDirectory, ParameterReader};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::rewrite::{
-    batch_commands, select_targets, InstanceResult, InvocationStatus, RewriteTarget, RewriteTrigger, Selection,
+    batch_commands, select_targets, InstanceResult, InvocationStatus, RewriteTarget, RewriteTrigger, Selection, Skipped,
 };
 use failover_core::{ErrorClass, FailoverError};
 use serde_json::Value;
@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::config::RewriterConfig;
 use crate::outcome::{InstanceReport, Report, Status};
-use crate::plan::document_parameters;
+use crate::plan::{assign_profiles, document_parameters};
 
 /// The env-rewriter handler, generic over its AWS dependencies.
 pub struct Rewriter<F, N, C, P> {
@@ -82,11 +82,12 @@ where
     }
 
     /// Handles one event. A partial failure is an `Incomplete` (retryable) error whose
-    /// message names each server that did not succeed; the full report is logged.
+    /// message names each server that did not succeed; the full report is logged. So is a
+    /// run in which servers matched but none could be commanded (all skipped).
     pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<Report, FailoverError> {
         let trigger = RewriteTrigger::from_value(payload).map_err(|e| FailoverError::InvalidEvent(e.to_string()))?;
         let trigger_name = match &trigger {
-            RewriteTrigger::ParameterChange(change) => format!("parameter-change {}", change.name),
+            RewriteTrigger::ParameterChange { change, .. } => format!("parameter-change {}", change.name),
             RewriteTrigger::Alarm(t) => format!("alarm {}", t.alarm_name),
             RewriteTrigger::Manual { .. } => "manual".to_owned(),
         };
@@ -116,26 +117,27 @@ where
                 self.config.app_region
             )));
         }
+        let selection = assign_profiles(selection, &self.config.profiles);
         let per_instance: Vec<(String, BTreeMap<String, String>)> = selection
             .targets
             .iter()
-            .map(|t| {
+            .map(|(t, profile)| {
                 (
                     t.instance_id.clone(),
-                    document_parameters(&self.config, self.config.profiles[&t.app], &target),
+                    document_parameters(&self.config, *profile, &target),
                 )
             })
             .collect();
         let apps: BTreeMap<String, String> = selection
             .targets
             .iter()
-            .map(|t| (t.instance_id.clone(), t.app.clone()))
+            .map(|(t, _)| (t.instance_id.clone(), t.app.clone()))
             .collect();
         let batches = batch_commands(&per_instance, &failover_id);
 
         let mut results: BTreeMap<String, InstanceResult> = BTreeMap::new();
         if dry_run {
-            for t in &selection.targets {
+            for (t, _) in &selection.targets {
                 results.insert(
                     t.instance_id.clone(),
                     InstanceResult::Skipped {
@@ -167,7 +169,17 @@ where
             }
             results.extend(self.collect_results(sent, deadline).await);
         }
-        report.instances = self.instance_reports(&selection, &apps, results);
+        report.instances = self.instance_reports(&selection.skipped, &apps, results);
+        if !dry_run && selection.targets.is_empty() {
+            report.status = Status::PartialFailure;
+            info!(report = %serde_json::to_value(&report).unwrap_or_default(), "env-rewriter reached no server");
+            report.metric_line().emit();
+            return Err(FailoverError::Incomplete(format!(
+                "none of the {} matching servers could be commanded, so nothing was repointed (a retry is safe: the script is idempotent): {}",
+                selection.skipped.len(),
+                report.skipped_summary()
+            )));
+        }
         let failures = report.count(|r| !r.is_success() && !matches!(r, InstanceResult::Skipped { .. }));
         if failures > 0 {
             report.status = Status::PartialFailure;
@@ -199,7 +211,7 @@ where
                 },
                 dry_run,
             }),
-            RewriteTrigger::ParameterChange(change) => {
+            RewriteTrigger::ParameterChange { change, trigger_id } => {
                 let names = &self.config.parameters;
                 if change.name != names.active_region() {
                     return Ok(Decision::Ignore(format!(
@@ -216,7 +228,7 @@ where
                 let target = RewriteTarget::from_parameters(names, &values)
                     .map_err(|e| FailoverError::Refused(format!("the published parameters cannot be used: {e}")))?;
                 Ok(Decision::Rewrite {
-                    failover_id: format!("{} {}", change.name, target.region),
+                    failover_id: trigger_id,
                     target,
                     dry_run: false,
                 })
@@ -326,7 +338,7 @@ where
 
     fn instance_reports(
         &self,
-        selection: &Selection,
+        skipped: &[Skipped],
         apps: &BTreeMap<String, String>,
         results: BTreeMap<String, InstanceResult>,
     ) -> Vec<InstanceReport> {
@@ -338,7 +350,7 @@ where
                 result,
             })
             .collect();
-        reports.extend(selection.skipped.iter().map(|s| InstanceReport {
+        reports.extend(skipped.iter().map(|s| InstanceReport {
             instance_id: s.instance_id.clone(),
             app: s.app.clone(),
             result: InstanceResult::Skipped {

@@ -10,7 +10,7 @@ use serde::Serialize;
 pub enum Status {
     /// Every targeted server reported success.
     Success,
-    /// Some targeted servers did not.
+    /// Some targeted servers did not, or servers matched but none could be commanded.
     PartialFailure,
     /// The event does not call for a rewrite.
     Ignored,
@@ -84,6 +84,18 @@ impl Report {
                     i.instance_id,
                     serde_json::to_string(&i.result).unwrap_or_default()
                 )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// One line naming each skipped server and why (for the error when none was commanded).
+    pub fn skipped_summary(&self) -> String {
+        self.instances
+            .iter()
+            .filter_map(|i| match &i.result {
+                InstanceResult::Skipped { reason } => Some(format!("{} ({}) {reason}", i.instance_id, i.app)),
+                _ => None,
             })
             .collect::<Vec<_>>()
             .join("; ")

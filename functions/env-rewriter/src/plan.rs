@@ -1,8 +1,8 @@
-//! The document parameters for one server.
+//! Which profile each server gets, and the document parameters for one server.
 
 use std::collections::BTreeMap;
 
-use failover_core::rewrite::RewriteTarget;
+use failover_core::rewrite::{RewriteTarget, Selection, Skipped, Target};
 
 use crate::config::{Profile, RewriterConfig};
 
@@ -34,4 +34,90 @@ pub fn document_parameters(
         ("services", config.services.join(",")),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Selected servers paired with their profile, and every server that is not commanded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfiledSelection {
+    /// Servers to command, each with the profile its App tag names.
+    pub targets: Vec<(Target, Profile)>,
+    /// Servers left out, with the reason (discovery's, plus App tags without a profile).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Pairs each target with the profile of its App tag. The tag comes from the server, so a
+/// value that is not an `APP_PROFILES` key (a discovery that matched differently, a tag edited
+/// meanwhile) skips that server with the reason instead of guessing a profile.
+pub fn assign_profiles(selection: Selection, profiles: &BTreeMap<String, Profile>) -> ProfiledSelection {
+    let mut result = ProfiledSelection {
+        targets: Vec::new(),
+        skipped: selection.skipped,
+    };
+    for target in selection.targets {
+        match profiles.get(&target.app) {
+            Some(profile) => result.targets.push((target, *profile)),
+            None => result.skipped.push(Skipped {
+                reason: format!(
+                    "App tag {:?} has no profile in APP_PROFILES ({})",
+                    target.app,
+                    profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                instance_id: target.instance_id,
+                app: target.app,
+            }),
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str, app: &str) -> Target {
+        Target {
+            instance_id: id.into(),
+            app: app.into(),
+        }
+    }
+
+    #[test]
+    fn targets_get_their_profile_and_unknown_app_tags_are_skipped_with_the_reason() {
+        let profiles = BTreeMap::from([
+            ("Magento".to_string(), Profile::Magento),
+            ("WooCommerce".to_string(), Profile::Wordpress),
+        ]);
+        let offline = Skipped {
+            instance_id: "i-0".into(),
+            app: "Magento".into(),
+            reason: "SSM agent is ConnectionLost, not Online".into(),
+        };
+        let selection = Selection {
+            targets: vec![
+                target("i-1", "Magento"),
+                target("i-2", "magento"),
+                target("i-3", "WooCommerce"),
+            ],
+            skipped: vec![offline.clone()],
+        };
+        let profiled = assign_profiles(selection, &profiles);
+        assert_eq!(
+            profiled.targets,
+            [
+                (target("i-1", "Magento"), Profile::Magento),
+                (target("i-3", "WooCommerce"), Profile::Wordpress)
+            ]
+        );
+        assert_eq!(
+            profiled.skipped,
+            [
+                offline,
+                Skipped {
+                    instance_id: "i-2".into(),
+                    app: "magento".into(),
+                    reason: "App tag \"magento\" has no profile in APP_PROFILES (Magento, WooCommerce)".into(),
+                }
+            ]
+        );
+    }
 }

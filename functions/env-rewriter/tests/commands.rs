@@ -41,6 +41,22 @@ impl NodeDirectory for Inventory {
     }
 }
 
+/// An inventory whose discovery returns every server whatever the App tag asked for, as a
+/// tag filter matching differently from the configured keys would.
+struct Unfiltered(Inventory);
+
+impl InstanceFinder for Unfiltered {
+    async fn running_app_instances(&self, _apps: &[String], _env: &str) -> Result<Vec<AppInstance>, AwsFailure> {
+        Ok(self.0.instances.clone())
+    }
+}
+
+impl NodeDirectory for Unfiltered {
+    async fn tagged_nodes(&self, _app: &str, _env: &str) -> Result<Vec<ManagedNode>, AwsFailure> {
+        Ok(self.0.nodes.clone())
+    }
+}
+
 #[derive(Default)]
 struct Parameters {
     values: HashMap<String, String>,
@@ -138,8 +154,8 @@ fn manual() -> serde_json::Value {
     json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"})
 }
 
-async fn run(
-    rewriter: &Rewriter<Inventory, Inventory, SsmCommands, Parameters>,
+async fn run<F: InstanceFinder, N: NodeDirectory>(
+    rewriter: &Rewriter<F, N, SsmCommands, Parameters>,
     event: serde_json::Value,
 ) -> Result<Report, FailoverError> {
     rewriter.handle(event, Deadline::after(Duration::from_secs(30))).await
@@ -289,7 +305,6 @@ async fn dry_run_discovers_and_plans_but_sends_nothing() {
 
 #[tokio::test]
 async fn parameter_changes_read_the_published_values_and_only_the_active_region_triggers() {
-    let send = send_ok();
     let ok = mock!(SsmClient::get_command_invocation)
         .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
     let parameters = Parameters {
@@ -304,6 +319,15 @@ async fn parameter_changes_read_the_published_values_and_only_the_active_region_
         ..Parameters::default()
     };
     let servers = [("i-1", "WooCommerce", "Online")];
+    let send = mock!(SsmClient::send_command)
+        .match_requests(|r| {
+            r.comment() == Some("failover active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718")
+        })
+        .then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        });
     let rewriter = Rewriter::new(
         config(&[]),
         inventory(&servers),
@@ -321,6 +345,11 @@ async fn parameter_changes_read_the_published_values_and_only_the_active_region_
     .unwrap();
     let report = run(&rewriter, event.clone()).await.unwrap();
     assert_eq!(report.status, Status::Success);
+    assert_eq!(
+        report.failover_id.as_deref(),
+        Some("active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718"),
+        "the comment carries the change event's id"
+    );
     let target = serde_json::to_value(report.target.unwrap()).unwrap();
     assert_eq!(
         target,
@@ -394,4 +423,78 @@ async fn finding_no_server_at_all_is_an_error_not_a_silent_success() {
     );
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(err.to_string().contains("nothing was repointed"), "{err}");
+}
+
+#[tokio::test]
+async fn servers_found_but_none_commandable_is_an_incomplete_error_not_a_silent_success() {
+    let send = send_ok();
+    let servers = [
+        ("i-1", "Magento", "ConnectionLost"),
+        ("i-2", "WooCommerce", ""),
+        ("mi-0a1b2c3d4e5f60718", "WordPress", "Inactive"),
+    ];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        inventory(&servers),
+        inventory(&servers),
+        ssm(&[&send]),
+        Parameters::default(),
+    );
+    let err = run(&rewriter, manual()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "agents may be back by the retry");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("incomplete: none of the 3 matching servers could be commanded"),
+        "{message}"
+    );
+    assert!(
+        message.contains("i-1 (Magento) SSM agent is ConnectionLost")
+            && message.contains("i-2 (WooCommerce) not registered with SSM")
+            && message.contains("mi-0a1b2c3d4e5f60718 (WordPress) SSM agent is Inactive"),
+        "{message}"
+    );
+    assert_eq!(send.num_calls(), 0);
+
+    // A dry run only plans: it reports the skipped servers without failing.
+    let mut event = manual();
+    event["dryRun"] = json!(true);
+    let report = run(&rewriter, event).await.unwrap();
+    assert_eq!(report.status, Status::DryRun);
+    assert_eq!(report.instances.len(), 3);
+}
+
+#[tokio::test]
+async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
+    let send = send_ok();
+    let ok = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
+    let servers = [("i-1", "Magento", "Online"), ("i-2", "magento", "Online")];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        Unfiltered(inventory(&servers)),
+        Unfiltered(inventory(&servers)),
+        ssm(&[&send, &ok]),
+        Parameters::default(),
+    );
+    let report = run(&rewriter, manual()).await.unwrap();
+    assert_eq!(report.status, Status::Success);
+    assert!(result_of(&report, "i-1").is_success());
+    assert!(
+        matches!(result_of(&report, "i-2"), InstanceResult::Skipped { reason } if reason.contains("App tag \"magento\" has no profile in APP_PROFILES")),
+        "{:?}",
+        result_of(&report, "i-2")
+    );
+    assert_eq!(send.num_calls(), 1);
+
+    // Only such servers: nothing can be commanded, which is an error.
+    let only_bad = [("i-2", "magento", "Online")];
+    let rewriter = Rewriter::new(
+        config(&[]),
+        Unfiltered(inventory(&only_bad)),
+        Unfiltered(inventory(&only_bad)),
+        ssm(&[&send, &ok]),
+        Parameters::default(),
+    );
+    let err = run(&rewriter, manual()).await.unwrap_err();
+    assert!(err.to_string().contains("has no profile"), "{err}");
 }

@@ -1,7 +1,8 @@
 //! The repoint script, run for real with bash against fixture trees (Magento root with a
 //! stub `bin/magento`, WordPress root with a stub `wp`, env and PHP-FPM pool files) and a
 //! stub `systemctl` that records calls. Values go through the document's allowedPattern
-//! and textual substitution exactly as SSM does.
+//! and textual substitution exactly as SSM does. The script's state (lock, restart-pending
+//! marker) lives in the fixture's `state/` directory.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +16,9 @@ const SYSTEMCTL: &str = r#"#!/bin/bash
 echo "systemctl $*" >> "$STUB_LOG"
 if [[ $1 == is-active ]]; then
   for failing in ${FAILING_SERVICES:-}; do [[ ${@: -1} == "$failing" ]] && exit 3; done
+fi
+if [[ $1 == restart ]]; then
+  for failing in ${FAILING_RESTARTS:-}; do [[ ${@: -1} == "$failing" ]] && exit 1; done
 fi
 exit 0
 "#;
@@ -44,6 +48,10 @@ fi
 
 const MAGENTO: &str = r#"#!/bin/bash
 echo "magento $*" >> "$STUB_LOG"
+if [[ $1 == cache:flush && -n ${FAIL_CACHE_FLUSH:-} ]]; then
+  echo "cache:flush: Redis connection refused" >&2
+  exit 1
+fi
 if [[ $1 == setup:config:set ]]; then
   host=${2#--db-host=}
   tmp=$(mktemp)
@@ -140,13 +148,25 @@ impl Server {
 
     /// Substitutes as SSM does (after the allowedPattern check) and runs the script.
     fn run(&self, values: &[(String, String)], failing_services: &str) -> Result<Output, String> {
+        self.run_with(values, &[("FAILING_SERVICES", failing_services)])
+    }
+
+    /// [`Self::run`] with extra environment for the stubs (`FAILING_SERVICES`,
+    /// `FAILING_RESTARTS`, `FAIL_CACHE_FLUSH`) or the script (`REPOINT_LOCK_WAIT_SECONDS`).
+    fn run_with(&self, values: &[(String, String)], env: &[(&str, &str)]) -> Result<Output, String> {
+        Ok(self.command(values)?.envs(env.iter().copied()).output().unwrap())
+    }
+
+    /// The script, substituted and written out, ready to run with the stubs on PATH.
+    fn command(&self, values: &[(String, String)]) -> Result<Command, String> {
         let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let script = substitute(SCRIPT, &pairs, |pattern, value| {
             regex::Regex::new(pattern).unwrap().is_match(value)
         })?;
         let path = self.path("repoint.sh");
         fs::write(&path, script).unwrap();
-        Ok(Command::new("bash")
+        let mut command = Command::new("bash");
+        command
             .arg(&path)
             .current_dir(self.dir.path())
             .env(
@@ -154,9 +174,20 @@ impl Server {
                 format!("{}:{}", self.p("bin"), std::env::var("PATH").unwrap_or_default()),
             )
             .env("STUB_LOG", self.path("calls.log"))
-            .env("FAILING_SERVICES", failing_services)
-            .output()
-            .unwrap())
+            .env("REPOINT_STATE_DIR", self.path("state"))
+            .env_remove("REPOINT_LOCK_WAIT_SECONDS")
+            .env_remove("FAILING_SERVICES")
+            .env_remove("FAILING_RESTARTS")
+            .env_remove("FAIL_CACHE_FLUSH");
+        Ok(command)
+    }
+
+    fn pending(&self) -> bool {
+        self.path("state/restart-pending").exists()
+    }
+
+    fn clear_log(&self) {
+        let _ = fs::remove_file(self.path("calls.log"));
     }
 }
 
@@ -271,6 +302,210 @@ fn a_missing_file_fails_clearly_and_changes_nothing() {
     assert!(!server.log().contains("restart"));
 }
 
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() {
+    let server = Server::new();
+    let values = server.values("envfile", NEW_HOST, "");
+    let first = server.run_with(&values, &[("FAILING_RESTARTS", "nginx")]).unwrap();
+    assert!(!first.status.success());
+    assert!(
+        stderr(&first).contains("systemctl restart nginx failed"),
+        "{}",
+        stderr(&first)
+    );
+    assert!(server.read("etc/shop.env").contains(&format!("DB_HOST={NEW_HOST}\n")));
+    assert!(server.pending(), "the restart is recorded as pending");
+
+    server.clear_log();
+    let retry = server.run(&values, "").unwrap();
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    let log = server.log();
+    assert!(
+        log.contains("systemctl restart -- php8.2-fpm") && log.contains("systemctl restart -- nginx"),
+        "{log}"
+    );
+    assert!(
+        stdout(&retry).contains("changed=none restarted=php8.2-fpm nginx resumed=restart"),
+        "{}",
+        stdout(&retry)
+    );
+    assert!(!server.pending(), "cleared once restarts and checks passed");
+    assert_eq!(server.backups("etc/shop.env"), 1, "the retry rewrote nothing");
+
+    server.clear_log();
+    let clean = server.run(&values, "").unwrap();
+    assert!(clean.status.success());
+    assert!(!server.log().contains("restart"), "{}", server.log());
+    assert!(
+        stdout(&clean).ends_with("changed=none restarted=none\n"),
+        "{}",
+        stdout(&clean)
+    );
+}
+
+#[test]
+fn a_service_still_inactive_after_its_restart_keeps_the_restart_pending() {
+    let server = Server::new();
+    let values = server.values("envfile", NEW_HOST, "");
+    let first = server.run(&values, "nginx").unwrap();
+    assert!(!first.status.success());
+    assert!(server.pending());
+    server.clear_log();
+    let retry = server.run(&values, "").unwrap();
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    assert!(server.log().contains("systemctl restart -- nginx"), "{}", server.log());
+    assert!(!server.pending());
+}
+
+#[test]
+fn a_failed_magento_cache_flush_is_redone_with_the_restarts_by_the_retry() {
+    let server = Server::new();
+    let values = server.values("magento", NEW_HOST, "");
+    let first = server.run_with(&values, &[("FAIL_CACHE_FLUSH", "1")]).unwrap();
+    assert!(!first.status.success());
+    assert!(
+        stderr(&first).contains("bin/magento cache:flush failed"),
+        "{}",
+        stderr(&first)
+    );
+    assert!(server
+        .read("magento/app/etc/env.php")
+        .contains(&format!("'host' => '{NEW_HOST}'")));
+    assert!(!server.log().contains("systemctl restart"), "{}", server.log());
+    assert!(server.pending());
+
+    server.clear_log();
+    let retry = server.run(&values, "").unwrap();
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    let log = server.log();
+    assert!(!log.contains("setup:config:set"), "the host is already set: {log}");
+    assert!(log.contains("magento cache:flush"), "{log}");
+    assert!(
+        log.contains("systemctl restart -- php8.2-fpm") && log.contains("systemctl restart -- nginx"),
+        "{log}"
+    );
+    assert!(
+        stdout(&retry).contains("resumed=restart cache-flush"),
+        "{}",
+        stdout(&retry)
+    );
+    assert!(!server.pending());
+
+    server.clear_log();
+    let clean = server.run(&values, "").unwrap();
+    assert!(clean.status.success());
+    let log = server.log();
+    assert!(!log.contains("magento") && !log.contains("restart"), "{log}");
+}
+
+/// Holds the script's lock from another process (as a concurrent run would) for `seconds`.
+fn hold_lock(server: &Server, seconds: &str) -> std::process::Child {
+    fs::create_dir_all(server.path("state")).unwrap();
+    let held = server.path("held");
+    let child = Command::new("flock")
+        .arg(server.path("state/lock"))
+        .arg("sh")
+        .arg("-c")
+        .arg(format!("touch '{}'; sleep {seconds}", held.display()))
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !held.exists() {
+        assert!(started.elapsed().as_secs() < 10, "the lock holder did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
+
+#[test]
+fn a_concurrent_run_waits_for_the_lock_then_finds_nothing_left_to_do() {
+    let server = Server::new();
+    let values = server.values("envfile", NEW_HOST, "");
+    assert!(server.run(&values, "").unwrap().status.success());
+    server.clear_log();
+    let mut holder = hold_lock(&server, "1");
+    let started = std::time::Instant::now();
+    let second = server.run(&values, "").unwrap();
+    let waited = started.elapsed();
+    holder.wait().unwrap();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        waited >= std::time::Duration::from_millis(800),
+        "the run went ahead while the lock was held (took {waited:?})"
+    );
+    assert!(stdout(&second).contains("changed=none restarted=none"));
+}
+
+#[test]
+fn a_run_that_cannot_get_the_lock_in_time_fails_clearly_and_changes_nothing() {
+    let server = Server::new();
+    let values = server.values("envfile", NEW_HOST, "");
+    let env_before = server.read("etc/shop.env");
+    let mut holder = hold_lock(&server, "3");
+    let output = server.run_with(&values, &[("REPOINT_LOCK_WAIT_SECONDS", "1")]).unwrap();
+    holder.wait().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("another repoint run still holds") && stderr(&output).contains("after 1s"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(server.read("etc/shop.env"), env_before);
+    assert!(server.log().is_empty(), "{}", server.log());
+    assert!(!server.pending());
+}
+
+#[test]
+fn without_pool_files_region_keys_or_services_the_script_still_runs() {
+    // The empty lists are the arrays bash before 4.4 rejects under `set -u` unless guarded.
+    let server = Server::new();
+    let mut values = server.values("envfile", "", "");
+    for (key, value) in values.iter_mut() {
+        if matches!(key.as_str(), "fpmPoolFiles" | "regionKeys" | "services") {
+            value.clear();
+        }
+    }
+    let output = server.run(&values, "").unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("restarted=none"), "{}", stdout(&output));
+    assert!(
+        !server.log().contains("systemctl"),
+        "no services, no calls: {}",
+        server.log()
+    );
+    assert!(!server.pending());
+}
+
+#[test]
+fn the_script_avoids_what_bash_before_4_4_rejects() {
+    // Bash 4.2/4.3 (Amazon Linux 2, CentOS 7) abort on "${a[@]}" of an empty array under
+    // `set -u`, and 4.2 has no `-v` for array elements; none is available here to run, so
+    // the constructs are refused by text.
+    let unguarded = regex::Regex::new(r#"(^|[^+])"\$\{[A-Za-z_][A-Za-z0-9_]*\[@\]\}""#).unwrap();
+    let test_v = regex::Regex::new(r"(\[\[|&&|\|\||!)\s+-v\s").unwrap();
+    for (n, line) in SCRIPT.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or_default();
+        if code.trim_start().starts_with('#') {
+            continue;
+        }
+        assert!(
+            !unguarded.is_match(code),
+            "line {}: expand possibly empty arrays as ${{a[@]+\"${{a[@]}}\"}}: {line}",
+            n + 1
+        );
+        assert!(
+            !test_v.is_match(code),
+            "line {}: `[[ -v a[k] ]]` needs bash 4.3: {line}",
+            n + 1
+        );
+    }
+    assert!(SCRIPT.contains("bash 4.2 or later is required"));
+}
+
 fn hostile() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
         "'",
@@ -339,6 +574,36 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_region_pattern_admits_exactly_the_regions_the_function_sends() {
+    let spec = parameter_specs(SCRIPT)
+        .into_iter()
+        .find(|s| s.name == "region")
+        .unwrap();
+    let pattern = regex::Regex::new(&spec.pattern).unwrap();
+    for value in [
+        "us-west-2",
+        "us-gov-east-1",
+        "ap-southeast-10",
+        "dbus-west-2",
+        "a-b-c-d-1",
+        "a-b-c-d-e-1",
+        "us-west",
+        "us-west-123",
+        "us--west-2",
+        "US-west-2",
+        "uswest2",
+    ] {
+        assert_eq!(
+            pattern.is_match(value),
+            failover_core::Region::new(value).is_ok(),
+            "{value}: SSM and the function disagree"
+        );
+    }
+    // Only length is beyond the pattern; the function's 32-character cap is the stricter.
+    assert!(failover_core::Region::new(&format!("{}-west-2", "a".repeat(30))).is_err());
 }
 
 #[test]

@@ -7,9 +7,9 @@ mod selection;
 mod target;
 mod trigger;
 
-pub use command::{batch_commands, CommandBatch, CommandSettings, MAX_INSTANCES_PER_COMMAND};
+pub use command::{batch_commands, command_comment, CommandBatch, CommandSettings, MAX_INSTANCES_PER_COMMAND};
 pub use db_host::{DbHost, InvalidDbHost};
 pub use invocation::{classify_invocation, InstanceResult, InvocationStatus};
 pub use selection::{select_targets, AppInstance, ManagedNode, Selection, Skipped, Target};
 pub use target::RewriteTarget;
-pub use trigger::{RewriteTrigger, TriggerError};
+pub use trigger::{parameter_trigger_id, RewriteTrigger, TriggerError};

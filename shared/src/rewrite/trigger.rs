@@ -12,7 +12,13 @@ use crate::region::Region;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RewriteTrigger {
     /// A published parameter changed; the current values are read from Parameter Store.
-    ParameterChange(ParameterChange),
+    ParameterChange {
+        /// The parameter and the kind of change.
+        change: ParameterChange,
+        /// Names this change event the same way on every delivery of it (see
+        /// [`parameter_trigger_id`]), for the command comment and the report.
+        trigger_id: String,
+    },
     /// An alarm transition: a region-only switch to the failover region.
     Alarm(Box<AlarmTransition>),
     /// A manual request, for drills and failback.
@@ -51,9 +57,13 @@ impl RewriteTrigger {
     pub fn from_value(value: Value) -> Result<Self, TriggerError> {
         let detail_type = value.get("detail-type").and_then(Value::as_str).map(str::to_owned);
         match detail_type.as_deref() {
-            Some(PARAMETER_STORE_CHANGE) => ParameterChange::from_value(value)
-                .map(Self::ParameterChange)
-                .map_err(|e| TriggerError(e.to_string())),
+            Some(PARAMETER_STORE_CHANGE) => {
+                let text = |field: &str| value.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let (event_id, time) = (text("id"), text("time"));
+                let change = ParameterChange::from_value(value).map_err(|e| TriggerError(e.to_string()))?;
+                let trigger_id = parameter_trigger_id(&change.name, &time, &event_id);
+                Ok(Self::ParameterChange { change, trigger_id })
+            }
             Some(_) => AlarmTransition::from_value(value)
                 .map(|t| Self::Alarm(Box::new(t)))
                 .map_err(|e| TriggerError(e.to_string())),
@@ -90,6 +100,25 @@ impl RewriteTrigger {
     }
 }
 
+/// `<parameter leaf>@<event time>/<event id>`, e.g.
+/// `active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718`: EventBridge
+/// keeps the id and time of an event across its redeliveries and Lambda's retries, so every
+/// command sent for one change carries the same id, and two changes never share one. A part
+/// the event lacks is left out.
+pub fn parameter_trigger_id(name: &str, time: &str, event_id: &str) -> String {
+    let leaf = name.rsplit('/').find(|s| !s.is_empty()).unwrap_or(name);
+    let mut id = leaf.to_owned();
+    if !time.is_empty() {
+        id.push('@');
+        id.push_str(time);
+    }
+    if !event_id.is_empty() {
+        id.push('/');
+        id.push_str(event_id);
+    }
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +150,33 @@ mod tests {
             let err = RewriteTrigger::from_value(bad.clone()).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn parameter_changes_carry_an_id_stable_across_deliveries() {
+        let event = json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Parameter Store Change",
+            "source": "aws.ssm", "account": "123456789012", "time": "2026-11-21T03:01:42Z", "region": "us-west-2",
+            "resources": [], "detail": {"operation": "Update", "name": "/shop/failover/active-region", "type": "String"}
+        });
+        let expected = "active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718";
+        for _delivery in 0..2 {
+            match RewriteTrigger::from_value(event.clone()).unwrap() {
+                RewriteTrigger::ParameterChange { change, trigger_id } => {
+                    assert_eq!(change.name, "/shop/failover/active-region");
+                    assert_eq!(trigger_id, expected);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut later = event;
+        later["id"] = json!("0b1c2d3e-0000-4000-8000-000000000000");
+        let RewriteTrigger::ParameterChange { trigger_id, .. } = RewriteTrigger::from_value(later).unwrap() else {
+            panic!("not a parameter change");
+        };
+        assert_ne!(trigger_id, expected, "another change, another id");
+        assert_eq!(parameter_trigger_id("/p/active-region", "", ""), "active-region");
+        assert_eq!(parameter_trigger_id("", "", "e-1"), "/e-1");
     }
 
     #[test]

@@ -172,5 +172,9 @@ async fn a_published_active_region_repoints_with_the_published_database() {
     });
     assert_eq!(sent[0].parameters["dbPort"], "3306");
     assert_eq!(sent[0].parameters["appProfile"], "wordpress");
+    assert_eq!(
+        sent[0].comment, "failover active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "the comment names the change event, the same on every delivery"
+    );
     assert_eq!(report.status, Status::Success);
 }
