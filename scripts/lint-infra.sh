@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Lints the deployment templates in infra/ offline: cfn-lint, plain `sam validate` (it
 # catches SAM event errors cfn-lint misses), checkov (every skip carries its reason in the
-# template, next to the resource), and the check that the SSM document in infra/core.yaml
-# equals infra/ssm/repoint-app-document.json. Installs the pinned tools first if needed.
+# template, next to the resource), the check that the SSM document in infra/core.yaml
+# equals infra/ssm/repoint-app-document.json, and the check that every AWS call of each
+# function is allowed by its role (infra/tools/iam_coverage.py). Installs the pinned tools first if needed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
@@ -26,6 +27,9 @@ step "sam validate"
 
 step "document sync"
 "$bin/python" infra/tools/document_sync.py
+
+step "IAM coverage (every SDK call of each function allowed by its role)"
+"$bin/python" infra/tools/iam_coverage.py
 
 # checkov resolves Conditions with parameter defaults, so besides the templates as written
 # (the secondary stack) it scans copies whose defaults select the primary stack and every

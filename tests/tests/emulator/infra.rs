@@ -308,3 +308,57 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
         .await;
     assert!(missing.is_err(), "no parameters in the primary region");
 }
+
+/// Neither moto nor the SDK mocks enforce IAM, so a role that lacks an action the code calls
+/// only shows in AWS, as AccessDenied. `infra/tools/iam_coverage.py` derives every
+/// function's actions from its code (SDK calls in the crate and in the shared adapters it
+/// uses, plus what Lambda does with the role) and fails when its role in `core.yaml` lacks
+/// one; it runs with the emulator venv's Python, which has cfn-lint and botocore.
+#[test]
+fn every_aws_call_of_each_function_is_allowed_by_its_role() {
+    let python = failover_tests::venv::ensure_emulator_python().unwrap();
+    let output = std::process::Command::new(python)
+        .arg(repo_root().join("infra/tools/iam_coverage.py"))
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// moto ignores `TimeToLiveSpecification`, so the attribute is compared as written: the
+/// heartbeat table must expire items on the attribute health-monitor stamps on them.
+#[test]
+fn heartbeat_table_expires_the_attribute_health_monitor_writes() {
+    let core = core_template();
+    // The resource's lines (indented deeper than the resource names), then its TTL block.
+    let table: Vec<&str> = core
+        .lines()
+        .skip_while(|line| *line != "  HeartbeatTable:")
+        .skip(1)
+        .take_while(|line| line.is_empty() || line.starts_with("   "))
+        .collect();
+    let ttl: Vec<&str> = table
+        .iter()
+        .skip_while(|line| line.trim() != "TimeToLiveSpecification:")
+        .skip(1)
+        .take_while(|line| line.starts_with("        "))
+        .map(|line| line.trim())
+        .collect();
+    assert!(ttl.contains(&"Enabled: true"), "HeartbeatTable TTL: {ttl:?}");
+    let attribute = ttl
+        .iter()
+        .find_map(|line| line.strip_prefix("AttributeName:"))
+        .map(str::trim)
+        .expect("HeartbeatTable has a TimeToLiveSpecification with an AttributeName");
+    let adapter = std::fs::read_to_string(repo_root().join("shared/src/adapters/dynamodb_health.rs")).unwrap();
+    let code: String = adapter.split_whitespace().collect();
+    assert!(
+        code.contains(&format!(".item(\"{attribute}\",")),
+        "health-monitor's heartbeat write does not set the TTL attribute {attribute}"
+    );
+}
