@@ -196,12 +196,13 @@ async fn client_via(endpoint: &str, region: &str) -> Client {
     )
 }
 
-/// Few, short retries: at a 20% fault rate some writes exhaust them in most batches.
-fn quick_backoff() -> Backoff {
+/// Few, short retries (`attempts` per write request), so that at a 20% fault rate some
+/// writes exhaust them and batches give up.
+fn quick_backoff(attempts: u32) -> Backoff {
     Backoff {
         base: Duration::from_millis(5),
         cap: Duration::from_millis(50),
-        max_attempts: 3,
+        max_attempts: attempts,
     }
 }
 
@@ -452,7 +453,7 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 /// ≥ 5,000 random operations, 20% of the replicator's requests failing (throttling, 500s,
 /// dropped connections, half of them after the write took effect): replaying as Lambda
 /// does, the secondary ends up exactly equal to the primary.
-async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u64) {
+async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u64, attempts: u32) {
     let started = Instant::now();
     let emu = Emulator::shared();
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
@@ -472,7 +473,7 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
     let reader = DynamoDbTable::new(client_via(&proxy.endpoint(), PRIMARY).await, &name, schema.clone());
     let r = Replicator::new(config, schema, writer, reader)
         .unwrap()
-        .with_backoff(quick_backoff());
+        .with_backoff(quick_backoff(attempts));
     let stats = drive(&r, &records, 500).await;
     let proxied = proxy.stats();
     drop(proxy);
@@ -495,10 +496,12 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
 
 #[tokio::test]
 async fn overwrite_mode_converges_under_injected_faults() {
-    converges_under_faults(&[], false, 2026).await;
+    // About 180 BatchWriteItem requests: two attempts each make ~7 give-ups likely.
+    converges_under_faults(&[], false, 2026, 2).await;
 }
 
 #[tokio::test]
 async fn last_writer_wins_mode_converges_under_injected_faults() {
-    converges_under_faults(LWW, true, 2027).await;
+    // One conditional write per record: three attempts keep the replays bounded.
+    converges_under_faults(LWW, true, 2027, 3).await;
 }
