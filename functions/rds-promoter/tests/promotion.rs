@@ -279,7 +279,11 @@ async fn a_promote_refused_while_the_replica_is_busy_is_retried_not_taken_for_pr
 
     let outcome = h.alarm("req-1-retry").await.unwrap();
     assert_eq!(outcome.action, Action::Resumed);
-    assert_eq!(promote.num_calls(), 2, "the retry promotes once the replica is available");
+    assert_eq!(
+        promote.num_calls(),
+        2,
+        "the retry promotes once the replica is available"
+    );
     assert_eq!(*h.parameters.writes.lock().unwrap(), published());
 }
 
@@ -287,7 +291,8 @@ async fn a_promote_refused_while_the_replica_is_busy_is_retried_not_taken_for_pr
 async fn a_throttled_look_at_the_source_waits_instead_of_promoting() {
     let describe = promotable_then_writable();
     let promote = promote_ok();
-    let throttled = mock!(RdsClient::describe_db_instances).then_http_response(|| rds_error(400, "Throttling", "Rate exceeded"));
+    let throttled =
+        mock!(RdsClient::describe_db_instances).then_http_response(|| rds_error(400, "Throttling", "Rate exceeded"));
     let h = harness(config(&[]), &[&describe, &promote], &[&throttled]);
 
     let err = h.alarm("req-1").await.unwrap_err();

@@ -291,7 +291,9 @@ async fn two_different_alarms_at_once_promote_exactly_once() {
     }
     assert_eq!(promotes.load(Ordering::SeqCst), 1);
     assert_eq!(
-        ssm::get_parameter(&b, &format!("{}/active-region", shop.prefix)).await.as_deref(),
+        ssm::get_parameter(&b, &format!("{}/active-region", shop.prefix))
+            .await
+            .as_deref(),
         Some(SECONDARY)
     );
 }
