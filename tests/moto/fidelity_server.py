@@ -1,4 +1,4 @@
-"""Starts moto's server with three fidelity patches.
+"""Starts moto's server with four fidelity patches.
 
 1. moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier set, so a promoted
 instance still looks like a replica forever and code that correctly waits for the source
@@ -16,14 +16,22 @@ pagination, as SSM does.
 object, so GetDocument returns its Python repr and DescribeDocument fails (HTTP 500). Here
 such content is stored as JSON (or YAML) text, as SSM stores every document.
 
+4. DynamoDB evaluates a write's condition and applies the write atomically. moto serves
+requests on threads and checks the condition, then writes, with no lock: under load two
+conditional writes of one key (a lock taken with attribute_not_exists) can both succeed.
+Here every DynamoDB write runs under one lock, so conditions hold as they do in AWS.
+
 Usage: python fidelity_server.py -H 127.0.0.1 -p PORT   (same arguments as moto_server)
 """
 
+import functools
 import json
 import sys
+import threading
 
 import yaml
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.ec2.models import ec2_backends
 from moto.rds.models import RDSBackend
 from moto.server import main
@@ -97,6 +105,21 @@ def _document_init_with_text(self, account_id, name, version_name, content, docu
 
 
 Document.__init__ = _document_init_with_text
+
+_dynamodb_writes = threading.RLock()
+
+
+def _atomic(write):
+    @functools.wraps(write)
+    def locked(*args, **kwargs):
+        with _dynamodb_writes:
+            return write(*args, **kwargs)
+
+    return locked
+
+
+for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    setattr(DynamoDBBackend, _name, _atomic(getattr(DynamoDBBackend, _name)))
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -389,30 +389,23 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
         };
         let key = &work.key_attributes;
         let writer = self.engine.writer;
-        if self
+        let tagged = self
             .conditional("UpdateItem", || writer.tag_for_delete(key, tag, guard))
-            .await?
-            == Conditional::ConditionFailed
+            .await?;
+        if tagged == Conditional::Applied
+            && self
+                .conditional("DeleteItem", || writer.delete_if_tagged(key, tag, guard))
+                .await?
+                == Conditional::Applied
         {
-            // Absent already, or newer than the delete.
-            return Ok(Outcome::Skipped(SkipReason::Stale));
+            return Ok(Outcome::Written);
         }
-        match self
-            .conditional("DeleteItem", || writer.delete_if_tagged(key, tag, guard))
-            .await?
-        {
-            Conditional::Applied => Ok(Outcome::Written),
-            Conditional::ConditionFailed => {
-                // An application write won the race: it stays, and the tag must go, or a
-                // later application delete would look like the replicator's own.
-                if let Err(CallError::GaveUp(f) | CallError::Rejected(f) | CallError::Fatal(f)) =
-                    self.conditional("UpdateItem", || writer.untag(key, tag)).await
-                {
-                    tracing::warn!(error = %f, "could not remove the delete tag after a lost race");
-                }
-                Ok(Outcome::Skipped(SkipReason::Stale))
-            }
-        }
+        // Absent already, newer than the delete, or an application write won the race
+        // between the two steps. Either way our tag must not stay (an earlier attempt of
+        // this record may have left it), or a later application delete would look like
+        // the replicator's own; until it is gone the record is not done.
+        self.conditional("UpdateItem", || writer.untag(key, tag)).await?;
+        Ok(Outcome::Skipped(SkipReason::Stale))
     }
 
     /// KEYS_ONLY: reads the current items with consistent BatchGetItem calls and decides again.

@@ -451,8 +451,9 @@ async fn last_writer_wins_keeps_the_newer_version_and_counts_stale_as_skipped() 
     let tally = &handled.report.tally;
     assert_eq!(tally.written, 3);
     assert_eq!(tally.skipped.values().sum::<usize>(), 3, "{tally:?}");
-    // Puts: 3 calls; deletes: a tag each (3), plus the delete of DEL-OK.
-    assert_eq!(handled.report.write_requests, 3 + 3 + 1);
+    // Puts: 3 calls; deletes: a tag each (3), the delete of DEL-OK, and for the two stale
+    // deletes the conditional removal of a tag an earlier attempt may have left.
+    assert_eq!(handled.report.write_requests, 3 + 3 + 1 + 2);
 }
 
 #[tokio::test]
@@ -537,6 +538,37 @@ async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
     let handled = run(&forward, &stream).await;
     assert!(ok(&handled).batch_item_failures.is_empty());
     assert!(forward.writer().is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_tag_left_by_a_failed_attempt_is_removed_when_a_newer_write_wins() {
+    let forward = lww();
+    forward.writer().insert(attrs(&versioned("A", 4)));
+    // The tag goes through, the delete gives up: Lambda will retry the record.
+    forward.writer().inject([
+        Fault::Pass,
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+        Fault::throttled(),
+    ]);
+    let mut stream = StreamBuilder::new();
+    stream.remove(versioned("A", 4));
+    assert_eq!(resume_point(&run(&forward, &stream).await), Some(stream.sequence(0)));
+    // Meanwhile the application updates the item in the target (UpdateItem keeps the tag).
+    let mut updated = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
+    assert!(updated.contains_key(MARKER), "tagged by the first attempt");
+    updated.insert("v".into(), Value::N("5".into()));
+    forward.writer().insert(updated);
+
+    let handled = run(&forward, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    let kept = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
+    assert_eq!(kept["v"], Value::N("5".into()), "the newer write wins");
+    assert!(
+        !kept.contains_key(MARKER),
+        "no stale tag: a later application delete must not look like the replicator's own"
+    );
 }
 
 #[tokio::test]

@@ -264,15 +264,20 @@ async fn two_different_alarms_at_once_promote_exactly_once() {
         let (promoter, alarm) = (promoter.clone(), [&shop.alarm, &db_alarm][n % 2].clone());
         tasks.spawn(async move { promoter.handle(alarm, &invocation(&format!("req-{n}"))).await });
     }
+    let mut results = Vec::new();
     while let Some(result) = tasks.join_next().await {
-        if let Err(err) = result.unwrap() {
-            assert_eq!(err.class(), ErrorClass::Retryable, "the other alarm backs off: {err}");
+        match result.unwrap() {
+            Ok(outcome) => results.push(format!("{:?} {:?}", outcome.action, outcome.failover_id)),
+            Err(err) => {
+                assert_eq!(err.class(), ErrorClass::Retryable, "the other alarm backs off: {err}");
+                results.push(err.to_string());
+            }
         }
     }
     assert_eq!(
         promotes.load(Ordering::SeqCst),
         1,
-        "one PromoteReadReplica for both alarms"
+        "one PromoteReadReplica for both alarms: {results:#?}"
     );
 
     // Lambda's retries of both alarms finish: each publishes the same endpoint, none promotes.
