@@ -508,11 +508,11 @@ async fn two_way_replication_never_sends_a_change_back() {
     }
 }
 
-#[tokio::test]
-async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
+/// A last-writer-wins delete of `A` v4 whose tag went through and whose delete gave up, so
+/// Lambda will retry the record: the replicator and that one-record stream.
+async fn tagged_but_not_deleted() -> (MemoryReplicator, StreamBuilder) {
     let forward = lww();
     forward.writer().insert(attrs(&versioned("A", 4)));
-    // Watch the tagging step: fail the delete once, so the tagged item stays visible.
     forward.writer().inject([
         Fault::Pass,
         Fault::throttled(),
@@ -522,8 +522,14 @@ async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
     ]);
     let mut stream = StreamBuilder::new();
     stream.remove(versioned("A", 4));
-    let handled = run(&forward, &stream).await;
-    assert_eq!(resume_point(&handled), Some(stream.sequence(0)));
+    assert_eq!(resume_point(&run(&forward, &stream).await), Some(stream.sequence(0)));
+    (forward, stream)
+}
+
+#[tokio::test]
+async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
+    // Watch the tagging step: fail the delete once, so the tagged item stays visible.
+    let (forward, stream) = tagged_but_not_deleted().await;
     let tagged = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
     let tagged_json = serde_json::to_value(serde_dynamo::Item::from(tagged)).unwrap();
     // The target's stream shows the tag (a MODIFY) and then the REMOVE of the tagged item.
@@ -542,19 +548,7 @@ async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
 
 #[tokio::test]
 async fn a_delete_tag_left_by_a_failed_attempt_is_removed_when_a_newer_write_wins() {
-    let forward = lww();
-    forward.writer().insert(attrs(&versioned("A", 4)));
-    // The tag goes through, the delete gives up: Lambda will retry the record.
-    forward.writer().inject([
-        Fault::Pass,
-        Fault::throttled(),
-        Fault::throttled(),
-        Fault::throttled(),
-        Fault::throttled(),
-    ]);
-    let mut stream = StreamBuilder::new();
-    stream.remove(versioned("A", 4));
-    assert_eq!(resume_point(&run(&forward, &stream).await), Some(stream.sequence(0)));
+    let (forward, stream) = tagged_but_not_deleted().await;
     // Meanwhile the application updates the item in the target (UpdateItem keeps the tag).
     let mut updated = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
     assert!(updated.contains_key(MARKER), "tagged by the first attempt");

@@ -182,14 +182,15 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
     assert_eq!(json["activeRegion"], SECONDARY);
 }
 
-#[tokio::test]
-async fn ten_concurrent_deliveries_promote_exactly_once() {
+type CountingPromoter = Promoter<CountingPromotes<RdsInstances>, RdsInstances, DynamoDbLockStore, SsmParameters>;
+
+/// A promoter for `shop` (split-brain guard off) that counts its PromoteReadReplica requests.
+async fn counting_promoter(shop: &Shop) -> (Arc<CountingPromoter>, Arc<AtomicUsize>) {
     let emu = Emulator::shared();
-    let shop = shop().await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let promotes = Arc::new(AtomicUsize::new(0));
-    let promoter = Arc::new(Promoter::new(
-        config(&shop, &[("SPLIT_BRAIN_GUARD", "false")]),
+    let promoter = Promoter::new(
+        config(shop, &[("SPLIT_BRAIN_GUARD", "false")]),
         CountingPromotes {
             inner: RdsInstances::new(b.rds.clone()),
             promotes: promotes.clone(),
@@ -197,7 +198,14 @@ async fn ten_concurrent_deliveries_promote_exactly_once() {
         RdsInstances::new(a.rds.clone()),
         DynamoDbLockStore::new(b.dynamodb.clone(), shop.state_table.clone()),
         SsmParameters::new(b.ssm.clone()),
-    ));
+    );
+    (Arc::new(promoter), promotes)
+}
+
+#[tokio::test]
+async fn ten_concurrent_deliveries_promote_exactly_once() {
+    let shop = shop().await;
+    let (promoter, promotes) = counting_promoter(&shop).await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..10 {
@@ -240,20 +248,8 @@ async fn ten_concurrent_deliveries_promote_exactly_once() {
 
 #[tokio::test]
 async fn two_different_alarms_at_once_promote_exactly_once() {
-    let emu = Emulator::shared();
     let shop = shop().await;
-    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
-    let promotes = Arc::new(AtomicUsize::new(0));
-    let promoter = Arc::new(Promoter::new(
-        config(&shop, &[("SPLIT_BRAIN_GUARD", "false")]),
-        CountingPromotes {
-            inner: RdsInstances::new(b.rds.clone()),
-            promotes: promotes.clone(),
-        },
-        RdsInstances::new(a.rds.clone()),
-        DynamoDbLockStore::new(b.dynamodb.clone(), shop.state_table.clone()),
-        SsmParameters::new(b.ssm.clone()),
-    ));
+    let (promoter, promotes) = counting_promoter(&shop).await;
     // The health alarm and the database alarm fire together: two failover ids.
     let mut db_alarm = shop.alarm.clone();
     db_alarm["detail"]["alarmName"] = unique_name("shop-failover-primary-db-unhealthy").into();
@@ -295,6 +291,7 @@ async fn two_different_alarms_at_once_promote_exactly_once() {
         );
     }
     assert_eq!(promotes.load(Ordering::SeqCst), 1);
+    let b = Emulator::shared().clients(SECONDARY).await;
     assert_eq!(
         ssm::get_parameter(&b, &format!("{}/active-region", shop.prefix))
             .await
