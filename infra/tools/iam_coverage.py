@@ -29,7 +29,7 @@ the actions are derived from the code, not from a hand-kept list:
   python infra/tools/iam_coverage.py --list   # also print every function's actions and their origin
 
 Run with a Python that has cfn-lint and botocore: the lint venv (.venv/infra) or the emulator
-venv (.venv/emulator); the emulator test tests/tests/emulator/infra.rs runs it.
+venv (.venv/emulator); scripts/lint-infra.sh runs it with the lint venv.
 """
 
 import fnmatch

@@ -229,8 +229,12 @@ where
             if !self.store.save(&next, Some(version.unwrap_or(0) + 1)).await? {
                 info!("the state changed after publishing; the next run re-checks it");
             }
+            // Tidy only: an approval older than the last switch is ignored anyway, so a
+            // failed reset must not fail a run whose failback is already published.
             if matches!(&decision, Decision::Switch(s) if s.kind == SwitchKind::Failback) && approved_by_parameter {
-                self.parameters.put(&approval_name, "false").await?;
+                if let Err(e) = self.parameters.put(&approval_name, "false").await {
+                    warn!(error = %e, "could not reset {approval_name} after the failback; it is ignored from now on");
+                }
             }
         }
         Ok(report)

@@ -232,7 +232,7 @@ where
                 // Two allowed alarms are two failover ids: only one of them may promote.
                 if let Some(holder) = self
                     .lock
-                    .claim_replica(&view.incarnation(), &record.failover_id)
+                    .claim_replica(&view.incarnation(), &record.failover_id, record.lease_until_ms)
                     .await?
                 {
                     return Err(FailoverError::NotReady(format!(

@@ -309,16 +309,43 @@ async fn a_second_alarm_never_promotes_a_replica_another_failover_claimed() {
     let promote = promote_ok();
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
-    h.lock.replica_claims.lock().unwrap().insert(
-        REPLICA_INCARNATION.into(),
-        "shop-failover-primary-db-unhealthy@2026-11-21T03:00:02.400Z".into(),
-    );
+    let other = "shop-failover-primary-db-unhealthy@2026-11-21T03:00:02.400Z";
+    let live_lease = chrono::Utc::now().timestamp_millis() + 60_000;
+    h.lock
+        .replica_claims
+        .lock()
+        .unwrap()
+        .insert(REPLICA_INCARNATION.into(), (other.into(), live_lease));
 
     let err = h.alarm("req-1").await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
     assert!(err.to_string().contains("primary-db-unhealthy"), "{err}");
     assert_eq!(promote.num_calls(), 0);
     assert!(h.parameters.writes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_claim_whose_holder_stopped_lapses_with_its_lease() {
+    let describe = promotable_then_writable();
+    let promote = promote_ok();
+    let source_rule = source_down();
+    let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+    // The other alarm's failover claimed the replica, then failed for good (say AccessDenied).
+    let other = "shop-failover-primary-db-unhealthy@2026-11-21T03:00:02.400Z";
+    let lapsed = chrono::Utc::now().timestamp_millis() - 1;
+    h.lock
+        .replica_claims
+        .lock()
+        .unwrap()
+        .insert(REPLICA_INCARNATION.into(), (other.into(), lapsed));
+
+    let outcome = h.alarm("req-1").await.unwrap();
+    assert_eq!(outcome.action, Action::Promoted);
+    assert_eq!(promote.num_calls(), 1);
+    assert_eq!(
+        h.lock.replica_claims.lock().unwrap()[REPLICA_INCARNATION].0,
+        FAILOVER_ID
+    );
 }
 
 #[tokio::test]

@@ -168,8 +168,14 @@ impl FailoverLockStore for DynamoDbLockStore {
         conditional("PutItem", result)
     }
 
-    async fn claim_replica(&self, incarnation: &str, failover_id: &str) -> Result<Option<String>, AwsFailure> {
+    async fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, AwsFailure> {
         let pk = s(&format!("replica-claim#{incarnation}"));
+        let now_ms = chrono::Utc::now().timestamp_millis();
         let result = self
             .client
             .put_item()
@@ -177,9 +183,11 @@ impl FailoverLockStore for DynamoDbLockStore {
             .item("pk", pk.clone())
             .item("kind", s("replica-claim"))
             .item("failover_id", s(failover_id))
-            .item("claimed_at_ms", n(chrono::Utc::now().timestamp_millis()))
-            .condition_expression("attribute_not_exists(pk) OR failover_id = :me")
+            .item("claimed_at_ms", n(now_ms))
+            .item("lease_until_ms", n(lease_until_ms))
+            .condition_expression("attribute_not_exists(pk) OR failover_id = :me OR lease_until_ms < :now")
             .expression_attribute_values(":me", s(failover_id))
+            .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
         if conditional("PutItem", result)? {

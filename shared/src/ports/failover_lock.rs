@@ -25,13 +25,15 @@ pub trait FailoverLockStore: Send + Sync {
     /// Writes the whole record, only while `record.owner` still owns it; `false` if not.
     fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
 
-    /// Claims the right to promote one replica incarnation for `failover_id`, so that two
-    /// different alarms (two failover ids) never both send PromoteReadReplica. `None` when
-    /// the claim is (now, or already) this failover's; `Some(holder)` when another holds it.
+    /// Claims the right to promote one replica incarnation for `failover_id` until
+    /// `lease_until_ms`, so that two different alarms (two failover ids) never both send
+    /// PromoteReadReplica. `None` when the claim is (now, or already) this failover's or the
+    /// holder's lease has lapsed; `Some(holder)` while another failover holds it.
     fn claim_replica(
         &self,
         incarnation: &str,
         failover_id: &str,
+        lease_until_ms: i64,
     ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send;
 }
 
@@ -62,7 +64,8 @@ impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
         &self,
         incarnation: &str,
         failover_id: &str,
+        lease_until_ms: i64,
     ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send {
-        (**self).claim_replica(incarnation, failover_id)
+        (**self).claim_replica(incarnation, failover_id, lease_until_ms)
     }
 }

@@ -309,27 +309,6 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
     assert!(missing.is_err(), "no parameters in the primary region");
 }
 
-/// Neither moto nor the SDK mocks enforce IAM, so a role that lacks an action the code calls
-/// only shows in AWS, as AccessDenied. `infra/tools/iam_coverage.py` derives every
-/// function's actions from its code (SDK calls in the crate and in the shared adapters it
-/// uses, plus what Lambda does with the role) and fails when its role in `core.yaml` lacks
-/// one; it runs with the emulator venv's Python, which has cfn-lint and botocore.
-#[test]
-fn every_aws_call_of_each_function_is_allowed_by_its_role() {
-    let python = failover_tests::venv::ensure_emulator_python().unwrap();
-    let output = std::process::Command::new(python)
-        .arg(repo_root().join("infra/tools/iam_coverage.py"))
-        .arg("--list")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// moto ignores `TimeToLiveSpecification`, so the attribute is compared as written: the
 /// heartbeat table must expire items on the attribute health-monitor stamps on them.
 #[test]

@@ -26,8 +26,8 @@ pub const REPLICA_HOST: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaw
 #[derive(Default)]
 pub struct MemoryLock {
     pub records: Mutex<HashMap<String, LockRecord>>,
-    /// Replica incarnation → the failover id holding its promotion claim.
-    pub replica_claims: Mutex<HashMap<String, String>>,
+    /// Replica incarnation → the failover id holding its promotion claim, and its lease end.
+    pub replica_claims: Mutex<HashMap<String, (String, i64)>>,
 }
 
 impl MemoryLock {
@@ -73,12 +73,21 @@ impl FailoverLockStore for MemoryLock {
         }
     }
 
-    async fn claim_replica(&self, incarnation: &str, failover_id: &str) -> Result<Option<String>, AwsFailure> {
+    async fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, AwsFailure> {
         let mut claims = self.replica_claims.lock().unwrap();
-        let holder = claims
-            .entry(incarnation.to_owned())
-            .or_insert_with(|| failover_id.to_owned());
-        Ok((holder != failover_id).then(|| holder.clone()))
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match claims.get(incarnation) {
+            Some((holder, lease)) if holder != failover_id && *lease >= now_ms => Ok(Some(holder.clone())),
+            _ => {
+                claims.insert(incarnation.to_owned(), (failover_id.to_owned(), lease_until_ms));
+                Ok(None)
+            }
+        }
     }
 }
 
