@@ -143,6 +143,21 @@ fn invocation(
 }
 
 /// SSM speaks JSON 1.1: the error code is `__type`.
+/// A rewriter with the default configuration and no parameters, over `servers` (found by
+/// EC2 and registered with SSM alike) and an SSM client answering with `rules`.
+fn rewriter(
+    servers: &[(&str, &str, &str)],
+    rules: &[&Rule],
+) -> Rewriter<Inventory, Inventory, SsmCommands, Parameters> {
+    Rewriter::new(
+        config(&[]),
+        inventory(servers),
+        inventory(servers),
+        ssm(rules),
+        Parameters::default(),
+    )
+}
+
 fn ssm_error(code: &str, status: u16) -> aws_smithy_runtime_api::http::Response {
     aws_smithy_runtime_api::http::Response::new(
         aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
@@ -182,13 +197,7 @@ async fn polls_through_invocation_does_not_exist_in_progress_and_throttling_to_s
             )
         })
         .build();
-    let rewriter = Rewriter::new(
-        config(&[]),
-        inventory(&[("i-1", "Magento", "Online")]),
-        inventory(&[("i-1", "Magento", "Online")]),
-        ssm(&[&send, &poll]),
-        Parameters::default(),
-    );
+    let rewriter = rewriter(&[("i-1", "Magento", "Online")], &[&send, &poll]);
     let report = run(&rewriter, manual()).await.unwrap();
     assert_eq!(report.status, Status::Success);
     assert_eq!(report.command_ids, ["cmd-1"]);
@@ -225,13 +234,7 @@ async fn a_partial_failure_is_a_retryable_error_naming_each_server() {
         ("i-3", "WooCommerce", "Online"),
         ("i-4", "Magento", "ConnectionLost"),
     ];
-    let rewriter = Rewriter::new(
-        config(&[]),
-        inventory(&servers),
-        inventory(&servers),
-        ssm(&[&send, &failed, &timed_out, &ok]),
-        Parameters::default(),
-    );
+    let rewriter = rewriter(&servers, &[&send, &failed, &timed_out, &ok]);
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
     let message = err.to_string();
@@ -285,13 +288,7 @@ async fn dry_run_discovers_and_plans_but_sends_nothing() {
         ("mi-0a1b2c3d4e5f60718", "WordPress", "Online"),
         ("i-9", "Magento", ""),
     ];
-    let rewriter = Rewriter::new(
-        config(&[]),
-        inventory(&servers),
-        inventory(&servers),
-        ssm(&[&send]),
-        Parameters::default(),
-    );
+    let rewriter = rewriter(&servers, &[&send]);
     let mut event = manual();
     event["dryRun"] = json!(true);
     let report = run(&rewriter, event).await.unwrap();
@@ -414,13 +411,7 @@ async fn bad_input_is_a_clear_error_and_sends_nothing() {
 #[tokio::test]
 async fn finding_no_server_at_all_is_an_error_not_a_silent_success() {
     let send = send_ok();
-    let rewriter = Rewriter::new(
-        config(&[]),
-        inventory(&[]),
-        inventory(&[]),
-        ssm(&[&send]),
-        Parameters::default(),
-    );
+    let rewriter = rewriter(&[], &[&send]);
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(err.to_string().contains("nothing was repointed"), "{err}");
 }
@@ -433,13 +424,7 @@ async fn servers_found_but_none_commandable_is_an_incomplete_error_not_a_silent_
         ("i-2", "WooCommerce", ""),
         ("mi-0a1b2c3d4e5f60718", "WordPress", "Inactive"),
     ];
-    let rewriter = Rewriter::new(
-        config(&[]),
-        inventory(&servers),
-        inventory(&servers),
-        ssm(&[&send]),
-        Parameters::default(),
-    );
+    let rewriter = rewriter(&servers, &[&send]);
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable, "agents may be back by the retry");
     let message = err.to_string();
