@@ -22,9 +22,13 @@ use events::{item, n, s, StreamBuilder};
 use failover_core::retry::Deadline;
 use failover_core::EnvReader;
 use serde_json::Value as Json;
-use stream_replicator::decode::parse_event;
+use stream_replicator::coalesce::coalesce;
+use stream_replicator::decide::Rules;
+use stream_replicator::decode::Decoder;
 use stream_replicator::dynamodb::DynamoDbTable;
+use stream_replicator::item::Attributes;
 use stream_replicator::key::KeySchema;
+use stream_replicator::marker::OriginMarker;
 use stream_replicator::memory::MemoryTable;
 use stream_replicator::ports::{ItemWriter, WriteRequest};
 use stream_replicator::{Replicator, ReplicatorConfig};
@@ -124,11 +128,11 @@ fn per_record_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> us
     let event = stream.event();
     rt.block_on(async {
         for record in event.records {
-            let keys = record.change.keys.into_inner();
+            let keys: Attributes = record.change.keys.into_inner().into_iter().collect();
             let result = if record.event_name == "REMOVE" {
                 table.batch_write(&[WriteRequest::Delete(&keys)]).await
             } else {
-                let item = record.change.new_image.into_inner();
+                let item: Attributes = record.change.new_image.into_inner().into_iter().collect();
                 table.batch_write(&[WriteRequest::Put(&item)]).await
             };
             result.expect("single write");
@@ -137,7 +141,7 @@ fn per_record_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> us
     table.calls.writes()
 }
 
-fn plan_throughput(json: &[u8], records: usize) -> f64 {
+fn plan_throughput(json: &str, records: usize) -> f64 {
     let r = Replicator::new(
         config(),
         schema(),
@@ -148,8 +152,7 @@ fn plan_throughput(json: &[u8], records: usize) -> f64 {
     let mut runs: Vec<Duration> = (0..9)
         .map(|_| {
             let started = Instant::now();
-            let event = parse_event(json).expect("valid event");
-            let plan = r.plan(event, 1_763_694_100_000).expect("valid batch");
+            let plan = r.plan_json(json, 1_763_694_100_000).expect("valid batch");
             let elapsed = started.elapsed();
             assert_eq!(plan.sequences.len(), records);
             drop(plan);
@@ -158,6 +161,56 @@ fn plan_throughput(json: &[u8], records: usize) -> f64 {
         .collect();
     runs.sort();
     records as f64 / runs[runs.len() / 2].as_secs_f64()
+}
+
+/// Median milliseconds of each planning phase, printed beside the throughput so a
+/// regression points at its phase.
+fn plan_phases(json: &str) {
+    let config = config();
+    let schema = schema();
+    let marker = OriginMarker::new(config.marker_attribute.clone(), config.source_region.as_str());
+    let decoder = Decoder {
+        schema: &schema,
+        source_table: &config.source_table,
+        source_region: config.source_region.as_str(),
+        marker_attribute: &config.marker_attribute,
+        version_attribute: config.version_attribute(),
+    };
+    let rules = Rules {
+        mode: &config.mode,
+        marker: &marker,
+        ttl: config.ttl_deletes,
+    };
+    let mut phases: [Vec<f64>; 4] = Default::default();
+    for _ in 0..9 {
+        let started = Instant::now();
+        serde_json::from_str::<serde::de::IgnoredAny>(json).expect("valid JSON");
+        phases[3].push(started.elapsed().as_secs_f64() * 1000.0);
+        let mut lap = Instant::now();
+        let mut mark = |phase: usize| {
+            phases[phase].push(lap.elapsed().as_secs_f64() * 1000.0);
+            lap = Instant::now();
+        };
+        let changes = decoder.decode(json).expect("valid batch");
+        mark(0);
+        let coalesced = coalesce(changes, config.ttl_deletes);
+        mark(1);
+        let actions: Vec<_> = coalesced.keys.into_iter().map(|k| rules.decide(k.last.kind)).collect();
+        mark(2);
+        drop(actions);
+    }
+    let median = |runs: &mut Vec<f64>| {
+        runs.sort_by(f64::total_cmp);
+        runs[runs.len() / 2]
+    };
+    println!(
+        "# plan phases, one after the other (median ms): read+decode {:.1}, coalesce {:.1}, decide {:.1}; \
+         a bare JSON scan of the event takes {:.1}",
+        median(&mut phases[0]),
+        median(&mut phases[1]),
+        median(&mut phases[2]),
+        median(&mut phases[3])
+    );
 }
 
 fn vm_hwm_kb() -> Option<u64> {
@@ -187,10 +240,10 @@ fn rss_child(path: &str) {
     println!("RSS_HWM_KB {}", vm_hwm_kb().unwrap_or(0));
 }
 
-fn peak_rss_mb(json: &[u8]) -> f64 {
+fn peak_rss_mb(json: &str) -> f64 {
     let path = std::env::temp_dir().join(format!("stream-replicator-bench-{}.json", std::process::id()));
     std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(json))
+        .and_then(|mut f| f.write_all(json.as_bytes()))
         .expect("write event file");
     let output = std::process::Command::new(std::env::current_exe().expect("own path"))
         .env(RSS_CHILD, &path)
@@ -219,6 +272,8 @@ fn peak_rss_mb(json: &[u8]) -> f64 {
 }
 
 fn main() {
+    // As the Lambda binary's main does.
+    stream_replicator::allocator::keep_freed_memory();
     if let Ok(path) = std::env::var(RSS_CHILD) {
         rss_child(&path);
         return;
@@ -244,7 +299,7 @@ fn main() {
     );
 
     let big = workload(10_000, 5_000, 3);
-    let json = big.json().into_bytes();
+    let json = big.json();
     println!(
         "# 10,000-record event: {:.2} MB of JSON (Lambda's payload limit is 6 MB)",
         json.len() as f64 / 1024.0 / 1024.0
@@ -254,5 +309,6 @@ fn main() {
         format!("{:.0}", plan_throughput(&json, 10_000)),
         "records/s",
     );
+    plan_phases(&json);
     bench("replicator.peak_rss.10000", format!("{:.1}", peak_rss_mb(&json)), "MB");
 }

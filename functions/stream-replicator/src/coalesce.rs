@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::change::{ChangeKind, SourceChange};
 use crate::config::TtlPolicy;
+use crate::key::ItemKey;
 
 /// The last change of one key and the span of records it stands for.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,28 +36,43 @@ pub struct Coalesced {
     pub slot_of_record: Vec<usize>,
 }
 
-/// Groups changes by key, keeping each key's last change (see the module note on `ttl`),
-/// ordered by first appearance.
-pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
-    let passive = |change: &SourceChange| {
-        ttl == TtlPolicy::Skip && matches!(change.kind, ChangeKind::Remove { by_ttl: true, .. })
-    };
-    let mut slots: HashMap<_, usize> = HashMap::with_capacity(changes.len());
-    let mut keys: Vec<KeyedChange> = Vec::with_capacity(changes.len());
-    let mut slot_of_record = Vec::with_capacity(changes.len());
-    for change in changes {
-        match slots.get(&change.key) {
+/// Groups changes by key as they arrive, keeping each key's last change (see the module
+/// note on `ttl`), ordered by first appearance. Superseded changes are dropped at once, so
+/// a batch with repeated keys never holds all of its images.
+#[derive(Debug)]
+pub struct Coalescer {
+    ttl: TtlPolicy,
+    slots: HashMap<ItemKey, usize, foldhash::fast::RandomState>,
+    coalesced: Coalesced,
+}
+
+impl Coalescer {
+    /// An empty coalescer.
+    pub fn new(ttl: TtlPolicy) -> Self {
+        Self {
+            ttl,
+            slots: HashMap::default(),
+            coalesced: Coalesced::default(),
+        }
+    }
+
+    /// Adds the batch's next change.
+    pub fn push(&mut self, change: SourceChange) {
+        let Coalesced { keys, slot_of_record } = &mut self.coalesced;
+        match self.slots.get(&change.key) {
             Some(&slot) => {
                 let entry = &mut keys[slot];
                 entry.records += 1;
-                if !passive(&change) {
+                let passive =
+                    self.ttl == TtlPolicy::Skip && matches!(change.kind, ChangeKind::Remove { by_ttl: true, .. });
+                if !passive {
                     entry.last = change;
                 }
                 slot_of_record.push(slot);
             }
             None => {
                 let slot = keys.len();
-                slots.insert(change.key.clone(), slot);
+                self.slots.insert(change.key.clone(), slot);
                 slot_of_record.push(slot);
                 keys.push(KeyedChange {
                     first_index: change.index,
@@ -66,8 +82,20 @@ pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
             }
         }
     }
-    keys.shrink_to_fit();
-    Coalesced { keys, slot_of_record }
+
+    /// The coalesced batch.
+    pub fn finish(self) -> Coalesced {
+        self.coalesced
+    }
+}
+
+/// [`Coalescer`] over a whole batch.
+pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
+    let mut coalescer = Coalescer::new(ttl);
+    for change in changes {
+        coalescer.push(change);
+    }
+    coalescer.finish()
 }
 
 #[cfg(test)]
@@ -79,7 +107,7 @@ mod tests {
 
     fn change(index: usize, key: &str, qty: Option<&str>) -> SourceChange {
         let schema = KeySchema::parse("pk").unwrap();
-        let key_attributes: Attributes = [("pk".to_string(), Value::S(key.into()))].into();
+        let key_attributes: Attributes = [("pk".to_string(), Value::S(key.into()))].into_iter().collect();
         let kind = match qty {
             Some(q) => {
                 let mut new = key_attributes.clone();

@@ -2,8 +2,9 @@
 
 use crate::change::ChangeKind;
 use crate::config::{Mode, TtlPolicy};
-use crate::item::{canonical_number, item_size, Attributes, Value, MAX_ITEM_BYTES};
+use crate::item::{item_size, Attributes, Value, MAX_ITEM_BYTES};
 use crate::marker::OriginMarker;
+use crate::number::parse_number;
 
 /// The action for one key.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +144,7 @@ impl Rules<'_> {
 
 fn numeric(item: &Attributes, attribute: &str) -> Option<String> {
     match item.get(attribute) {
-        Some(Value::N(n)) if canonical_number(n).is_some() => Some(n.clone()),
+        Some(Value::N(n)) if parse_number(n).is_some() => Some(n.clone()),
         _ => None,
     }
 }

@@ -11,10 +11,10 @@ use tracing::Instrument;
 
 use crate::batching::BatchLimits;
 use crate::checkpoint::{resume_index, tally, Outcome};
-use crate::coalesce::coalesce;
+use crate::coalesce::Coalescer;
 use crate::config::{ReplicatorConfig, UnwritablePolicy};
 use crate::decide::{Rules, SkipReason};
-use crate::decode::{parse_event, Decoder, EventError};
+use crate::decode::{Decoder, EventError};
 use crate::engine::{Engine, Work};
 use crate::key::KeySchema;
 use crate::marker::OriginMarker;
@@ -108,25 +108,16 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         self.handle_payload(event.payload, deadline).await
     }
 
-    /// Parses the raw event (dropping the raw text before the work starts, to keep the
+    /// Plans the raw event (dropping the raw text before any write starts, to keep the
     /// peak memory of large batches low), replicates it and emits the metric line.
     pub async fn handle_payload(
         &self,
         payload: Box<RawValue>,
         deadline: Deadline,
     ) -> Result<DynamoDbEventResponse, FailoverError> {
-        let parsed = parse_event(payload.get().as_bytes());
+        let (received, planned) = self.plan_payload(payload.get());
         drop(payload);
-        let handled = match parsed {
-            Ok(event) => self.replicate(event, deadline).await,
-            Err(e) => {
-                tracing::error!(error = %e, "refusing a malformed event; nothing was written");
-                Handled {
-                    result: Err(FailoverError::InvalidEvent(e.to_string())),
-                    report: BatchReport::default(),
-                }
-            }
-        };
+        let handled = self.execute(received, planned, deadline).await;
         handled
             .report
             .metric_line(&self.config.metrics_namespace, self.config.target_region.as_str())
@@ -134,29 +125,31 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         handled.result
     }
 
-    /// Replicates one batch. Every record is validated first: an invalid batch is refused
-    /// as a whole (NonRetryable) before anything is written.
-    pub async fn replicate(&self, event: Event, deadline: Deadline) -> Handled {
-        let records = event.records.len();
-        let sequence_at = |i: usize| {
-            event
-                .records
-                .get(i)
-                .and_then(|r| r.change.sequence_number.clone())
-                .unwrap_or_default()
-        };
-        let span = tracing::info_span!(
-            "replicate_batch",
-            records,
-            first_sequence = %sequence_at(0),
-            last_sequence = %sequence_at(records.saturating_sub(1)),
-        );
-        self.replicate_in_span(event, deadline).instrument(span).await
+    /// Replicates one batch given as the JSON Lambda delivers. Every record is validated
+    /// first: an invalid batch is refused as a whole (NonRetryable) before anything is written.
+    pub async fn replicate_json(&self, json: &str, deadline: Deadline) -> Handled {
+        let (received, planned) = self.plan_payload(json);
+        self.execute(received, planned, deadline).await
     }
 
-    /// Validates and plans a batch: decoding, coalescing and a decision per key, with
-    /// nothing written yet. `now_ms` dates the replication lag.
-    pub fn plan(&self, event: Event, now_ms: i64) -> Result<Plan, EventError> {
+    /// Replicates a batch already parsed by `aws_lambda_events`: it goes through the same
+    /// JSON reading as a delivered batch, so both are validated alike.
+    pub async fn replicate(&self, event: Event, deadline: Deadline) -> Handled {
+        match serde_json::to_string(&event) {
+            Ok(json) => self.replicate_json(&json, deadline).await,
+            Err(e) => Handled {
+                result: Err(FailoverError::InvalidEvent(format!(
+                    "the event cannot be serialized: {e}"
+                ))),
+                report: BatchReport::default(),
+            },
+        }
+    }
+
+    /// Validates and plans a batch given as JSON: reading, coalescing and a decision per
+    /// key, in one pass over the payload and with nothing written yet. `now_ms` dates the
+    /// replication lag.
+    pub fn plan_json(&self, json: &str, now_ms: i64) -> Result<Plan, EventError> {
         let decoder = Decoder {
             schema: &self.schema,
             source_table: &self.config.source_table,
@@ -164,10 +157,16 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
             marker_attribute: &self.config.marker_attribute,
             version_attribute: self.config.version_attribute(),
         };
-        let changes = decoder.decode(event)?;
-        let lag = lag_stats(now_ms, changes.iter().filter_map(|c| c.created_at_ms));
-        let sequences: Vec<String> = changes.iter().map(|c| c.sequence.clone()).collect();
-        let coalesced = coalesce(changes, self.config.ttl_deletes);
+        let mut coalescer = Coalescer::new(self.config.ttl_deletes);
+        let mut sequences = Vec::new();
+        let mut created_at_ms = Vec::new();
+        decoder.decode_json(json, |change| {
+            sequences.push(change.sequence.clone());
+            created_at_ms.extend(change.created_at_ms);
+            coalescer.push(change);
+        })?;
+        let lag = lag_stats(now_ms, created_at_ms.into_iter());
+        let coalesced = coalescer.finish();
         let rules = self.rules();
         let first_indices: Vec<usize> = coalesced.keys.iter().map(|k| k.first_index).collect();
         let works: Vec<Work> = coalesced
@@ -188,6 +187,13 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         })
     }
 
+    /// The number of records the payload holds (0 when it is refused) and its plan.
+    fn plan_payload(&self, json: &str) -> (usize, Result<Plan, EventError>) {
+        let planned = self.plan_json(json, chrono::Utc::now().timestamp_millis());
+        let received = planned.as_ref().map_or(0, |plan| plan.sequences.len());
+        (received, planned)
+    }
+
     fn rules(&self) -> Rules<'_> {
         Rules {
             mode: &self.config.mode,
@@ -196,9 +202,27 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         }
     }
 
-    async fn replicate_in_span(&self, event: Event, deadline: Deadline) -> Handled {
+    /// Writes a planned batch, within a span naming its first and last sequence numbers.
+    async fn execute(&self, received: usize, planned: Result<Plan, EventError>, deadline: Deadline) -> Handled {
+        let sequence_at = |i: Option<usize>| {
+            planned
+                .as_ref()
+                .ok()
+                .and_then(|plan| plan.sequences.get(i?).cloned())
+                .unwrap_or_default()
+        };
+        let span = tracing::info_span!(
+            "replicate_batch",
+            records = received,
+            first_sequence = %sequence_at(Some(0)),
+            last_sequence = %sequence_at(received.checked_sub(1)),
+        );
+        self.execute_in_span(received, planned, deadline).instrument(span).await
+    }
+
+    async fn execute_in_span(&self, received: usize, planned: Result<Plan, EventError>, deadline: Deadline) -> Handled {
         let mut report = BatchReport {
-            received: event.records.len(),
+            received,
             ..BatchReport::default()
         };
         let Plan {
@@ -207,7 +231,7 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
             slot_of_record,
             sequences,
             lag,
-        } = match self.plan(event, chrono::Utc::now().timestamp_millis()) {
+        } = match planned {
             Ok(plan) => plan,
             Err(e) => {
                 tracing::error!(error = %e, "refusing the batch; nothing was written");

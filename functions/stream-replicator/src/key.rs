@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::item::{canonical_number, Attributes, CanonicalNumber, Value};
+use crate::item::{Attributes, Value};
+use crate::number::{canonical_number, CanonicalNumber};
 
 /// The key attributes of the replicated tables (learned with DescribeTable or configured).
 #[derive(Debug, Clone, PartialEq, Eq)]

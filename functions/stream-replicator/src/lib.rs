@@ -1,12 +1,13 @@
 //! stream-replicator: keeps the secondary region's DynamoDB table a faithful copy of the
 //! primary's by replaying the primary table's stream, lossless under faults.
 //!
-//! The pipeline for one batch: [`decode`] validates the Lambda event into changes,
+//! The pipeline for one batch: [`wire`] reads the event in one pass, [`decode`] validates the Lambda event into changes,
 //! [`coalesce`] keeps each key's last change, [`decide`] picks the action per key,
 //! [`engine`] applies the actions through the [`ports`] (the [`dynamodb`] adapter in
 //! production), and [`checkpoint`] finds where Lambda must resume. Everything but the
 //! engine and the adapter is plain synchronous code over the event's own types.
 
+pub mod allocator;
 pub mod batching;
 pub mod change;
 pub mod checkpoint;
@@ -14,6 +15,7 @@ pub mod coalesce;
 pub mod config;
 pub mod decide;
 pub mod decode;
+pub mod dynamo_json;
 pub mod dynamodb;
 pub mod engine;
 pub mod handler;
@@ -23,7 +25,9 @@ pub mod key;
 pub mod marker;
 pub mod memory;
 pub mod metrics;
+pub mod number;
 pub mod ports;
+pub mod wire;
 
 pub use config::ReplicatorConfig;
 pub use handler::{Handled, Plan, Replicator};

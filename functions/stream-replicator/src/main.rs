@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    stream_replicator::allocator::keep_freed_memory();
     failover_core::telemetry::init_tracing();
     let replicator = stream_replicator::init(&failover_core::EnvReader::from_process()).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 
 use failover_core::{AwsFailure, ErrorClass};
 
-use crate::item::{canonical_number, item_size, Attributes, Value, MAX_ITEM_BYTES};
+use crate::item::{item_size, Attributes, Value, MAX_ITEM_BYTES};
 use crate::key::{ItemKey, KeySchema};
+use crate::number::parse_number;
 use crate::ports::{BatchGet, Conditional, Guard, ItemReader, ItemWriter, Tag, WriteRequest};
 
 /// A failure to inject into the next call.
@@ -151,7 +152,7 @@ impl MemoryTable {
 }
 
 fn version_cmp(item: Option<&Attributes>, guard: Guard<'_>) -> Option<CmpOrdering> {
-    let parse = |n: &str| canonical_number(n).and_then(|_| n.trim().parse::<f64>().ok());
+    let parse = |n: &str| parse_number(n).and_then(|_| n.trim().parse::<f64>().ok());
     let current = match item?.get(guard.version_attribute)? {
         Value::N(n) => parse(n)?,
         _ => return None,

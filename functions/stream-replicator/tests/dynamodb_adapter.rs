@@ -43,7 +43,8 @@ fn key(pk: &str) -> Attributes {
         ("pk".to_string(), Value::S(pk.into())),
         ("sk".to_string(), Value::S("META".into())),
     ]
-    .into()
+    .into_iter()
+    .collect()
 }
 
 fn full(pk: &str) -> Attributes {

@@ -55,6 +55,13 @@ fn attrs(image: &Json) -> Attributes {
     serde_json::from_value::<serde_dynamo::Item>(image.clone())
         .unwrap()
         .into_inner()
+        .into_iter()
+        .collect()
+}
+
+/// `Attributes` as serde_dynamo's own map type.
+fn std_map(item: Attributes) -> std::collections::HashMap<String, Value> {
+    item.into_iter().collect()
 }
 
 fn without_marker(mut item: Attributes) -> Attributes {
@@ -487,7 +494,7 @@ fn stream_of(table: &MemoryTable) -> StreamBuilder {
     let mut items = table.items();
     items.sort_by_key(key_string);
     for it in items {
-        stream.insert(serde_json::to_value(serde_dynamo::Item::from(it)).unwrap());
+        stream.insert(serde_json::to_value(serde_dynamo::Item::from(std_map(it))).unwrap());
     }
     stream
 }
@@ -531,7 +538,7 @@ async fn two_way_deletes_are_tagged_so_their_echo_is_recognised() {
     // Watch the tagging step: fail the delete once, so the tagged item stays visible.
     let (forward, stream) = tagged_but_not_deleted().await;
     let tagged = forward.writer().get(&attrs(&versioned("A", 4))).unwrap();
-    let tagged_json = serde_json::to_value(serde_dynamo::Item::from(tagged)).unwrap();
+    let tagged_json = serde_json::to_value(serde_dynamo::Item::from(std_map(tagged))).unwrap();
     // The target's stream shows the tag (a MODIFY) and then the REMOVE of the tagged item.
     let mut echo = StreamBuilder::new();
     echo.modify(versioned("A", 4), tagged_json.clone()).remove(tagged_json);
@@ -572,10 +579,10 @@ async fn an_application_update_of_a_replicated_item_is_replicated_back() {
     stream.insert(qty("A", 1));
     ok(&run(&forward, &stream).await);
     let replicated = forward.writer().items().remove(0);
-    let old = serde_json::to_value(serde_dynamo::Item::from(replicated.clone())).unwrap();
+    let old = serde_json::to_value(serde_dynamo::Item::from(std_map(replicated.clone()))).unwrap();
     let mut updated = replicated;
     updated.insert("qty".into(), Value::N("2".into()));
-    let new = serde_json::to_value(serde_dynamo::Item::from(updated)).unwrap();
+    let new = serde_json::to_value(serde_dynamo::Item::from(std_map(updated))).unwrap();
     let mut echo = StreamBuilder::new();
     echo.modify(old, new);
     let backward = replicator(&[]);

@@ -148,7 +148,7 @@ impl ItemWriter for DynamoDbTable {
             .map(|r| match (r.put_request, r.delete_request) {
                 (Some(put), _) => put.item,
                 (None, Some(delete)) => delete.key,
-                (None, None) => HashMap::new(),
+                (None, None) => HashMap::default(),
             })
             .collect();
         Ok(self.positions(&sent, returned))
