@@ -22,7 +22,7 @@ use events::{item, n, s, StreamBuilder};
 use failover_core::retry::Deadline;
 use failover_core::EnvReader;
 use serde_json::Value as Json;
-use stream_replicator::coalesce::coalesce;
+use stream_replicator::coalesce::Coalescer;
 use stream_replicator::decide::Rules;
 use stream_replicator::decode::Decoder;
 use stream_replicator::dynamodb::DynamoDbTable;
@@ -191,11 +191,20 @@ fn plan_phases(json: &str) {
             phases[phase].push(lap.elapsed().as_secs_f64() * 1000.0);
             lap = Instant::now();
         };
-        let changes = decoder.decode(json).expect("valid batch");
+        let mut records = Vec::new();
+        decoder
+            .decode_json(json, |record| records.push(record))
+            .expect("valid batch");
         mark(0);
-        let coalesced = coalesce(changes, config.ttl_deletes);
+        let mut coalescer = Coalescer::new(config.ttl_deletes);
+        records.into_iter().for_each(|record| coalescer.push(record));
+        let coalesced = coalescer.finish();
         mark(1);
-        let actions: Vec<_> = coalesced.keys.into_iter().map(|k| rules.decide(k.last.kind)).collect();
+        let actions: Vec<_> = coalesced
+            .keys
+            .into_iter()
+            .map(|k| rules.decide(decoder.complete(k.last).expect("valid image").kind))
+            .collect();
         mark(2);
         drop(actions);
     }
@@ -204,7 +213,8 @@ fn plan_phases(json: &str) {
         runs[runs.len() / 2]
     };
     println!(
-        "# plan phases, one after the other (median ms): read+decode {:.1}, coalesce {:.1}, decide {:.1}; \
+        "# plan phases, one after the other (median ms): read+check {:.1}, coalesce {:.1}, \
+         build last images+decide {:.1}; \
          a bare JSON scan of the event takes {:.1}",
         median(&mut phases[0]),
         median(&mut phases[1]),

@@ -20,6 +20,12 @@ pub struct SourceChange {
     pub created_at_ms: Option<i64>,
 }
 
+impl AsRef<SourceChange> for SourceChange {
+    fn as_ref(&self) -> &SourceChange {
+        self
+    }
+}
+
 /// The kind of change and the images the record carried.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChangeKind {

@@ -15,38 +15,48 @@ use crate::change::{ChangeKind, SourceChange};
 use crate::config::TtlPolicy;
 use crate::key::ItemKey;
 
-/// The last change of one key and the span of records it stands for.
+/// The last change of one key and the span of records it stands for. `C` is the change:
+/// a [`SourceChange`], or a record whose image is not built yet.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KeyedChange {
+pub struct KeyedChange<C = SourceChange> {
     /// Index of the key's first record in the batch: if this key is not durably written,
     /// the batch must be retried from there.
     pub first_index: usize,
     /// How many records of the batch touched the key.
     pub records: usize,
     /// The key's last change.
-    pub last: SourceChange,
+    pub last: C,
 }
 
 /// The coalesced batch.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Coalesced {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coalesced<C = SourceChange> {
     /// One entry per distinct key, ordered by the key's first record.
-    pub keys: Vec<KeyedChange>,
+    pub keys: Vec<KeyedChange<C>>,
     /// For each record of the batch (by index), its entry in `keys`.
     pub slot_of_record: Vec<usize>,
+}
+
+impl<C> Default for Coalesced<C> {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            slot_of_record: Vec::new(),
+        }
+    }
 }
 
 /// Groups changes by key as they arrive, keeping each key's last change (see the module
 /// note on `ttl`), ordered by first appearance. Superseded changes are dropped at once, so
 /// a batch with repeated keys never holds all of its images.
 #[derive(Debug)]
-pub struct Coalescer {
+pub struct Coalescer<C = SourceChange> {
     ttl: TtlPolicy,
     slots: HashMap<ItemKey, usize, foldhash::fast::RandomState>,
-    coalesced: Coalesced,
+    coalesced: Coalesced<C>,
 }
 
-impl Coalescer {
+impl<C: AsRef<SourceChange>> Coalescer<C> {
     /// An empty coalescer.
     pub fn new(ttl: TtlPolicy) -> Self {
         Self {
@@ -57,14 +67,15 @@ impl Coalescer {
     }
 
     /// Adds the batch's next change.
-    pub fn push(&mut self, change: SourceChange) {
+    pub fn push(&mut self, change: C) {
         let Coalesced { keys, slot_of_record } = &mut self.coalesced;
-        match self.slots.get(&change.key) {
+        let source = change.as_ref();
+        match self.slots.get(&source.key) {
             Some(&slot) => {
                 let entry = &mut keys[slot];
                 entry.records += 1;
                 let passive =
-                    self.ttl == TtlPolicy::Skip && matches!(change.kind, ChangeKind::Remove { by_ttl: true, .. });
+                    self.ttl == TtlPolicy::Skip && matches!(source.kind, ChangeKind::Remove { by_ttl: true, .. });
                 if !passive {
                     entry.last = change;
                 }
@@ -72,10 +83,10 @@ impl Coalescer {
             }
             None => {
                 let slot = keys.len();
-                self.slots.insert(change.key.clone(), slot);
+                self.slots.insert(source.key.clone(), slot);
                 slot_of_record.push(slot);
                 keys.push(KeyedChange {
-                    first_index: change.index,
+                    first_index: source.index,
                     records: 1,
                     last: change,
                 });
@@ -84,7 +95,7 @@ impl Coalescer {
     }
 
     /// The coalesced batch.
-    pub fn finish(self) -> Coalesced {
+    pub fn finish(self) -> Coalesced<C> {
         self.coalesced
     }
 }

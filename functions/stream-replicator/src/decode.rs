@@ -3,9 +3,18 @@
 //! The whole batch is validated before anything is written: a malformed event, a record
 //! without keys or a record from another table fails the invocation with a NonRetryable
 //! error naming the record, and nothing is written half-way.
+//!
+//! Reading is in two steps. [`Decoder::decode_json`] checks every record and keeps its new
+//! image as raw (well-formed) JSON; [`Decoder::complete`] builds and checks the image, and
+//! is only needed for the last change of each key: a superseded image is never written,
+//! so it is never built.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 
 use crate::change::{ChangeKind, SourceChange};
-use crate::dynamo_json::RawImage;
+use crate::dynamo_json::{Image, RawImage};
 use crate::item::Attributes;
 use crate::key::KeySchema;
 use crate::wire::{read_records, ReadError, StreamEvent, StreamEventRecord};
@@ -39,6 +48,22 @@ fn malformed(json: &str, error: serde_json::Error) -> EventError {
     }
 }
 
+/// A checked record whose new image (if any) is still raw JSON; [`Decoder::complete`]
+/// builds it. Until then an upsert's `new` is `None`.
+#[derive(Debug)]
+pub struct DecodedRecord<'a> {
+    /// The change, without its new image.
+    pub change: SourceChange,
+    event_id: Cow<'a, str>,
+    new_image: Option<&'a RawValue>,
+}
+
+impl AsRef<SourceChange> for DecodedRecord<'_> {
+    fn as_ref(&self) -> &SourceChange {
+        &self.change
+    }
+}
+
 /// What the decoder checks records against and keeps from old images.
 #[derive(Debug, Clone, Copy)]
 pub struct Decoder<'a> {
@@ -55,10 +80,9 @@ pub struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
-    /// Reads the event JSON and validates each record, handing the changes to `each` in
-    /// stream order as they are read; returns how many records the batch holds. Images move
-    /// from the payload into the changes without an intermediate copy.
-    pub fn decode_json(&self, json: &str, mut each: impl FnMut(SourceChange)) -> Result<usize, EventError> {
+    /// Reads the event JSON and validates each record, handing the records to `each` in
+    /// stream order as they are read; returns how many records the batch holds.
+    pub fn decode_json<'a>(&self, json: &'a str, mut each: impl FnMut(DecodedRecord<'a>)) -> Result<usize, EventError> {
         let mut index = 0;
         read_records(json, |record| {
             let change = self.decode_record(index, record)?;
@@ -72,14 +96,52 @@ impl Decoder<'_> {
         })
     }
 
-    /// Reads and validates the whole batch.
+    /// Reads and validates the whole batch, every image built.
     pub fn decode(&self, json: &str) -> Result<Vec<SourceChange>, EventError> {
-        let mut changes = Vec::new();
-        self.decode_json(json, |change| changes.push(change))?;
-        Ok(changes)
+        let mut records = Vec::new();
+        self.decode_json(json, |record| records.push(record))?;
+        records.into_iter().map(|record| self.complete(record)).collect()
     }
 
-    fn decode_record(&self, index: usize, record: StreamEventRecord<'_>) -> Result<SourceChange, EventError> {
+    /// Builds a record's new image and checks it: it must be a DynamoDB item with the
+    /// record's key. The `Keys` attributes are added when the image lacks them (images
+    /// always hold the key; a hand-made event may not, and `Keys` is authoritative).
+    pub fn complete(&self, record: DecodedRecord<'_>) -> Result<SourceChange, EventError> {
+        let DecodedRecord {
+            mut change,
+            event_id,
+            new_image,
+        } = record;
+        let Some(raw) = new_image else {
+            return Ok(change);
+        };
+        let fail = |problem: String| EventError::Record {
+            index: change.index,
+            event_id: event_id.chars().take(80).collect(),
+            problem,
+        };
+        let mut new = serde_json::from_str::<Image>(raw.get())
+            .map_err(|e| fail(format!("NewImage: {e}")))?
+            .0;
+        if new.is_empty() {
+            return Ok(change);
+        }
+        for (name, value) in &change.key_attributes {
+            if !new.contains_key(name) {
+                new.insert(name.clone(), value.clone());
+            }
+        }
+        let image_key = self.schema.key_of(&new).map_err(|e| fail(format!("NewImage: {e}")))?;
+        if image_key != change.key {
+            return Err(fail("NewImage holds a different key than Keys".into()));
+        }
+        if let ChangeKind::Upsert { new: slot, .. } = &mut change.kind {
+            *slot = Some(new);
+        }
+        Ok(change)
+    }
+
+    fn decode_record<'a>(&self, index: usize, record: StreamEventRecord<'a>) -> Result<DecodedRecord<'a>, EventError> {
         let StreamEventRecord {
             change,
             event_id,
@@ -120,26 +182,10 @@ impl Decoder<'_> {
             ),
             None => None,
         };
-        let kind = match event_name.as_ref() {
-            "INSERT" | "MODIFY" => {
-                let mut new = change.new_image.unwrap_or_default().0;
-                if new.is_empty() {
-                    ChangeKind::Upsert { new: None, old }
-                } else {
-                    // Images always hold the key; a hand-made event may not, and Keys is authoritative.
-                    for (name, value) in &key_attributes {
-                        if !new.contains_key(name) {
-                            new.insert(name.clone(), value.clone());
-                        }
-                    }
-                    let image_key = self.schema.key_of(&new).map_err(|e| fail(format!("NewImage: {e}")))?;
-                    if image_key != key {
-                        return Err(fail("NewImage holds a different key than Keys".into()));
-                    }
-                    ChangeKind::Upsert { new: Some(new), old }
-                }
-            }
-            "REMOVE" => ChangeKind::Remove { old, by_ttl },
+        let (kind, new_image) = match event_name.as_ref() {
+            // The image is built by `complete`, and only for the key's last change.
+            "INSERT" | "MODIFY" => (ChangeKind::Upsert { new: None, old }, change.new_image),
+            "REMOVE" => (ChangeKind::Remove { old, by_ttl }, None),
             other => {
                 return Err(fail(format!(
                     "eventName {:?} is not INSERT, MODIFY or REMOVE",
@@ -147,13 +193,17 @@ impl Decoder<'_> {
                 )))
             }
         };
-        Ok(SourceChange {
-            index,
-            sequence,
-            key,
-            key_attributes,
-            kind,
-            created_at_ms,
+        Ok(DecodedRecord {
+            change: SourceChange {
+                index,
+                sequence,
+                key,
+                key_attributes,
+                kind,
+                created_at_ms,
+            },
+            event_id,
+            new_image,
         })
     }
 
@@ -335,14 +385,25 @@ mod tests {
         );
         let ok = r#"{"eventID": "1", "eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/shop-data/stream/x",
                      "dynamodb": {"Keys": {"pk": {"S": "A"}, "sk": {"S": "1"}}, "SequenceNumber": "1"}}"#;
-        let bad_value = format!(
+        let bad_keys = format!(
             r#"{{"Records": [{ok}, {{"eventID": "2", "eventName": "INSERT",
-            "dynamodb": {{"NewImage": {{"qty": {{"N": 5}}}}}}}}]}}"#
+            "dynamodb": {{"Keys": {{"pk": {{"S": 5}}}}}}}}]}}"#
         );
-        let err = parse(&bad_value);
+        let err = parse(&bad_keys);
         assert!(
             err.to_string()
-                .starts_with("malformed DynamoDB stream event: at Records[1].dynamodb.NewImage.qty"),
+                .starts_with("malformed DynamoDB stream event: at Records[1].dynamodb.Keys.pk"),
+            "{err}"
+        );
+        // An image is read when it is built: the error names the record.
+        let bad_image = ok.replace(
+            r#""SequenceNumber": "1""#,
+            r#""SequenceNumber": "1", "NewImage": {"qty": {"N": 5}}"#,
+        );
+        let err = parse(&format!(r#"{{"Records": [{bad_image}]}}"#));
+        assert!(
+            err.to_string()
+                .starts_with(r#"record 0 (eventID "1"): NewImage: invalid type"#),
             "{err}"
         );
         let err = parse("[1, 2]");

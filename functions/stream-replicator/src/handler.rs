@@ -160,24 +160,27 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         let mut coalescer = Coalescer::new(self.config.ttl_deletes);
         let mut sequences = Vec::new();
         let mut created_at_ms = Vec::new();
-        decoder.decode_json(json, |change| {
-            sequences.push(change.sequence.clone());
-            created_at_ms.extend(change.created_at_ms);
-            coalescer.push(change);
+        decoder.decode_json(json, |record| {
+            sequences.push(record.change.sequence.clone());
+            created_at_ms.extend(record.change.created_at_ms);
+            coalescer.push(record);
         })?;
-        let lag = lag_stats(now_ms, created_at_ms.into_iter());
+        let lag = lag_stats(now_ms, created_at_ms);
         let coalesced = coalescer.finish();
         let rules = self.rules();
         let first_indices: Vec<usize> = coalesced.keys.iter().map(|k| k.first_index).collect();
-        let works: Vec<Work> = coalesced
+        let works = coalesced
             .keys
             .into_iter()
-            .map(|keyed| Work {
-                action: rules.decide(keyed.last.kind),
-                key_attributes: keyed.last.key_attributes,
-                sequence: keyed.last.sequence,
+            .map(|keyed| {
+                let last = decoder.complete(keyed.last)?;
+                Ok(Work {
+                    action: rules.decide(last.kind),
+                    key_attributes: last.key_attributes,
+                    sequence: last.sequence,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Work>, EventError>>()?;
         Ok(Plan {
             works,
             first_indices,

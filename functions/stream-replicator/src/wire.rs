@@ -2,15 +2,17 @@
 //!
 //! [`read_records`] hands each record over as soon as it is read, so a 10,000-record batch
 //! never exists twice in memory. Only the fields replication uses are read; the rest are
-//! skipped without being built. Short strings borrow from the payload, `Keys` and
-//! `NewImage` become [`Attributes`](crate::item::Attributes) directly, and `OldImage` (only
-//! its marker and version are ever needed) stays raw text.
+//! skipped without being built. Short strings borrow from the payload, `Keys` becomes
+//! [`Attributes`](crate::item::Attributes) directly, and the images stay raw text: only
+//! the last `NewImage` of each key is ever built, and only the marker and version of an
+//! `OldImage`.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::dynamo_json::{Image, Name, RawImage};
 
@@ -178,9 +180,9 @@ pub struct StreamChange<'a> {
     /// `Keys`; absent or `null` reads as empty.
     #[serde(rename = "Keys", default)]
     pub keys: Option<Image>,
-    /// `NewImage`, when the stream view type has one.
-    #[serde(rename = "NewImage", default)]
-    pub new_image: Option<Image>,
+    /// `NewImage`, when the stream view type has one (checked for well-formed JSON only).
+    #[serde(rename = "NewImage", default, borrow)]
+    pub new_image: Option<&'a RawValue>,
     /// `OldImage`, when the stream view type has one.
     #[serde(rename = "OldImage", default, borrow)]
     pub old_image: Option<RawImage<'a>>,
