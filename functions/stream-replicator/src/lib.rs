@@ -1,11 +1,12 @@
 //! stream-replicator: keeps the secondary region's DynamoDB table a faithful copy of the
 //! primary's by replaying the primary table's stream, lossless under faults.
 //!
-//! The pipeline for one batch: [`wire`] reads the event in one pass, [`decode`] validates the Lambda event into changes,
-//! [`coalesce`] keeps each key's last change, [`decide`] picks the action per key,
-//! [`engine`] applies the actions through the [`ports`] (the [`dynamodb`] adapter in
-//! production), and [`checkpoint`] finds where Lambda must resume. Everything but the
-//! engine and the adapter is plain synchronous code over the event's own types.
+//! The pipeline for one batch, in one pass over the payload: [`wire`] reads the records one
+//! at a time, [`decode`] checks each into a change (its new image still raw JSON),
+//! [`coalesce`] keeps each key's last change, whose image alone is then built, [`decide`]
+//! picks the action per key, [`engine`] applies the actions through the [`ports`] (the
+//! [`dynamodb`] adapter in production), and [`checkpoint`] finds where Lambda must resume.
+//! Everything but the engine and the adapter is plain synchronous code.
 
 pub mod allocator;
 pub mod batching;
