@@ -23,12 +23,9 @@ use failover_core::retry::Deadline;
 use failover_core::EnvReader;
 use serde_json::Value as Json;
 use stream_replicator::coalesce::Coalescer;
-use stream_replicator::decide::Rules;
-use stream_replicator::decode::Decoder;
 use stream_replicator::dynamodb::DynamoDbTable;
 use stream_replicator::item::Attributes;
 use stream_replicator::key::KeySchema;
-use stream_replicator::marker::OriginMarker;
 use stream_replicator::memory::MemoryTable;
 use stream_replicator::ports::{ItemWriter, WriteRequest};
 use stream_replicator::{Replicator, ReplicatorConfig};
@@ -46,6 +43,17 @@ fn config() -> ReplicatorConfig {
 
 fn schema() -> KeySchema {
     KeySchema::parse("pk,sk").expect("key schema")
+}
+
+/// A replicator over in-memory tables (which enforce DynamoDB's batch rules).
+fn memory_replicator() -> Replicator<MemoryTable, MemoryTable> {
+    Replicator::new(
+        config(),
+        schema(),
+        MemoryTable::new(schema()),
+        MemoryTable::new(schema()),
+    )
+    .expect("replicator")
 }
 
 fn order_item(key: usize, version: u64) -> Json {
@@ -106,13 +114,7 @@ fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
 
 /// Write calls the replicator makes for a batch (overwrite mode).
 fn replicator_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> usize {
-    let r = Replicator::new(
-        config(),
-        schema(),
-        MemoryTable::new(schema()),
-        MemoryTable::new(schema()),
-    )
-    .expect("replicator");
+    let r = memory_replicator();
     let handled = rt.block_on(r.replicate(stream.event(), Deadline::after(Duration::from_secs(60))));
     let response = handled.result.expect("batch handled");
     assert!(
@@ -142,13 +144,7 @@ fn per_record_writes(rt: &tokio::runtime::Runtime, stream: &StreamBuilder) -> us
 }
 
 fn plan_throughput(json: &str, records: usize) -> f64 {
-    let r = Replicator::new(
-        config(),
-        schema(),
-        MemoryTable::new(schema()),
-        MemoryTable::new(schema()),
-    )
-    .expect("replicator");
+    let r = memory_replicator();
     let mut runs: Vec<Duration> = (0..9)
         .map(|_| {
             let started = Instant::now();
@@ -166,21 +162,8 @@ fn plan_throughput(json: &str, records: usize) -> f64 {
 /// Median milliseconds of each planning phase, printed beside the throughput so a
 /// regression points at its phase.
 fn plan_phases(json: &str) {
-    let config = config();
-    let schema = schema();
-    let marker = OriginMarker::new(config.marker_attribute.clone(), config.source_region.as_str());
-    let decoder = Decoder {
-        schema: &schema,
-        source_table: &config.source_table,
-        source_region: config.source_region.as_str(),
-        marker_attribute: &config.marker_attribute,
-        version_attribute: config.version_attribute(),
-    };
-    let rules = Rules {
-        mode: &config.mode,
-        marker: &marker,
-        ttl: config.ttl_deletes,
-    };
+    let r = memory_replicator();
+    let (decoder, rules) = (r.decoder(), r.rules());
     let mut phases: [Vec<f64>; 4] = Default::default();
     for _ in 0..9 {
         let started = Instant::now();
@@ -196,7 +179,7 @@ fn plan_phases(json: &str) {
             .decode_json(json, |record| records.push(record))
             .expect("valid batch");
         mark(0);
-        let mut coalescer = Coalescer::new(config.ttl_deletes);
+        let mut coalescer = Coalescer::new(r.config().ttl_deletes);
         records.into_iter().for_each(|record| coalescer.push(record));
         let coalesced = coalescer.finish();
         mark(1);

@@ -150,13 +150,7 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
     /// key, in one pass over the payload and with nothing written yet. `now_ms` dates the
     /// replication lag.
     pub fn plan_json(&self, json: &str, now_ms: i64) -> Result<Plan, EventError> {
-        let decoder = Decoder {
-            schema: &self.schema,
-            source_table: &self.config.source_table,
-            source_region: self.config.source_region.as_str(),
-            marker_attribute: &self.config.marker_attribute,
-            version_attribute: self.config.version_attribute(),
-        };
+        let decoder = self.decoder();
         let mut coalescer = Coalescer::new(self.config.ttl_deletes);
         let mut sequences = Vec::new();
         let mut created_at_ms = Vec::new();
@@ -197,7 +191,19 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         (received, planned)
     }
 
-    fn rules(&self) -> Rules<'_> {
+    /// What records are checked against: this configuration's schema, source and marker.
+    pub fn decoder(&self) -> Decoder<'_> {
+        Decoder {
+            schema: &self.schema,
+            source_table: &self.config.source_table,
+            source_region: self.config.source_region.as_str(),
+            marker_attribute: &self.config.marker_attribute,
+            version_attribute: self.config.version_attribute(),
+        }
+    }
+
+    /// The decision rules of this configuration.
+    pub fn rules(&self) -> Rules<'_> {
         Rules {
             mode: &self.config.mode,
             marker: &self.marker,
