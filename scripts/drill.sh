@@ -5,9 +5,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
-bash scripts/setup-emulator.sh >/dev/null
-bash scripts/setup-tools.sh >/dev/null
+bash scripts/venv.sh emulator tools >/dev/null
 export PATH="$REPO_ROOT/.venv/tools/bin:$PATH"
 echo "==> building the functions and the drill (target dir: $CARGO_TARGET_DIR)"
-cargo build --locked --quiet -p rds-promoter -p env-rewriter -p stream-replicator -p health-monitor -p failover-tests --bins
+cargo build --locked --quiet -p rds-promoter -p env-rewriter -p stream-replicator -p health-monitor -p shop-drill --bins
 exec "$CARGO_TARGET_DIR/debug/drill" "$@"

@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shop-failover/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
-# cargo-lambda (and zig) from the tools venv (scripts/setup-tools.sh creates it).
+# cargo-lambda (and zig) from the tools venv (`scripts/venv.sh tools` creates it).
 export PATH="$REPO_ROOT/.venv/tools/bin:$PATH"
 # Cargo reuses a workspace crate's artifacts from the shared target dir whenever its sources
 # are older than them, even when they were built from another checkout, whose paths are

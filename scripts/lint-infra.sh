@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Lints the deployment templates in infra/ offline: cfn-lint, plain `sam validate` (it
 # catches SAM event errors cfn-lint misses), checkov (every skip carries its reason in the
-# template, next to the resource), the check that the SSM document in infra/core.yaml
-# equals infra/ssm/repoint-app-document.json, and the check that every AWS call of each
-# function is allowed by its role (infra/tools/iam_coverage.py). Installs the pinned tools first if needed.
+# template, next to the resource), and the check that every AWS call of each function is
+# allowed by its role (tools/iam_coverage.py). Installs the pinned tools first if needed
+# (`scripts/venv.sh infra`). The SSM document in infra/core.yaml is not checked here: the
+# env-rewriter unit test `document::tests::the_committed_document_is_rendered_from_the_script`
+# (run by `cargo test`) compares it, and infra/ssm/repoint-app-document.json, with the
+# document rendered from infra/ssm/repoint-app.sh; `make ssm-document` rewrites both.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 venv="${INFRA_VENV:-$REPO_ROOT/.venv/infra}"
-bash scripts/setup-infra-tools.sh
+bash scripts/venv.sh infra
 bin="$venv/bin"
 
 # Offline and quiet: no telemetry, no update checks, no downloads.
@@ -25,18 +28,15 @@ echo "cfn-lint: no findings"
 step "sam validate"
 (cd infra && "$bin/sam" validate --template-file template.yaml --region us-west-2)
 
-step "document sync"
-"$bin/python" infra/tools/document_sync.py
-
 step "IAM coverage (every SDK call of each function allowed by its role)"
-"$bin/python" infra/tools/iam_coverage.py
+"$bin/python" tools/iam_coverage.py
 
 # checkov resolves Conditions with parameter defaults, so besides the templates as written
 # (the secondary stack) it scans copies whose defaults select the primary stack and every
-# optional feature (see infra/tools/checkov_variants.py).
+# optional feature (see tools/checkov_variants.py).
 variants=$(mktemp -d)
 trap 'rm -rf "$variants"' EXIT
-"$bin/python" infra/tools/checkov_variants.py "$variants" > /dev/null
+"$bin/python" tools/checkov_variants.py "$variants" > /dev/null
 for dir in infra "$variants"/*; do
   step "checkov ${dir#"$variants"/}"
   "$bin/checkov" --directory "$dir" --framework cloudformation --skip-download --quiet --compact

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, the infrastructure templates' lint (cfn-lint,
-# sam validate, checkov, document sync), every test (unit, aws-smithy-mocks, emulator,
-# sample events replayed through cargo lambda), the failover drill, then a check that no
-# emulator or cargo lambda process of this checkout was left running.
+# sam validate, checkov, IAM coverage), every test (unit, among them the SSM document sync
+# check; aws-smithy-mocks, emulator, sample events replayed through cargo lambda), the
+# failover drill, then a check that no emulator or cargo lambda process of this checkout was
+# left running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
-bash scripts/setup-emulator.sh >/dev/null
-bash scripts/setup-tools.sh >/dev/null
+bash scripts/venv.sh emulator tools >/dev/null
 
 phase() { echo "==> $1 ($(date -u +%H:%M:%S))"; }
 
@@ -17,7 +17,7 @@ cargo fmt --all --check
 phase "cargo clippy (target dir: $CARGO_TARGET_DIR)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-phase "infra lint (cfn-lint, sam validate, checkov, document sync)"
+phase "infra lint (cfn-lint, sam validate, checkov, IAM coverage)"
 bash scripts/lint-infra.sh
 
 phase "cargo test"
@@ -29,7 +29,7 @@ bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"
 phase "no emulator or cargo lambda watch left running"
 # pgrep exits 1 for "none found"; without pgrep the check would pass silently.
 command -v pgrep >/dev/null || { echo "pgrep (procps) is needed for the leftover-process check" >&2; exit 1; }
-for pattern in "$REPO_ROOT/tests/moto/fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch"; do
+for pattern in "$REPO_ROOT/tools/moto_fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch"; do
   if leftover=$(pgrep -f "$pattern"); then
     echo "processes still running after the tests ($pattern): $leftover" >&2
     exit 1

@@ -38,6 +38,9 @@ impl Unit {
 const MAX_METRICS: usize = 100;
 const MAX_DIMENSIONS: usize = 30;
 
+/// The CloudWatch namespace of every metric the functions emit.
+pub const NAMESPACE: &str = "ShopFailover";
+
 /// One EMF log line under construction: a namespace, one dimension set, metrics and properties.
 #[derive(Debug, Clone)]
 pub struct MetricLine {
@@ -56,6 +59,19 @@ impl MetricLine {
             metrics: Vec::new(),
             properties: BTreeMap::new(),
         }
+    }
+
+    /// Starts a line in [`NAMESPACE`] with the `Function` dimension.
+    pub fn for_function(function: &str) -> Self {
+        Self::new(NAMESPACE).dimension("Function", function)
+    }
+
+    /// The line every function emits when an invocation fails: `Errors = 1` with the
+    /// error's class, so one alarm covers every function.
+    pub fn invocation_error(function: &str, class: crate::error::ErrorClass) -> Self {
+        Self::for_function(function)
+            .metric("Errors", 1.0, Unit::Count)
+            .property("ErrorType", class.as_str())
     }
 
     /// Adds a dimension (e.g. `Function`, `Region`); beyond CloudWatch's limit it is ignored.

@@ -131,6 +131,26 @@ impl AwsFailure {
     }
 }
 
+/// The outcome of a DynamoDB conditional write: `Ok(true)` when it went through,
+/// `Ok(false)` when its condition refused it (`ConditionalCheckFailedException`: someone
+/// else got there first), an error otherwise. Shared by every store that claims or updates
+/// items with optimistic concurrency.
+pub fn conditional_write<T, E>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<bool, AwsFailure>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => {
+            Ok(false)
+        }
+        Err(err) => Err(AwsFailure::from_sdk(operation, &err)),
+    }
+}
+
 /// Joins an error and its sources into one line (SDK errors hide the cause in `source()`).
 pub fn describe_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();

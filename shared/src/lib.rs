@@ -1,19 +1,18 @@
-//! Core crate of the shop failover functions: configuration, errors, retry, metrics,
-//! SDK clients, and the pure decisions every function shares.
+//! Core crate of the shop failover functions: only what two or more of them use. Errors
+//! and their Lambda classes, retry, polling and deadlines, the environment reader, regions,
+//! the SDK configuration, EMF metrics, tracing, alarm transitions and the alarm policy,
+//! Parameter Store change events, and the Parameter Store names with their one adapter.
+//! Each function's own decisions, ports and adapters live in its crate (see ARCHITECTURE.md).
 
-pub mod adapters;
 pub mod alarm;
 pub mod clients;
 pub mod config;
 pub mod emf;
 pub mod error;
-pub mod health;
 pub mod parameter_change;
-pub mod ports;
-pub mod promotion;
+pub mod parameters;
 pub mod region;
 pub mod retry;
-pub mod rewrite;
 pub mod telemetry;
 
 pub use config::{ConfigError, EnvReader, RegionPair};

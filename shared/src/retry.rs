@@ -1,4 +1,5 @@
-//! Retry with exponential backoff and full jitter, bounded by a deadline.
+//! Retry with exponential backoff and full jitter, and polling with growing pauses, both
+//! bounded by a deadline (normally the Lambda invocation's, see [`Deadline::for_invocation`]).
 //!
 //! The delay before attempt *n* is drawn uniformly from `[0, min(cap, base * 2^n)]`
 //! ("full jitter", which spreads retries of many concurrent callers best). A retry is
@@ -20,6 +21,12 @@ impl Deadline {
     /// A deadline `budget` from now.
     pub fn after(budget: Duration) -> Self {
         Self(Instant::now() + budget)
+    }
+
+    /// The invocation's deadline less [`INVOCATION_MARGIN`]: what every function's handler
+    /// works against.
+    pub fn for_invocation(context: &lambda_runtime::Context) -> Self {
+        Self::from_lambda(context.deadline(), INVOCATION_MARGIN)
     }
 
     /// The Lambda invocation's deadline (from `Context::deadline`), less `margin` kept
@@ -46,6 +53,10 @@ impl Deadline {
         self.0
     }
 }
+
+/// Time every function keeps back from its invocation deadline to release what it holds
+/// (locks, leases) and to report.
+pub const INVOCATION_MARGIN: Duration = Duration::from_secs(5);
 
 /// Any real deadline is after this instant (2001-09-09); anything earlier is not an epoch time.
 const EARLIEST_EPOCH_DEADLINE: Duration = Duration::from_secs(1_000_000_000);
@@ -161,6 +172,56 @@ where
             "transient failure, retrying"
         );
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// Paces a polling loop: pauses grow from `initial` to `max` with equal jitter (never a
+/// tight loop, never every poller at the same instant), and polling stops before a pause
+/// would end past the deadline. Used for "until the replica is writable" and "until every
+/// command finished".
+#[derive(Debug)]
+pub struct Poller {
+    backoff: Backoff,
+    deadline: Deadline,
+    started: Instant,
+    polls: u32,
+}
+
+impl Poller {
+    /// Starts pacing now.
+    pub fn new(initial: Duration, max: Duration, deadline: Deadline) -> Self {
+        Self {
+            backoff: Backoff {
+                base: initial,
+                cap: max.max(initial),
+                max_attempts: u32::MAX,
+            },
+            deadline,
+            started: Instant::now(),
+            polls: 0,
+        }
+    }
+
+    /// Counts a poll just made and sleeps before the next one; `false` (without sleeping)
+    /// when the pause would end past the deadline, i.e. polling must stop.
+    pub async fn pause_before_next(&mut self) -> bool {
+        self.polls = self.polls.saturating_add(1);
+        let delay = self.backoff.ceiling(self.polls).mul_f64(0.5 + 0.5 * fastrand::f64());
+        if delay >= self.deadline.remaining() {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        true
+    }
+
+    /// Polls counted so far.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// Time since polling started.
+    pub fn waited(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -298,5 +359,33 @@ mod tests {
             left <= Duration::from_secs(20) && left > Duration::from_secs(19),
             "{left:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_poller_grows_its_pauses_and_stops_before_the_deadline() {
+        let mut poller = Poller::new(
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+            Deadline::after(Duration::from_secs(20)),
+        );
+        let mut pauses = Vec::new();
+        let mut last = Instant::now();
+        while poller.pause_before_next().await {
+            pauses.push(last.elapsed());
+            last = Instant::now();
+            assert!(pauses.len() < 100, "the poller never stopped");
+        }
+        // Equal jitter: each pause lies in [ceiling/2, ceiling], ceilings 1, 2, 4, 4, ... s.
+        for (i, pause) in pauses.iter().enumerate() {
+            let ceiling = Duration::from_secs(1 << i.min(2));
+            assert!(*pause >= ceiling / 2 && *pause <= ceiling, "pause {i}: {pause:?}");
+        }
+        assert!(poller.waited() <= Duration::from_secs(20), "{:?}", poller.waited());
+        assert!(
+            poller.waited() >= Duration::from_secs(16),
+            "stopped early: {:?}",
+            poller.waited()
+        );
+        assert_eq!(poller.polls() as usize, pauses.len() + 1);
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::CommandSettings;
 use failover_core::alarm::AlarmPolicy;
-use failover_core::promotion::ParameterNames;
-use failover_core::rewrite::CommandSettings;
+use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region};
 
 /// How an app is repointed; chosen by the server's App tag.

@@ -3,11 +3,28 @@
 //! The script is the single source of truth: each `check <name> "$VAR" '<pattern>'` line
 //! becomes a typed document parameter whose `allowedPattern` is that same pattern, so SSM
 //! refuses a bad value before substitution and the script refuses it again after.
+//!
+//! The rendered document has two committed copies, [`DOCUMENT_FILE`] and the `Content` of
+//! the [`template::RESOURCE`] resource in [`TEMPLATE_FILE`] (CloudFormation cannot include a
+//! file). One generator writes both ([`WRITE_COMMAND`], also `make ssm-document`); run
+//! without `--write` it checks them, and so does a unit test here.
 
 use serde_json::{json, Map, Value};
 
 /// The repoint script, as shipped in the document.
 pub const SCRIPT: &str = include_str!("../../../infra/ssm/repoint-app.sh");
+
+/// Where [`SCRIPT`] lives, relative to the repository root.
+pub const SCRIPT_FILE: &str = "infra/ssm/repoint-app.sh";
+
+/// The committed JSON copy of the document, relative to the repository root.
+pub const DOCUMENT_FILE: &str = "infra/ssm/repoint-app-document.json";
+
+/// The template whose [`template::RESOURCE`] carries the document, relative to the repository root.
+pub const TEMPLATE_FILE: &str = "infra/core.yaml";
+
+/// The command that rewrites both copies from the script.
+pub const WRITE_COMMAND: &str = "cargo run -p env-rewriter --example ssm_document -- --write";
 
 /// One document parameter read from the script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +103,135 @@ pub fn render(script: &str) -> Value {
     })
 }
 
+/// The text of [`DOCUMENT_FILE`] for a document: pretty-printed JSON and a final newline.
+pub fn document_file_text(document: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}
+
+/// The document inside `infra/core.yaml`, read and written as lines, without a YAML parser.
+///
+/// The `RepointDocument` resource carries the document as a JSON value (YAML is a superset of
+/// JSON, and CloudFormation accepts an object as an `AWS::SSM::Document`'s `Content`) on the
+/// lines after its `Content:` key:
+///
+/// ```text
+///   RepointDocument:            <- the resource: this exact line, indented 2
+///     Type: AWS::SSM::Document
+///     Properties:
+///       Content:                <- the key, alone on its line
+///         {                     <- the JSON value: every line indented deeper than the key
+///           "schemaVersion": "2.2",
+///           ...
+///         }
+///                               <- ends at the first non-blank line indented no deeper than the key
+///   NextResource:
+/// ```
+///
+/// The resource ends at the next non-blank, non-comment line indented 2 or less; its first
+/// `Content:` line opens the block; the block is every following line that is blank or
+/// indented deeper than that key, trailing blank lines excluded. Its text is the JSON value
+/// itself (indentation is JSON whitespace), so reading it is `serde_json::from_str`, and
+/// writing it replaces exactly those lines, leaving every other byte of the template alone.
+pub mod template {
+    use serde_json::Value;
+
+    /// The template resource that carries the document.
+    pub const RESOURCE: &str = "RepointDocument";
+
+    /// The Content block: `start` is the index of the `Content:` line, `end` one past its
+    /// last line, `indent` the key's indentation.
+    struct Block {
+        start: usize,
+        end: usize,
+        indent: usize,
+    }
+
+    /// The template's lines, each with its line ending, so they concatenate back to the text.
+    fn lines(template: &str) -> Vec<&str> {
+        template.split_inclusive('\n').collect()
+    }
+
+    fn indent(line: &str) -> usize {
+        line.len() - line.trim_start_matches(' ').len()
+    }
+
+    fn find_block(lines: &[&str]) -> Result<Block, String> {
+        let header = format!("  {RESOURCE}:");
+        let resource = lines
+            .iter()
+            .position(|line| line.trim_end() == header)
+            .ok_or_else(|| format!("no resource line `{header}`"))?;
+        let mut start = None;
+        for (i, line) in lines.iter().enumerate().skip(resource + 1) {
+            let text = line.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            if indent(line) <= 2 {
+                break;
+            }
+            if text == "Content:" {
+                start = Some(i);
+                break;
+            }
+        }
+        let start = start.ok_or_else(|| format!("{RESOURCE} has no `Content:` line (followed by the JSON value)"))?;
+        let key_indent = indent(lines[start]);
+        let mut end = start + 1;
+        while end < lines.len() && (lines[end].trim().is_empty() || indent(lines[end]) > key_indent) {
+            end += 1;
+        }
+        // Blank lines that end the block belong to what follows.
+        while end > start + 1 && lines[end - 1].trim().is_empty() {
+            end -= 1;
+        }
+        Ok(Block {
+            start,
+            end,
+            indent: key_indent,
+        })
+    }
+
+    /// The document in the template's [`RESOURCE`] `Content`, parsed.
+    pub fn content(template: &str) -> Result<Value, String> {
+        let lines = lines(template);
+        let block = find_block(&lines)?;
+        let text = lines[block.start + 1..block.end].concat();
+        if text.trim().is_empty() {
+            return Err(format!("{RESOURCE}.Content (line {}) has no value", block.start + 1));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{RESOURCE}.Content is not a JSON value: {e} (template line {})",
+                block.start + 1 + e.line()
+            )
+        })
+    }
+
+    /// The template with its [`RESOURCE`] `Content` replaced by `document`, pretty-printed
+    /// and indented two spaces deeper than the `Content:` key; every other line unchanged.
+    pub fn with_content(template: &str, document: &Value) -> Result<String, String> {
+        let lines = lines(template);
+        let block = find_block(&lines)?;
+        let pad = " ".repeat(block.indent + 2);
+        let mut text = String::with_capacity(template.len());
+        text.extend(lines[..=block.start].iter().copied());
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let json = serde_json::to_string_pretty(document).expect("a JSON value always serializes");
+        for line in json.lines() {
+            text.push_str(&pad);
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.extend(lines[block.end..].iter().copied());
+        Ok(text)
+    }
+}
+
 /// What SSM does with the parameters: checks each value against its pattern (as `matches`
 /// would), then substitutes `{{ name }}` textually. Used by tests to run the script as SSM would.
 pub fn substitute(
@@ -156,14 +302,71 @@ mod tests {
         );
     }
 
+    fn repo_file(relative: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     #[test]
     fn the_committed_document_is_rendered_from_the_script() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/ssm/repoint-app-document.json");
-        let committed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let rendered = render(SCRIPT);
+        let committed: Value = serde_json::from_str(&repo_file(DOCUMENT_FILE)).unwrap();
+        assert_eq!(committed, rendered, "{DOCUMENT_FILE} is stale: run `{WRITE_COMMAND}`");
+        let in_template =
+            template::content(&repo_file(TEMPLATE_FILE)).unwrap_or_else(|e| panic!("{TEMPLATE_FILE}: {e}"));
         assert_eq!(
-            committed,
-            render(SCRIPT),
-            "infra/ssm/repoint-app-document.json is stale: run `cargo run -p env-rewriter --example render_ssm_document > infra/ssm/repoint-app-document.json`"
+            in_template,
+            rendered,
+            "{TEMPLATE_FILE} {}.Content is stale: run `{WRITE_COMMAND}`",
+            template::RESOURCE
         );
+    }
+
+    #[test]
+    fn the_template_block_is_found_read_and_replaced_in_place() {
+        let head = "Resources:
+  Other:
+    Properties:
+      Content: not this one
+  RepointDocument:
+    Type: AWS::SSM::Document
+    # a comment
+    Properties:
+      Name: doc
+      Content:
+";
+        let tail = "
+  # ---- next
+  After:
+    Type: AWS::SQS::Queue
+";
+        let old_block = r#"        {
+          "old": [1, 2]
+        }
+"#;
+        let yaml = format!("{head}{old_block}{tail}");
+        assert_eq!(template::content(&yaml).unwrap(), json!({"old": [1, 2]}));
+
+        let document = json!({"list": ["a", "b"]});
+        let written = template::with_content(&yaml, &document).unwrap();
+        let new_block = r#"        {
+          "list": [
+            "a",
+            "b"
+          ]
+        }
+"#;
+        assert_eq!(written, format!("{head}{new_block}{tail}"), "only the block changes");
+        assert_eq!(template::content(&written).unwrap(), document);
+        assert_eq!(template::with_content(&written, &document).unwrap(), written);
+
+        let no_resource = "Resources:\n  Other:\n    Type: X\n";
+        assert!(template::content(no_resource).unwrap_err().contains("no resource"));
+        let no_content = "Resources:\n  RepointDocument:\n    Properties:\n      Name: doc\n  Next:\n      Content:\n";
+        assert!(template::content(no_content).unwrap_err().contains("no `Content:`"));
+        let not_json = "Resources:\n  RepointDocument:\n    Properties:\n      Content:\n        schemaVersion: 2.2\n";
+        assert!(template::content(not_json).unwrap_err().contains("template line 5"));
     }
 }

@@ -1,40 +1,31 @@
-//! The rewrite flow: trigger → target → discovery → SendCommand → per-instance results.
+//! The rewrite flow as a script of named steps: parse the trigger, resolve the target,
+//! discover the servers, plan one command per batch, send (unless a dry run), collect each
+//! server's result, report. The steps that talk to AWS live in `resolve.rs` and `fleet.rs`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use failover_core::alarm::Verdict;
-use failover_core::emf::{MetricLine, Unit};
-use failover_core::ports::{CommandRunner, InstanceFinder, NodeDirectory, ParameterReader};
-use failover_core::retry::{Backoff, Deadline};
-use failover_core::rewrite::{
-    batch_commands, select_targets, InstanceResult, InvocationStatus, RewriteTarget, RewriteTrigger, Selection, Skipped,
-};
-use failover_core::{ErrorClass, FailoverError};
+use failover_core::emf::MetricLine;
+use failover_core::parameters::ParameterReader;
+use failover_core::retry::Deadline;
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::config::RewriterConfig;
-use crate::outcome::{InstanceReport, Report, Status};
+use crate::domain::{batch_commands, InstanceResult, RewriteTrigger};
+use crate::error::RewriterError;
 use crate::plan::{assign_profiles, document_parameters};
+use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
+use crate::report::{RewriteReport, RewriteStatus};
+use crate::resolve::Resolution;
 
 /// The env-rewriter handler, generic over its AWS dependencies.
 pub struct Rewriter<F, N, C, P> {
-    config: RewriterConfig,
-    finder: F,
-    nodes: N,
-    commands: C,
-    parameters: P,
-}
-
-/// What the trigger asks for, or why nothing is to be done.
-enum Decision {
-    Rewrite {
-        target: RewriteTarget,
-        failover_id: String,
-        dry_run: bool,
-    },
-    Ignore(String),
+    pub(crate) config: RewriterConfig,
+    pub(crate) finder: F,
+    pub(crate) nodes: N,
+    pub(crate) commands: C,
+    pub(crate) parameters: P,
 }
 
 impl<F, N, C, P> Rewriter<F, N, C, P>
@@ -61,9 +52,10 @@ where
         &self.commands
     }
 
-    /// [`Self::handle`], plus the summary log line and EMF metrics.
-    pub async fn handle_and_report(&self, payload: Value, deadline: Deadline) -> Result<Value, FailoverError> {
-        let result = self.handle(payload, deadline).await;
+    /// The Lambda entry point: [`Self::handle`], plus the summary log line and EMF metrics.
+    pub async fn handle_lambda_event(&self, event: LambdaEvent<Value>) -> Result<Value, RewriterError> {
+        let deadline = Deadline::for_invocation(&event.context);
+        let result = self.handle(event.payload, deadline).await;
         match &result {
             Ok(report) => {
                 info!(report = %serde_json::to_value(report).unwrap_or_default(), "env-rewriter finished");
@@ -71,51 +63,47 @@ where
             }
             Err(err) => {
                 error!(error = %err, error_type = err.class().as_str(), "env-rewriter failed");
-                MetricLine::new("ShopFailover")
-                    .dimension("Function", "env-rewriter")
-                    .metric("Errors", 1.0, Unit::Count)
-                    .property("ErrorType", err.class().as_str())
-                    .emit();
+                MetricLine::invocation_error(crate::FUNCTION, err.class()).emit();
             }
         }
         result.map(|report| serde_json::to_value(report).unwrap_or_default())
     }
 
-    /// Handles one event. A partial failure is an `Incomplete` (retryable) error whose
-    /// message names each server that did not succeed; the full report is logged. So is a
-    /// run in which servers matched but none could be commanded (all skipped).
-    pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<Report, FailoverError> {
-        let trigger = RewriteTrigger::from_value(payload).map_err(|e| FailoverError::InvalidEvent(e.to_string()))?;
-        let trigger_name = match &trigger {
-            RewriteTrigger::ParameterChange { change, .. } => format!("parameter-change {}", change.name),
-            RewriteTrigger::Alarm(t) => format!("alarm {}", t.alarm_name),
-            RewriteTrigger::Manual { .. } => "manual".to_owned(),
-        };
-        let (target, failover_id, dry_run) = match self.decide(trigger).await? {
-            Decision::Ignore(reason) => {
+    /// Handles one event. A partial failure is a retryable error whose message names each
+    /// server that did not succeed; the full report is logged. So is a run in which servers
+    /// matched but none could be commanded (all skipped).
+    pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<RewriteReport, RewriterError> {
+        let trigger = RewriteTrigger::from_value(payload).map_err(|e| RewriterError::InvalidEvent(e.to_string()))?;
+        let trigger_name = trigger.describe();
+        let (target, failover_id, dry_run) = match self.resolve(trigger).await? {
+            Resolution::Ignore(reason) => {
                 info!(%reason, "event ignored");
-                let mut report = Report::new(Status::Ignored, &trigger_name);
+                let mut report = RewriteReport::new(RewriteStatus::Ignored, &trigger_name);
                 report.ignored_because = Some(reason);
                 return Ok(report);
             }
-            Decision::Rewrite {
+            Resolution::Rewrite {
                 target,
                 failover_id,
                 dry_run,
             } => (target, failover_id, dry_run || self.config.dry_run),
         };
-        let mut report = Report::new(if dry_run { Status::DryRun } else { Status::Success }, &trigger_name);
+        let status = if dry_run {
+            RewriteStatus::DryRun
+        } else {
+            RewriteStatus::Success
+        };
+        let mut report = RewriteReport::new(status, &trigger_name);
         report.target = Some(target.clone());
         report.failover_id = Some(failover_id.clone());
 
         let selection = self.discover().await?;
         if selection.targets.is_empty() && selection.skipped.is_empty() {
-            return Err(FailoverError::Refused(format!(
-                "no running servers tagged App in {:?} and Environment={} in {}: nothing was repointed",
-                self.config.apps(),
-                self.config.environment,
-                self.config.app_region
-            )));
+            return Err(RewriterError::NoServers {
+                apps: self.config.apps(),
+                environment: self.config.environment.clone(),
+                region: self.config.app_region.to_string(),
+            });
         }
         let selection = assign_profiles(selection, &self.config.profiles);
         let per_instance: Vec<(String, BTreeMap<String, String>)> = selection
@@ -135,229 +123,59 @@ where
             .collect();
         let batches = batch_commands(&per_instance, &failover_id);
 
-        let mut results: BTreeMap<String, InstanceResult> = BTreeMap::new();
-        if dry_run {
-            for (t, _) in &selection.targets {
-                results.insert(
-                    t.instance_id.clone(),
+        let results = if dry_run {
+            let dry = |id: &String| {
+                (
+                    id.clone(),
                     InstanceResult::Skipped {
                         reason: "dry run".into(),
                     },
-                );
+                )
+            };
+            per_instance.iter().map(|(id, _)| dry(id)).collect()
+        } else {
+            let (sent, mut results) = self.send(&batches, &mut report.command_ids).await;
+            results.extend(self.collect_results(sent, deadline).await);
+            results
+        };
+        report.instances = crate::fleet::instance_reports(&selection.skipped, &apps, results);
+        if dry_run {
+            return Ok(report);
+        }
+        self.verdict(report, selection.targets.len(), selection.skipped.len())
+    }
+
+    /// Success only when every commanded server succeeded and at least one was commanded;
+    /// otherwise the report is logged and the error names each server that was not repointed.
+    fn verdict(
+        &self,
+        mut report: RewriteReport,
+        targeted: usize,
+        skipped: usize,
+    ) -> Result<RewriteReport, RewriterError> {
+        let failed = report.count(|r| !r.is_success() && !matches!(r, InstanceResult::Skipped { .. }));
+        let error = if targeted == 0 {
+            RewriterError::NoneCommanded {
+                skipped,
+                summary: report.skipped_summary(),
+            }
+        } else if failed > 0 {
+            RewriterError::NotRepointed {
+                failed,
+                targeted,
+                summary: report.failures_summary(),
             }
         } else {
-            let mut sent = Vec::new();
-            for batch in &batches {
-                match self.commands.send(batch, &self.config.command).await {
-                    Ok(command_id) => {
-                        info!(%command_id, instances = batch.instance_ids.len(), "command sent");
-                        report.command_ids.push(command_id.clone());
-                        sent.extend(batch.instance_ids.iter().map(|id| (command_id.clone(), id.clone())));
-                    }
-                    Err(failure) => {
-                        warn!(error = %failure, "SendCommand failed");
-                        for id in &batch.instance_ids {
-                            results.insert(
-                                id.clone(),
-                                InstanceResult::NotSent {
-                                    error: failure.to_string(),
-                                },
-                            );
-                        }
-                    }
-                }
-            }
-            results.extend(self.collect_results(sent, deadline).await);
-        }
-        report.instances = self.instance_reports(&selection.skipped, &apps, results);
-        if !dry_run && selection.targets.is_empty() {
-            report.status = Status::PartialFailure;
-            info!(report = %serde_json::to_value(&report).unwrap_or_default(), "env-rewriter reached no server");
-            report.metric_line().emit();
-            return Err(FailoverError::Incomplete(format!(
-                "none of the {} matching servers could be commanded, so nothing was repointed (a retry is safe: the script is idempotent): {}",
-                selection.skipped.len(),
-                report.skipped_summary()
-            )));
-        }
-        let failures = report.count(|r| !r.is_success() && !matches!(r, InstanceResult::Skipped { .. }));
-        if failures > 0 {
-            report.status = Status::PartialFailure;
-            let summary = report.failures_summary();
-            info!(report = %serde_json::to_value(&report).unwrap_or_default(), "env-rewriter partial failure");
-            report.metric_line().emit();
-            return Err(FailoverError::Incomplete(format!(
-                "{failures} of {} servers were not repointed (a retry is safe: the script is idempotent): {summary}",
-                selection.targets.len()
-            )));
-        }
-        Ok(report)
-    }
-
-    /// Turns the trigger into a target (reading Parameter Store when it changed).
-    async fn decide(&self, trigger: RewriteTrigger) -> Result<Decision, FailoverError> {
-        match trigger {
-            RewriteTrigger::Manual {
-                region,
-                db_host,
-                db_port,
-                dry_run,
-            } => Ok(Decision::Rewrite {
-                failover_id: format!("manual {region}"),
-                target: RewriteTarget {
-                    region,
-                    db_host,
-                    db_port,
-                },
-                dry_run,
-            }),
-            RewriteTrigger::ParameterChange { change, trigger_id } => {
-                let names = &self.config.parameters;
-                if change.name != names.active_region() {
-                    return Ok(Decision::Ignore(format!(
-                        "{} is not {}: the active region is published last, and its change triggers the rewrite",
-                        change.name,
-                        names.active_region()
-                    )));
-                }
-                if change.operation == "Delete" {
-                    return Ok(Decision::Ignore(format!("{} was deleted", change.name)));
-                }
-                let wanted = vec![names.db_host(), names.db_port(), names.active_region()];
-                let values = self.parameters.get(&wanted).await?;
-                let target = RewriteTarget::from_parameters(names, &values)
-                    .map_err(|e| FailoverError::Refused(format!("the published parameters cannot be used: {e}")))?;
-                Ok(Decision::Rewrite {
-                    failover_id: trigger_id,
-                    target,
-                    dry_run: false,
-                })
-            }
-            RewriteTrigger::Alarm(transition) => {
-                let (Some(policy), Some(region)) = (&self.config.alarm_policy, &self.config.failover_region) else {
-                    return Err(FailoverError::Refused(
-                        "alarm events are not configured for env-rewriter (set ALLOWED_ALARM_NAMES or ALLOWED_ALARM_PREFIXES and FAILOVER_REGION)".into(),
-                    ));
-                };
-                match policy.evaluate(&transition) {
-                    Verdict::Ignored { reason } => Ok(Decision::Ignore(reason.to_string())),
-                    Verdict::Act => Ok(Decision::Rewrite {
-                        failover_id: transition.failover_id(),
-                        target: RewriteTarget {
-                            region: region.clone(),
-                            db_host: None,
-                            db_port: None,
-                        },
-                        dry_run: false,
-                    }),
-                }
-            }
-        }
-    }
-
-    /// Running tagged EC2 instances and tagged hybrid nodes, with their SSM status.
-    async fn discover(&self) -> Result<Selection, FailoverError> {
-        let apps = self.config.apps();
-        let instances = self
-            .finder
-            .running_app_instances(&apps, &self.config.environment)
-            .await?;
-        let mut nodes = Vec::new();
-        for app in &apps {
-            nodes.extend(self.nodes.tagged_nodes(app, &self.config.environment).await?);
-        }
-        let selection = select_targets(&instances, &nodes);
-        info!(
-            targets = selection.targets.len(),
-            skipped = selection.skipped.len(),
-            "servers discovered"
-        );
-        Ok(selection)
-    }
-
-    /// Polls each sent (command, instance) until terminal, with growing jittered pauses,
-    /// until every one is done or the wait budget runs out.
-    async fn collect_results(
-        &self,
-        sent: Vec<(String, String)>,
-        deadline: Deadline,
-    ) -> BTreeMap<String, InstanceResult> {
-        let deadline = deadline.min(Deadline::after(self.config.max_wait));
-        let backoff = Backoff {
-            base: self.config.poll_initial,
-            cap: self.config.poll_max,
-            max_attempts: u32::MAX,
+            return Ok(report);
         };
-        let started = Instant::now();
-        let mut pending = sent;
-        let mut results = BTreeMap::new();
-        for round in 1..=u32::MAX {
-            let mut still_pending = Vec::new();
-            for (command_id, instance_id) in pending {
-                match self.commands.invocation(&command_id, &instance_id).await {
-                    Ok(InvocationStatus::Done(result)) => {
-                        results.insert(instance_id, result);
-                    }
-                    Ok(InvocationStatus::NotYetVisible | InvocationStatus::Running(_)) => {
-                        still_pending.push((command_id, instance_id))
-                    }
-                    Err(failure) if failure.class == ErrorClass::Retryable => {
-                        still_pending.push((command_id, instance_id))
-                    }
-                    Err(failure) => {
-                        results.insert(
-                            instance_id,
-                            InstanceResult::Undeliverable {
-                                detail: failure.to_string(),
-                            },
-                        );
-                    }
-                }
-            }
-            pending = still_pending;
-            if pending.is_empty() {
-                break;
-            }
-            let delay = backoff.ceiling(round).mul_f64(0.5 + 0.5 * fastrand::f64());
-            if delay >= deadline.remaining() {
-                let waited = Duration::from_secs_f64(started.elapsed().as_secs_f64());
-                for (_, instance_id) in pending.drain(..) {
-                    results.insert(
-                        instance_id,
-                        InstanceResult::TimedOut {
-                            detail: format!("no final status after {waited:.1?}"),
-                        },
-                    );
-                }
-                break;
-            }
-            tokio::time::sleep(delay).await;
-        }
-        results
-    }
-
-    fn instance_reports(
-        &self,
-        skipped: &[Skipped],
-        apps: &BTreeMap<String, String>,
-        results: BTreeMap<String, InstanceResult>,
-    ) -> Vec<InstanceReport> {
-        let mut reports: Vec<InstanceReport> = results
-            .into_iter()
-            .map(|(instance_id, result)| InstanceReport {
-                app: apps.get(&instance_id).cloned().unwrap_or_default(),
-                instance_id,
-                result,
-            })
-            .collect();
-        reports.extend(skipped.iter().map(|s| InstanceReport {
-            instance_id: s.instance_id.clone(),
-            app: s.app.clone(),
-            result: InstanceResult::Skipped {
-                reason: s.reason.clone(),
-            },
-        }));
-        reports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-        reports
+        report.status = RewriteStatus::PartialFailure;
+        let message = if targeted == 0 {
+            "env-rewriter reached no server"
+        } else {
+            "env-rewriter partial failure"
+        };
+        info!(report = %serde_json::to_value(&report).unwrap_or_default(), "{message}");
+        report.metric_line().emit();
+        Err(error)
     }
 }

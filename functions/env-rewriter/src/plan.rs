@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use failover_core::rewrite::{RewriteTarget, Selection, Skipped, Target};
+use crate::domain::{RewriteTarget, Selection, Skipped, Target};
 
 use crate::config::{Profile, RewriterConfig};
 

@@ -1,7 +1,8 @@
 //! Builds the production handler from configuration: SDK clients once.
 
-use failover_core::adapters::{Ec2Instances, SsmCommands, SsmParameters};
-use failover_core::clients::{ClientTimeouts, RegionClients};
+use crate::adapters::{Ec2Instances, SsmCommands};
+use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::parameters::SsmParameters;
 
 use crate::config::RewriterConfig;
 use crate::handler::Rewriter;
@@ -11,12 +12,13 @@ pub type ProductionRewriter = Rewriter<Ec2Instances, SsmCommands, SsmCommands, S
 
 /// Builds the clients of the app servers' region (Parameter Store is read there too).
 pub async fn build(config: RewriterConfig) -> ProductionRewriter {
-    let clients = RegionClients::load(&config.app_region, ClientTimeouts::default()).await;
+    let sdk = sdk_config(&config.app_region, ClientTimeouts::default()).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
     Rewriter::new(
         config,
-        Ec2Instances::new(clients.ec2),
-        SsmCommands::new(clients.ssm.clone()),
-        SsmCommands::new(clients.ssm.clone()),
-        SsmParameters::new(clients.ssm),
+        Ec2Instances::new(aws_sdk_ec2::Client::new(&sdk)),
+        SsmCommands::new(ssm.clone()),
+        SsmCommands::new(ssm.clone()),
+        SsmParameters::new(ssm),
     )
 }

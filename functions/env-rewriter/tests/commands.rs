@@ -1,8 +1,6 @@
 //! The rewrite flow with SSM pinned by aws-smithy-mocks (real wire errors such as
 //! InvocationDoesNotExist and throttling) and in-memory server inventories.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_ssm::config::retry::RetryConfig;
@@ -11,39 +9,19 @@ use aws_sdk_ssm::operation::send_command::SendCommandOutput;
 use aws_sdk_ssm::types::{Command, CommandInvocationStatus};
 use aws_sdk_ssm::Client as SsmClient;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use env_rewriter::{Report, Rewriter, RewriterConfig, Status};
-use failover_core::adapters::SsmCommands;
-use failover_core::ports::{InstanceFinder, NodeDirectory, ParameterReader};
+use env_rewriter::adapters::MemoryInventory;
+use env_rewriter::adapters::SsmCommands;
+use env_rewriter::domain::{AppInstance, InstanceResult, ManagedNode};
+use env_rewriter::ports::{InstanceFinder, NodeDirectory};
+use env_rewriter::{RewriteReport as Report, RewriteStatus as Status, Rewriter, RewriterConfig, RewriterError};
+use failover_core::parameters::MemoryParameters;
 use failover_core::retry::Deadline;
-use failover_core::rewrite::{AppInstance, InstanceResult, ManagedNode};
-use failover_core::{AwsFailure, EnvReader, ErrorClass, FailoverError};
+use failover_core::{AwsFailure, EnvReader, ErrorClass};
 use serde_json::json;
-
-struct Inventory {
-    instances: Vec<AppInstance>,
-    nodes: Vec<ManagedNode>,
-}
-
-impl InstanceFinder for Inventory {
-    async fn running_app_instances(&self, apps: &[String], _env: &str) -> Result<Vec<AppInstance>, AwsFailure> {
-        Ok(self
-            .instances
-            .iter()
-            .filter(|i| apps.contains(&i.app))
-            .cloned()
-            .collect())
-    }
-}
-
-impl NodeDirectory for Inventory {
-    async fn tagged_nodes(&self, app: &str, _env: &str) -> Result<Vec<ManagedNode>, AwsFailure> {
-        Ok(self.nodes.iter().filter(|n| n.app == app).cloned().collect())
-    }
-}
 
 /// An inventory whose discovery returns every server whatever the App tag asked for, as a
 /// tag filter matching differently from the configured keys would.
-struct Unfiltered(Inventory);
+struct Unfiltered(MemoryInventory);
 
 impl InstanceFinder for Unfiltered {
     async fn running_app_instances(&self, _apps: &[String], _env: &str) -> Result<Vec<AppInstance>, AwsFailure> {
@@ -54,22 +32,6 @@ impl InstanceFinder for Unfiltered {
 impl NodeDirectory for Unfiltered {
     async fn tagged_nodes(&self, _app: &str, _env: &str) -> Result<Vec<ManagedNode>, AwsFailure> {
         Ok(self.0.nodes.clone())
-    }
-}
-
-#[derive(Default)]
-struct Parameters {
-    values: HashMap<String, String>,
-    reads: Mutex<usize>,
-}
-
-impl ParameterReader for Parameters {
-    async fn get(&self, names: &[String]) -> Result<HashMap<String, String>, AwsFailure> {
-        *self.reads.lock().unwrap() += 1;
-        Ok(names
-            .iter()
-            .filter_map(|n| self.values.get(n).map(|v| (n.clone(), v.clone())))
-            .collect())
     }
 }
 
@@ -87,8 +49,8 @@ fn config(extra: &[(&str, &str)]) -> RewriterConfig {
     RewriterConfig::from_env(&EnvReader::from_pairs(vars)).unwrap()
 }
 
-fn inventory(ids: &[(&str, &str, &str)]) -> Inventory {
-    Inventory {
+fn inventory(ids: &[(&str, &str, &str)]) -> MemoryInventory {
+    MemoryInventory {
         instances: ids
             .iter()
             .filter(|(id, _, _)| id.starts_with("i-"))
@@ -148,13 +110,13 @@ fn invocation(
 fn rewriter(
     servers: &[(&str, &str, &str)],
     rules: &[&Rule],
-) -> Rewriter<Inventory, Inventory, SsmCommands, Parameters> {
+) -> Rewriter<MemoryInventory, MemoryInventory, SsmCommands, MemoryParameters> {
     Rewriter::new(
         config(&[]),
         inventory(servers),
         inventory(servers),
         ssm(rules),
-        Parameters::default(),
+        MemoryParameters::default(),
     )
 }
 
@@ -170,9 +132,9 @@ fn manual() -> serde_json::Value {
 }
 
 async fn run<F: InstanceFinder, N: NodeDirectory>(
-    rewriter: &Rewriter<F, N, SsmCommands, Parameters>,
+    rewriter: &Rewriter<F, N, SsmCommands, MemoryParameters>,
     event: serde_json::Value,
-) -> Result<Report, FailoverError> {
+) -> Result<Report, RewriterError> {
     rewriter.handle(event, Deadline::after(Duration::from_secs(30))).await
 }
 
@@ -271,7 +233,7 @@ async fn commands_that_never_finish_time_out_at_the_deadline() {
         inventory(&[("i-1", "Magento", "Online")]),
         inventory(&[("i-1", "Magento", "Online")]),
         ssm(&[&send, &running]),
-        Parameters::default(),
+        MemoryParameters::default(),
     );
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(
@@ -304,17 +266,14 @@ async fn dry_run_discovers_and_plans_but_sends_nothing() {
 async fn parameter_changes_read_the_published_values_and_only_the_active_region_triggers() {
     let ok = mock!(SsmClient::get_command_invocation)
         .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
-    let parameters = Parameters {
-        values: HashMap::from([
-            ("/shop/failover/active-region".to_string(), "us-west-2".to_string()),
-            (
-                "/shop/failover/db-host".to_string(),
-                "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com".to_string(),
-            ),
-            ("/shop/failover/db-port".to_string(), "3306".to_string()),
-        ]),
-        ..Parameters::default()
-    };
+    let parameters = MemoryParameters::with_values([
+        ("/shop/failover/active-region", "us-west-2"),
+        (
+            "/shop/failover/db-host",
+            "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com",
+        ),
+        ("/shop/failover/db-port", "3306"),
+    ]);
     let servers = [("i-1", "WooCommerce", "Online")];
     let send = mock!(SsmClient::send_command)
         .match_requests(|r| {
@@ -364,13 +323,7 @@ async fn parameter_changes_read_the_published_values_and_only_the_active_region_
 async fn bad_input_is_a_clear_error_and_sends_nothing() {
     let send = send_ok();
     let servers = [("i-1", "Magento", "Online")];
-    let parameters = Parameters {
-        values: HashMap::from([(
-            "/shop/failover/active-region".to_string(),
-            "us-west-2; reboot".to_string(),
-        )]),
-        ..Parameters::default()
-    };
+    let parameters = MemoryParameters::with_values([("/shop/failover/active-region", "us-west-2; reboot")]);
     let rewriter = Rewriter::new(
         config(&[]),
         inventory(&servers),
@@ -459,7 +412,7 @@ async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
         Unfiltered(inventory(&servers)),
         Unfiltered(inventory(&servers)),
         ssm(&[&send, &ok]),
-        Parameters::default(),
+        MemoryParameters::default(),
     );
     let report = run(&rewriter, manual()).await.unwrap();
     assert_eq!(report.status, Status::Success);
@@ -478,7 +431,7 @@ async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
         Unfiltered(inventory(&only_bad)),
         Unfiltered(inventory(&only_bad)),
         ssm(&[&send, &ok]),
-        Parameters::default(),
+        MemoryParameters::default(),
     );
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(err.to_string().contains("has no profile"), "{err}");

@@ -549,7 +549,7 @@ proptest! {
         values.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.clone();
         let rust_accepts = match name {
             "region" => Some(failover_core::Region::new(&value).is_ok()),
-            "dbHost" => Some(value.is_empty() || failover_core::rewrite::DbHost::new(&value).is_ok()),
+            "dbHost" => Some(value.is_empty() || env_rewriter::domain::DbHost::new(&value).is_ok()),
             _ => None,
         };
         match server.run(&values, "") {

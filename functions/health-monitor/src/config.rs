@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use failover_core::health::Thresholds;
-use failover_core::promotion::ParameterNames;
+use crate::domain::Thresholds;
+use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region, RegionPair};
 
 /// Everything the function needs, validated.

@@ -1,15 +1,13 @@
+//! Lambda entry point of health-monitor: configuration and clients once, then each run.
+
 use failover_core::EnvReader;
 use health_monitor::{wiring, MonitorConfig};
-use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
+use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     failover_core::telemetry::init_tracing();
     let config = MonitorConfig::from_env(&EnvReader::from_process())?;
     let monitor = &wiring::build(config).await;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        monitor.handle_and_report(event.payload).await
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event| monitor.handle_lambda_event(event))).await
 }

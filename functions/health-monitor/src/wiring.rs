@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::adapters::{DynamoDbHealthStore, DynamoDbHeartbeats};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use failover_core::adapters::{DynamoDbHealthStore, DynamoDbHeartbeats, SsmParameters};
-use failover_core::clients::{sdk_config, ClientTimeouts, RegionClients};
+use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::parameters::SsmParameters;
 
 use crate::config::MonitorConfig;
 use crate::handler::Monitor;
@@ -29,8 +30,17 @@ pub async fn build(config: MonitorConfig) -> ProductionMonitor {
         );
         heartbeat_clients.insert(region.clone(), client);
     }
-    let state = RegionClients::load(&config.state_region, ClientTimeouts::default()).await;
+    let state = sdk_config(&config.state_region, ClientTimeouts::default()).await;
     let probe = DynamoDbHeartbeats::new(heartbeat_clients, config.heartbeat_table.clone(), config.check_timeout);
-    let store = DynamoDbHealthStore::new(state.dynamodb, config.state_table.clone(), config.state_key());
-    Monitor::new(config, probe, store, SsmParameters::new(state.ssm))
+    let store = DynamoDbHealthStore::new(
+        aws_sdk_dynamodb::Client::new(&state),
+        config.state_table.clone(),
+        config.state_key(),
+    );
+    Monitor::new(
+        config,
+        probe,
+        store,
+        SsmParameters::new(aws_sdk_ssm::Client::new(&state)),
+    )
 }

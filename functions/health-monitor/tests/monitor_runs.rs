@@ -1,135 +1,20 @@
 //! Monitor runs over scripted regional health, an in-memory state store with the same
 //! optimistic-concurrency semantics as DynamoDB, and an in-memory Parameter Store.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use failover_core::emf::MetricLine;
-use failover_core::health::{CheckResult, Decision, HealthState, StoredApproval, SwitchKind};
-use failover_core::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe, ParameterWriter};
-use failover_core::{AwsFailure, EnvReader, ErrorClass, Region};
+use failover_core::parameters::MemoryParameters;
+use failover_core::{EnvReader, ErrorClass};
+use health_monitor::adapters::{MemoryHealthStore, ScriptedHeartbeats};
+use health_monitor::domain::{Decision, SwitchKind};
 use health_monitor::{Monitor, MonitorConfig};
 use serde_json::{json, Value};
 
-/// Each run pops one (primary healthy, secondary healthy) pair.
-struct Script(Mutex<VecDeque<(bool, bool)>>);
-
-impl Script {
-    fn new(steps: impl IntoIterator<Item = (bool, bool)>) -> Self {
-        Self(Mutex::new(steps.into_iter().collect()))
-    }
-
-    fn push(&self, steps: impl IntoIterator<Item = (bool, bool)>) {
-        self.0.lock().unwrap().extend(steps);
-    }
-}
-
-impl HeartbeatProbe for Script {
-    async fn check(&self, region: &Region) -> CheckResult {
-        let mut steps = self.0.lock().unwrap();
-        let (a, b) = *steps.front().expect("a scripted step for every run");
-        let ok = if region.as_str() == "us-east-1" { a } else { b };
-        if region.as_str() == "us-west-2" {
-            steps.pop_front();
-        }
-        if ok {
-            CheckResult::healthy(region.clone(), 4, 2)
-        } else {
-            CheckResult::unhealthy(region.clone(), "heartbeat write: dispatch failure: connection refused")
-        }
-    }
-
-    async fn replication_lag_ms(&self, _source: &Region, _replica: &Region) -> Option<u64> {
-        None
-    }
-}
-
-#[derive(Default)]
-struct MemoryStore {
-    stored: Mutex<Option<(HealthState, u64)>>,
-    /// The next load fails (an unreachable table or a damaged item).
-    fail_load: Mutex<bool>,
-    /// Another run saves (the same state) just before the next save of this one.
-    race_next_save: Mutex<bool>,
-}
-
-impl HealthStateStore for MemoryStore {
-    async fn load(&self) -> Result<Option<(HealthState, u64)>, AwsFailure> {
-        if std::mem::take(&mut *self.fail_load.lock().unwrap()) {
-            return Err(AwsFailure {
-                operation: "GetItem",
-                code: Some("ProvisionedThroughputExceededException".into()),
-                message: "The level of configured provisioned throughput for the table was exceeded.".into(),
-                class: ErrorClass::Retryable,
-            });
-        }
-        Ok(self.stored.lock().unwrap().clone())
-    }
-
-    async fn save(&self, state: &HealthState, expected: Option<u64>) -> Result<bool, AwsFailure> {
-        let mut stored = self.stored.lock().unwrap();
-        if std::mem::take(&mut *self.race_next_save.lock().unwrap()) {
-            if let Some((_, version)) = stored.as_mut() {
-                *version += 1;
-            }
-        }
-        if stored.as_ref().map(|(_, v)| *v) != expected {
-            return Ok(false);
-        }
-        *stored = Some((state.clone(), expected.unwrap_or(0) + 1));
-        Ok(true)
-    }
-}
-
-/// Parameter values with the time they were written, like Parameter Store's LastModifiedDate.
-#[derive(Default)]
-struct MemoryParameters {
-    values: Mutex<HashMap<String, (String, i64)>>,
-    writes: Mutex<Vec<(String, String)>>,
-    fail_writes: Mutex<bool>,
-}
-
-impl MemoryParameters {
-    /// An operator sets `name` by hand, a moment after whatever ran before.
-    fn set(&self, name: &str, value: &str) {
-        std::thread::sleep(Duration::from_millis(2));
-        self.values.lock().unwrap().insert(
-            name.to_owned(),
-            (value.to_owned(), chrono::Utc::now().timestamp_millis()),
-        );
-    }
-}
-
-impl ApprovalReader for MemoryParameters {
-    async fn approval(&self, name: &str) -> Result<Option<StoredApproval>, AwsFailure> {
-        Ok(self.values.lock().unwrap().get(name).map(|(value, at)| StoredApproval {
-            value: value.clone(),
-            modified_ms: Some(*at),
-        }))
-    }
-}
-
-impl ParameterWriter for MemoryParameters {
-    async fn put(&self, name: &str, value: &str) -> Result<(), AwsFailure> {
-        if *self.fail_writes.lock().unwrap() {
-            return Err(AwsFailure {
-                operation: "PutParameter",
-                code: Some("ThrottlingException".into()),
-                message: "Rate exceeded".into(),
-                class: ErrorClass::Retryable,
-            });
-        }
-        self.values.lock().unwrap().insert(
-            name.to_owned(),
-            (value.to_owned(), chrono::Utc::now().timestamp_millis()),
-        );
-        self.writes.lock().unwrap().push((name.to_owned(), value.to_owned()));
-        Ok(())
-    }
-}
-
-fn monitor(script: Script, extra: &[(&str, &str)]) -> Monitor<Script, MemoryStore, MemoryParameters> {
+fn monitor(
+    script: ScriptedHeartbeats,
+    extra: &[(&str, &str)],
+) -> Monitor<ScriptedHeartbeats, MemoryHealthStore, MemoryParameters> {
     let mut vars = vec![
         ("PRIMARY_REGION", "us-east-1"),
         ("SECONDARY_REGION", "us-west-2"),
@@ -139,7 +24,12 @@ fn monitor(script: Script, extra: &[(&str, &str)]) -> Monitor<Script, MemoryStor
     ];
     vars.extend_from_slice(extra);
     let config = MonitorConfig::from_env(&EnvReader::from_pairs(vars)).unwrap();
-    Monitor::new(config, script, MemoryStore::default(), MemoryParameters::default())
+    Monitor::new(
+        config,
+        script,
+        MemoryHealthStore::default(),
+        MemoryParameters::default(),
+    )
 }
 
 fn scheduled() -> serde_json::Value {
@@ -163,8 +53,8 @@ struct Metrics(Arc<Mutex<Vec<Value>>>);
 impl Metrics {
     fn attach(
         &self,
-        m: Monitor<Script, MemoryStore, MemoryParameters>,
-    ) -> Monitor<Script, MemoryStore, MemoryParameters> {
+        m: Monitor<ScriptedHeartbeats, MemoryHealthStore, MemoryParameters>,
+    ) -> Monitor<ScriptedHeartbeats, MemoryHealthStore, MemoryParameters> {
         let lines = self.0.clone();
         m.with_metric_sink(move |line: &MetricLine| lines.lock().unwrap().push(line.render(0)))
     }
@@ -195,7 +85,7 @@ impl Metrics {
 
 #[tokio::test]
 async fn fails_over_on_the_third_failed_run_and_publishes_once() {
-    let m = monitor(Script::new(vec![(false, true); 5]), &[]);
+    let m = monitor(ScriptedHeartbeats::new(vec![(false, true); 5]), &[]);
     let mut decisions = Vec::new();
     for _ in 0..5 {
         decisions.push(m.run(scheduled()).await.unwrap());
@@ -213,13 +103,13 @@ async fn fails_over_on_the_third_failed_run_and_publishes_once() {
     );
 }
 
-fn m_writes(m: &Monitor<Script, MemoryStore, MemoryParameters>) -> Vec<(String, String)> {
-    m.parameters().writes.lock().unwrap().clone()
+fn m_writes(m: &Monitor<ScriptedHeartbeats, MemoryHealthStore, MemoryParameters>) -> Vec<(String, String)> {
+    m.parameters().writes()
 }
 
 #[tokio::test]
 async fn failback_waits_for_m_healthy_runs_and_an_approval_which_is_then_consumed() {
-    let script = Script::new(vec![(false, true); 3]);
+    let script = ScriptedHeartbeats::new(vec![(false, true); 3]);
     script.push(vec![(true, true); 12]);
     let m = monitor(script, &[("FAILBACK_THRESHOLD", "10")]);
     for _ in 0..3 {
@@ -257,7 +147,7 @@ async fn failback_waits_for_m_healthy_runs_and_an_approval_which_is_then_consume
 
 #[tokio::test]
 async fn an_approval_event_also_approves_and_auto_failback_needs_none() {
-    let script = Script::new(vec![(false, true); 3]);
+    let script = ScriptedHeartbeats::new(vec![(false, true); 3]);
     script.push(vec![(true, true); 3]);
     let m = monitor(script, &[("FAILBACK_THRESHOLD", "2")]);
     for _ in 0..4 {
@@ -266,7 +156,7 @@ async fn an_approval_event_also_approves_and_auto_failback_needs_none() {
     let report = m.run(json!({"approveFailback": true})).await.unwrap();
     assert!(matches!(&report.decision, Decision::Switch(s) if s.kind == SwitchKind::Failback));
 
-    let script = Script::new(vec![(false, true); 3]);
+    let script = ScriptedHeartbeats::new(vec![(false, true); 3]);
     script.push(vec![(true, true); 2]);
     let m = monitor(script, &[("FAILBACK_THRESHOLD", "2"), ("AUTO_FAILBACK", "true")]);
     let mut last = None;
@@ -278,7 +168,7 @@ async fn an_approval_event_also_approves_and_auto_failback_needs_none() {
 
 #[tokio::test]
 async fn both_regions_down_is_critical_and_never_switches() {
-    let m = monitor(Script::new(vec![(false, false); 6]), &[]);
+    let m = monitor(ScriptedHeartbeats::new(vec![(false, false); 6]), &[]);
     for _ in 0..6 {
         let report = m.run(scheduled()).await.unwrap();
         assert_eq!(report.decision, Decision::BothUnhealthy);
@@ -289,14 +179,14 @@ async fn both_regions_down_is_critical_and_never_switches() {
 
 #[tokio::test]
 async fn a_failed_publication_is_retried_by_the_next_run() {
-    let m = monitor(Script::new(vec![(false, true); 4]), &[]);
+    let m = monitor(ScriptedHeartbeats::new(vec![(false, true); 4]), &[]);
     for _ in 0..2 {
         m.run(scheduled()).await.unwrap();
     }
-    *m.parameters().fail_writes.lock().unwrap() = true;
+    m.parameters().fail_next_writes(u32::MAX);
     let err = m.run(scheduled()).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
-    *m.parameters().fail_writes.lock().unwrap() = false;
+    m.parameters().fail_next_writes(0);
     let report = m.run(scheduled()).await.unwrap();
     assert_eq!(report.decision, Decision::Stay, "the switch already happened");
     assert!(report.published, "but its publication is completed now");
@@ -305,7 +195,7 @@ async fn a_failed_publication_is_retried_by_the_next_run() {
 
 #[tokio::test]
 async fn unknown_events_are_rejected_without_checking_anything() {
-    let m = monitor(Script::new(vec![]), &[]);
+    let m = monitor(ScriptedHeartbeats::new(vec![]), &[]);
     for event in [
         json!({"hello": 1}),
         json!({"approveFailback": "yes"}),
@@ -320,9 +210,15 @@ async fn unknown_events_are_rejected_without_checking_anything() {
 #[tokio::test]
 async fn region_health_is_published_even_when_the_state_cannot_be_loaded() {
     let metrics = Metrics::default();
-    let m = metrics.attach(monitor(Script::new(vec![(true, true)]), &[]));
+    let m = metrics.attach(monitor(ScriptedHeartbeats::new(vec![(true, true)]), &[]));
     *m.store().fail_load.lock().unwrap() = true;
-    let err = m.handle_and_report(scheduled()).await.unwrap_err();
+    let err = m
+        .handle_lambda_event(lambda_runtime::LambdaEvent::new(
+            scheduled(),
+            lambda_runtime::Context::default(),
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable);
     assert_eq!(
         metrics.take("RegionHealthy"),
@@ -336,7 +232,7 @@ async fn region_health_is_published_even_when_the_state_cannot_be_loaded() {
 #[tokio::test]
 async fn a_run_that_loses_the_race_counts_no_switch() {
     let metrics = Metrics::default();
-    let m = metrics.attach(monitor(Script::new(vec![(false, true); 4]), &[]));
+    let m = metrics.attach(monitor(ScriptedHeartbeats::new(vec![(false, true); 4]), &[]));
     for _ in 0..2 {
         m.run(scheduled()).await.unwrap();
     }
@@ -363,7 +259,7 @@ async fn a_run_that_loses_the_race_counts_no_switch() {
 
 #[tokio::test]
 async fn an_approval_left_from_before_the_failover_does_not_fail_back() {
-    let script = Script::new(vec![(true, true)]);
+    let script = ScriptedHeartbeats::new(vec![(true, true)]);
     script.push(vec![(false, true); 3]);
     script.push(vec![(true, true); 3]);
     let m = monitor(script, &[("FAILBACK_THRESHOLD", "2")]);
@@ -388,7 +284,7 @@ async fn an_approval_left_from_before_the_failover_does_not_fail_back() {
 #[tokio::test]
 async fn a_failing_secondary_does_not_send_the_shop_home_early_and_is_critical() {
     let metrics = Metrics::default();
-    let script = Script::new(vec![(false, true); 3]);
+    let script = ScriptedHeartbeats::new(vec![(false, true); 3]);
     script.push(vec![(true, false); 5]);
     let m = metrics.attach(monitor(script, &[("FAILBACK_THRESHOLD", "10")]));
     for _ in 0..3 {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use failover_core::alarm::AlarmPolicy;
-use failover_core::promotion::ParameterNames;
+use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region};
 
 /// The replica to promote, named by id or ARN in configuration.

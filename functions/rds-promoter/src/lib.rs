@@ -1,11 +1,27 @@
 //! rds-promoter: on a failover alarm, promotes the cross-region RDS read replica exactly
 //! once, waits until it is writable, and publishes its endpoint and the active region.
+//!
+//! `handler` is the script (parse → policy → lock → stages → report); `stages` and
+//! `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
+//! their SDK implementations and in-memory fakes; `wiring` builds the production handler.
 
+pub mod adapters;
 pub mod config;
+pub mod domain;
+mod dry_run;
+pub mod error;
 pub mod handler;
-pub mod outcome;
+pub mod invocation;
+pub mod ports;
+pub mod report;
+mod stages;
 pub mod wiring;
 
 pub use config::PromoterConfig;
-pub use handler::{Invocation, Promoter};
-pub use outcome::{Action, Outcome};
+pub use error::PromoterError;
+pub use handler::Promoter;
+pub use invocation::Invocation;
+pub use report::{PromotionAction, PromotionReport};
+
+/// The function's name in logs and metrics.
+pub const FUNCTION: &str = "rds-promoter";

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use crate::adapters::{DynamoDbLockStore, RdsInstances};
 use aws_sdk_rds::config::retry::RetryConfig;
-use failover_core::adapters::{DynamoDbLockStore, RdsInstances, SsmParameters};
-use failover_core::clients::{sdk_config, ClientTimeouts, RegionClients};
+use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::parameters::SsmParameters;
 
 use crate::config::PromoterConfig;
 use crate::handler::Promoter;
@@ -14,7 +15,7 @@ pub type ProductionPromoter = Promoter<RdsInstances, RdsInstances, DynamoDbLockS
 
 /// Builds clients for the replica's region and a fast-failing RDS client for the source's.
 pub async fn build(config: PromoterConfig) -> ProductionPromoter {
-    let replica = RegionClients::load(&config.replica.region, ClientTimeouts::default()).await;
+    let replica = sdk_config(&config.replica.region, ClientTimeouts::default()).await;
     // The split-brain probe must not hang on a dead region: short timeouts, no SDK retries.
     let probe_timeouts = ClientTimeouts {
         connect: config.source_probe_timeout.min(Duration::from_secs(2)),
@@ -29,9 +30,9 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
     let table = config.state_table.clone();
     Promoter::new(
         config,
-        RdsInstances::new(replica.rds),
+        RdsInstances::new(aws_sdk_rds::Client::new(&replica)),
         RdsInstances::new(source_rds),
-        DynamoDbLockStore::new(replica.dynamodb, table),
-        SsmParameters::new(replica.ssm),
+        DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&replica), table),
+        SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),
     )
 }

@@ -10,10 +10,12 @@ use aws_sdk_rds::operation::promote_read_replica::PromoteReadReplicaOutput;
 use aws_sdk_rds::Client as RdsClient;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use common::*;
-use failover_core::adapters::RdsInstances;
-use failover_core::promotion::{SplitBrainVerdict, Stage};
+use failover_core::parameters::MemoryParameters;
 use failover_core::ErrorClass;
-use rds_promoter::{Action, Promoter, PromoterConfig};
+use rds_promoter::adapters::MemoryLockStore;
+use rds_promoter::adapters::RdsInstances;
+use rds_promoter::domain::{SplitBrainVerdict, Stage};
+use rds_promoter::{Promoter, PromoterConfig, PromotionAction as Action};
 
 fn rds(rules: &[&Rule]) -> RdsInstances {
     RdsInstances::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c
@@ -32,14 +34,14 @@ fn source_down() -> Rule {
 }
 
 struct Harness {
-    promoter: Promoter<RdsInstances, RdsInstances, std::sync::Arc<MemoryLock>, std::sync::Arc<RecordingParameters>>,
-    lock: std::sync::Arc<MemoryLock>,
-    parameters: std::sync::Arc<RecordingParameters>,
+    promoter: Promoter<RdsInstances, RdsInstances, std::sync::Arc<MemoryLockStore>, std::sync::Arc<MemoryParameters>>,
+    lock: std::sync::Arc<MemoryLockStore>,
+    parameters: std::sync::Arc<MemoryParameters>,
 }
 
 fn harness(config: PromoterConfig, replica_rules: &[&Rule], source_rules: &[&Rule]) -> Harness {
-    let lock = std::sync::Arc::new(MemoryLock::default());
-    let parameters = std::sync::Arc::new(RecordingParameters::default());
+    let lock = std::sync::Arc::new(MemoryLockStore::default());
+    let parameters = std::sync::Arc::new(MemoryParameters::default());
     let promoter = Promoter::new(
         config,
         rds(replica_rules),
@@ -56,7 +58,7 @@ fn harness(config: PromoterConfig, replica_rules: &[&Rule], source_rules: &[&Rul
 
 impl Harness {
     /// Delivers the sample ALARM event as invocation `request_id`, with 30 s to go.
-    async fn alarm(&self, request_id: &str) -> Result<rds_promoter::Outcome, failover_core::FailoverError> {
+    async fn alarm(&self, request_id: &str) -> Result<rds_promoter::PromotionReport, rds_promoter::PromoterError> {
         self.promoter
             .handle(
                 event("alarm-state-change-to-alarm.json"),
@@ -115,7 +117,7 @@ async fn promotes_once_waits_through_the_real_status_sequence_and_publishes() {
         Some((REPLICA_HOST, 3306))
     );
     assert!(matches!(outcome.split_brain, Some(SplitBrainVerdict::Proceed { .. })));
-    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    assert_eq!(h.parameters.writes(), published());
     let record = h.lock.get(FAILOVER_ID).unwrap();
     assert_eq!(record.stage, Stage::Published);
     assert_eq!(record.lease_until_ms, 0, "lease released");
@@ -142,7 +144,7 @@ async fn duplicate_delivery_after_completion_changes_nothing() {
     assert_eq!(again.action, Action::AlreadyComplete);
     assert_eq!(promote.num_calls(), 1);
     assert_eq!(describe.num_calls(), 2, "the duplicate made no RDS call");
-    assert_eq!(h.parameters.writes.lock().unwrap().len(), 3);
+    assert_eq!(h.parameters.writes().len(), 3);
 }
 
 #[tokio::test]
@@ -159,7 +161,7 @@ async fn missing_replica_is_a_non_retryable_error_naming_it() {
         "{err}"
     );
     assert_eq!(promote.num_calls(), 0);
-    assert!(h.parameters.writes.lock().unwrap().is_empty());
+    assert!(h.parameters.writes().is_empty());
 }
 
 #[tokio::test]
@@ -170,7 +172,7 @@ async fn an_instance_that_is_no_longer_a_replica_is_published_without_promoting(
     let outcome = h.alarm("req-1").await.unwrap();
     assert_eq!(outcome.action, Action::AlreadyPromoted);
     assert_eq!(promote.num_calls(), 0);
-    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    assert_eq!(h.parameters.writes(), published());
 }
 
 #[tokio::test]
@@ -284,7 +286,7 @@ async fn a_promote_refused_while_the_replica_is_busy_is_retried_not_taken_for_pr
         2,
         "the retry promotes once the replica is available"
     );
-    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    assert_eq!(h.parameters.writes(), published());
 }
 
 #[tokio::test]
@@ -300,7 +302,7 @@ async fn a_throttled_look_at_the_source_waits_instead_of_promoting() {
     assert!(err.to_string().contains("throttled"), "{err}");
     assert_eq!(promote.num_calls(), 0, "the primary's region is up: no promotion");
     assert_eq!(h.lock.get(FAILOVER_ID).unwrap().stage, Stage::Requested);
-    assert!(h.parameters.writes.lock().unwrap().is_empty());
+    assert!(h.parameters.writes().is_empty());
 }
 
 #[tokio::test]
@@ -321,7 +323,7 @@ async fn a_second_alarm_never_promotes_a_replica_another_failover_claimed() {
     assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
     assert!(err.to_string().contains("primary-db-unhealthy"), "{err}");
     assert_eq!(promote.num_calls(), 0);
-    assert!(h.parameters.writes.lock().unwrap().is_empty());
+    assert!(h.parameters.writes().is_empty());
 }
 
 #[tokio::test]
@@ -400,7 +402,7 @@ async fn running_out_of_time_is_retryable_and_the_retry_resumes_without_promotin
         .unwrap();
     assert_eq!(outcome.action, Action::Resumed);
     assert_eq!(promote.num_calls(), 1, "never promoted twice");
-    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    assert_eq!(h.parameters.writes(), published());
 }
 
 #[tokio::test]
@@ -409,7 +411,7 @@ async fn parameter_store_errors_are_retryable_and_the_retry_only_publishes() {
     let promote = promote_ok();
     let source_rule = source_down();
     let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
-    *h.parameters.fail_first.lock().unwrap() = 1;
+    h.parameters.fail_next_writes(1);
     let alarm = event("alarm-state-change-to-alarm.json");
 
     let err = h
@@ -432,7 +434,7 @@ async fn parameter_store_errors_are_retryable_and_the_retry_only_publishes() {
     assert_eq!(outcome.action, Action::Resumed);
     assert_eq!(promote.num_calls(), 1);
     assert_eq!(describe.num_calls(), 2, "the retry made no RDS call");
-    assert_eq!(*h.parameters.writes.lock().unwrap(), published());
+    assert_eq!(h.parameters.writes(), published());
 }
 
 #[tokio::test]
@@ -440,14 +442,14 @@ async fn a_live_concurrent_owner_makes_a_duplicate_back_off() {
     let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", None, false));
     let promote = promote_ok();
     let h = harness(config(&[]), &[&describe, &promote], &[]);
-    let owner = failover_core::promotion::LockRecord::new(
+    let owner = rds_promoter::domain::LockRecord::new(
         FAILOVER_ID,
         REPLICA,
         "req-owner",
         chrono::Utc::now().timestamp_millis(),
         chrono::Utc::now().timestamp_millis() + 60_000,
     );
-    use failover_core::ports::FailoverLockStore;
+    use rds_promoter::ports::FailoverLockStore;
     assert!(h.lock.create(&owner).await.unwrap());
 
     let err = h.alarm("req-dup").await.unwrap_err();
@@ -504,7 +506,7 @@ async fn ignored_and_malformed_events_make_no_aws_call() {
 
     assert_eq!(describe.num_calls() + promote.num_calls(), 0);
     assert!(h.lock.records.lock().unwrap().is_empty());
-    assert!(h.parameters.writes.lock().unwrap().is_empty());
+    assert!(h.parameters.writes().is_empty());
 }
 
 #[tokio::test]
@@ -534,5 +536,5 @@ async fn dry_run_checks_everything_and_changes_nothing() {
     );
     assert!(outcome.plan.iter().any(|p| p.contains("/shop/failover/active-region")));
     assert!(h.lock.records.lock().unwrap().is_empty());
-    assert!(h.parameters.writes.lock().unwrap().is_empty());
+    assert!(h.parameters.writes().is_empty());
 }

@@ -22,13 +22,10 @@ use events::{item, n, s, StreamBuilder};
 use failover_core::retry::Deadline;
 use failover_core::EnvReader;
 use serde_json::Value as Json;
-use stream_replicator::coalesce::Coalescer;
-use stream_replicator::dynamodb::DynamoDbTable;
-use stream_replicator::item::Attributes;
-use stream_replicator::key::KeySchema;
-use stream_replicator::memory::MemoryTable;
+use stream_replicator::adapters::dynamodb::DynamoDbTable;
+use stream_replicator::adapters::memory::MemoryTable;
 use stream_replicator::ports::{ItemWriter, WriteRequest};
-use stream_replicator::{Replicator, ReplicatorConfig};
+use stream_replicator::{allocator, Attributes, KeySchema, PlanPhase, Replicator, ReplicatorConfig};
 
 const RSS_CHILD: &str = "STREAM_REPLICATOR_BENCH_RSS_EVENT";
 
@@ -163,33 +160,18 @@ fn plan_throughput(json: &str, records: usize) -> f64 {
 /// regression points at its phase.
 fn plan_phases(json: &str) {
     let r = memory_replicator();
-    let (decoder, rules) = (r.decoder(), r.rules());
     let mut phases: [Vec<f64>; 4] = Default::default();
     for _ in 0..9 {
         let started = Instant::now();
         serde_json::from_str::<serde::de::IgnoredAny>(json).expect("valid JSON");
         phases[3].push(started.elapsed().as_secs_f64() * 1000.0);
         let mut lap = Instant::now();
-        let mut mark = |phase: usize| {
-            phases[phase].push(lap.elapsed().as_secs_f64() * 1000.0);
+        // Phases 0, 1, 2: read+check, coalesce, build last images+decide.
+        let mark = |phase: PlanPhase| {
+            phases[phase as usize].push(lap.elapsed().as_secs_f64() * 1000.0);
             lap = Instant::now();
         };
-        let mut records = Vec::new();
-        decoder
-            .decode_json(json, |record| records.push(record))
-            .expect("valid batch");
-        mark(0);
-        let mut coalescer = Coalescer::new(r.config().ttl_deletes);
-        records.into_iter().for_each(|record| coalescer.push(record));
-        let coalesced = coalescer.finish();
-        mark(1);
-        let actions: Vec<_> = coalesced
-            .keys
-            .into_iter()
-            .map(|k| rules.decide(decoder.complete(k.last).expect("valid image").kind))
-            .collect();
-        mark(2);
-        drop(actions);
+        r.plan_json_by_phase(json, mark).expect("valid batch");
     }
     let median = |runs: &mut Vec<f64>| {
         runs.sort_by(f64::total_cmp);
@@ -266,7 +248,7 @@ fn peak_rss_mb(json: &str) -> f64 {
 
 fn main() {
     // As the Lambda binary's main does.
-    stream_replicator::allocator::keep_freed_memory();
+    allocator::keep_freed_memory();
     if let Ok(path) = std::env::var(RSS_CHILD) {
         rss_child(&path);
         return;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use failover_core::{ConfigError, EnvReader, Region};
 
-use crate::key::KeySchema;
+use crate::domain::key::KeySchema;
 
 /// How changes are applied to the target table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,35 +1,44 @@
 //! stream-replicator: keeps the secondary region's DynamoDB table a faithful copy of the
 //! primary's by replaying the primary table's stream, lossless under faults.
 //!
-//! The pipeline for one batch, in one pass over the payload: [`wire`] reads the records one
-//! at a time, [`decode`] checks each into a change (its new image still raw JSON),
-//! [`coalesce`] keeps each key's last change, whose image alone is then built, [`decide`]
-//! picks the action per key, [`engine`] applies the actions through the [`ports`] (the
-//! [`dynamodb`] adapter in production), and [`checkpoint`] finds where Lambda must resume.
-//! Everything but the engine and the adapter is plain synchronous code.
+//! [`wiring::build`] builds the [`Replicator`] once at init from the [`config`]; its
+//! [`Replicator::handle_lambda_event`] (`handler.rs`) runs the pipeline for each batch, in
+//! one pass over the payload:
+//!
+//! 1. **event** (`src/event/`): `wire` reads the records one at a time and `decode` checks
+//!    each into a change, its new image still raw JSON;
+//! 2. **plan** (`src/plan/`): `coalesce` keeps each key's last change, whose image alone is
+//!    then built, and `decide` picks the action per key (`marker` recognises the
+//!    replicator's own writes);
+//! 3. **apply** (`src/apply/`): `engine` carries out the actions through the [`ports`] (the
+//!    [`adapters::dynamodb`] adapter in production, [`adapters::memory`] in tests), and
+//!    `checkpoint` finds where Lambda must resume;
+//! 4. **report** (`report.rs`): the response names that record, and the [`BatchReport`]
+//!    becomes the EMF metric line.
+//!
+//! Items, keys and numbers (`src/domain/`) are shared by every stage; an invalid event is
+//! an [`EventError`]. Everything but the engine and the adapters is plain synchronous code.
 
+pub mod adapters;
 pub mod allocator;
-pub mod batching;
-pub mod change;
-pub mod checkpoint;
-pub mod coalesce;
+mod apply;
 pub mod config;
-pub mod decide;
-pub mod decode;
-pub mod dynamo_json;
-pub mod dynamodb;
-pub mod engine;
-pub mod handler;
-pub mod init;
-pub mod item;
-pub mod key;
-pub mod marker;
-pub mod memory;
-pub mod metrics;
-pub mod number;
+mod domain;
+mod error;
+mod event;
+mod handler;
+mod plan;
 pub mod ports;
-pub mod wire;
+mod report;
+pub mod wiring;
 
+pub use apply::checkpoint::RecordTally;
 pub use config::ReplicatorConfig;
-pub use handler::{Handled, Plan, Replicator};
-pub use init::init;
+pub use domain::item::{Attributes, Value};
+pub use domain::key::KeySchema;
+pub use error::EventError;
+pub use handler::Replicator;
+pub use plan::decide::SkipReason;
+pub use plan::marker::OriginMarker;
+pub use plan::{BatchPlan, PlanPhase};
+pub use report::{BatchReport, HandledBatch, LagStats};

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use failover_core::{AwsFailure, ErrorClass};
 
-use crate::item::Attributes;
+use crate::domain::item::Attributes;
 
 /// One request of a BatchWriteItem call.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +25,7 @@ pub struct Guard<'a> {
     pub version: &'a str,
 }
 
-/// The delete tag (see [`crate::marker`]).
+/// The delete tag (see [`crate::plan::marker`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tag<'a> {
     /// The origin marker attribute.

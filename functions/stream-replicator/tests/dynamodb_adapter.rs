@@ -14,15 +14,13 @@ use aws_smithy_types::body::SdkBody;
 use common::events::{item, n, StreamBuilder};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass};
-use stream_replicator::dynamodb::{
+use stream_replicator::adapters::dynamodb::{
     describe_key_schema, DynamoDbTable, DELETE_IF_TAGGED, PUT_IF_NEWER, TAG_IF_NOT_NEWER,
 };
-use stream_replicator::item::{Attributes, Value};
-use stream_replicator::key::KeySchema;
 use stream_replicator::ports::{
     failure_kind, Conditional, FailureKind, Guard, ItemReader, ItemWriter, Tag, WriteRequest,
 };
-use stream_replicator::{Replicator, ReplicatorConfig};
+use stream_replicator::{Attributes, KeySchema, Replicator, ReplicatorConfig, Value};
 
 const TABLE: &str = "shop-data";
 

@@ -11,11 +11,8 @@ use common::events::{item, n, s, stream_arn, StreamBuilder};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{AwsFailure, EnvReader, ErrorClass, FailoverError};
 use serde_json::Value as Json;
-use stream_replicator::item::{Attributes, Value};
-use stream_replicator::key::KeySchema;
-use stream_replicator::marker::OriginMarker;
-use stream_replicator::memory::{Fault, MemoryTable};
-use stream_replicator::{Handled, Replicator, ReplicatorConfig};
+use stream_replicator::adapters::memory::{Fault, MemoryTable};
+use stream_replicator::{Attributes, HandledBatch, KeySchema, OriginMarker, Replicator, ReplicatorConfig, Value};
 
 const MARKER: &str = "replica_origin";
 
@@ -103,15 +100,15 @@ fn expected(stream: &StreamBuilder) -> BTreeMap<String, Attributes> {
     state
 }
 
-async fn run(r: &MemoryReplicator, stream: &StreamBuilder) -> Handled {
+async fn run(r: &MemoryReplicator, stream: &StreamBuilder) -> HandledBatch {
     r.replicate(stream.event(), deadline()).await
 }
 
-fn ok(handled: &Handled) -> &DynamoDbEventResponse {
+fn ok(handled: &HandledBatch) -> &DynamoDbEventResponse {
     handled.result.as_ref().expect("the batch is handled")
 }
 
-fn resume_point(handled: &Handled) -> Option<String> {
+fn resume_point(handled: &HandledBatch) -> Option<String> {
     ok(handled)
         .batch_item_failures
         .iter()

@@ -3,15 +3,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_rds::types::{DbInstance, DbInstanceStatusInfo, Endpoint};
-use failover_core::error::ErrorClass;
-use failover_core::ports::{FailoverLockStore, ParameterWriter};
-use failover_core::promotion::LockRecord;
 use failover_core::retry::Deadline;
-use failover_core::{AwsFailure, EnvReader};
+use failover_core::EnvReader;
 use rds_promoter::{Invocation, PromoterConfig};
 
 pub const REPLICA: &str = "shop-db-replica";
@@ -21,99 +17,6 @@ pub const REPLICA_CREATED_SECS: i64 = 1_763_000_000;
 /// The replica incarnation its promotion claim is keyed by.
 pub const REPLICA_INCARNATION: &str = "shop-db-replica@1763000000000";
 pub const REPLICA_HOST: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com";
-
-/// A lock store with DynamoDB's conditional-write semantics, in memory.
-#[derive(Default)]
-pub struct MemoryLock {
-    pub records: Mutex<HashMap<String, LockRecord>>,
-    /// Replica incarnation → the failover id holding its promotion claim, and its lease end.
-    pub replica_claims: Mutex<HashMap<String, (String, i64)>>,
-}
-
-impl MemoryLock {
-    pub fn get(&self, id: &str) -> Option<LockRecord> {
-        self.records.lock().unwrap().get(id).cloned()
-    }
-}
-
-impl FailoverLockStore for MemoryLock {
-    async fn create(&self, record: &LockRecord) -> Result<bool, AwsFailure> {
-        let mut records = self.records.lock().unwrap();
-        if records.contains_key(&record.failover_id) {
-            return Ok(false);
-        }
-        records.insert(record.failover_id.clone(), record.clone());
-        Ok(true)
-    }
-
-    async fn load(&self, failover_id: &str) -> Result<Option<LockRecord>, AwsFailure> {
-        Ok(self.get(failover_id))
-    }
-
-    async fn take_over(&self, seen: &LockRecord, owner: &str, lease_until_ms: i64) -> Result<bool, AwsFailure> {
-        let mut records = self.records.lock().unwrap();
-        match records.get_mut(&seen.failover_id) {
-            Some(r) if r.owner == seen.owner && r.lease_until_ms == seen.lease_until_ms => {
-                r.owner = owner.to_owned();
-                r.lease_until_ms = lease_until_ms;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn save(&self, record: &LockRecord) -> Result<bool, AwsFailure> {
-        let mut records = self.records.lock().unwrap();
-        match records.get_mut(&record.failover_id) {
-            Some(r) if r.owner == record.owner => {
-                *r = record.clone();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn claim_replica(
-        &self,
-        incarnation: &str,
-        failover_id: &str,
-        lease_until_ms: i64,
-    ) -> Result<Option<String>, AwsFailure> {
-        let mut claims = self.replica_claims.lock().unwrap();
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        match claims.get(incarnation) {
-            Some((holder, lease)) if holder != failover_id && *lease >= now_ms => Ok(Some(holder.clone())),
-            _ => {
-                claims.insert(incarnation.to_owned(), (failover_id.to_owned(), lease_until_ms));
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// Records parameter writes; the first `fail_first` writes fail with throttling.
-#[derive(Default)]
-pub struct RecordingParameters {
-    pub writes: Mutex<Vec<(String, String)>>,
-    pub fail_first: Mutex<u32>,
-}
-
-impl ParameterWriter for RecordingParameters {
-    async fn put(&self, name: &str, value: &str) -> Result<(), AwsFailure> {
-        let mut fail = self.fail_first.lock().unwrap();
-        if *fail > 0 {
-            *fail -= 1;
-            return Err(AwsFailure {
-                operation: "PutParameter",
-                code: Some("ThrottlingException".into()),
-                message: "Rate exceeded".into(),
-                class: ErrorClass::Retryable,
-            });
-        }
-        self.writes.lock().unwrap().push((name.to_owned(), value.to_owned()));
-        Ok(())
-    }
-}
 
 /// The configuration of the tests, with `overrides` replacing or adding variables.
 pub fn config(overrides: &[(&str, &str)]) -> PromoterConfig {

@@ -1,0 +1,125 @@
+//! The JSON report each invocation logs and returns, with one line per server, and its
+//! EMF metrics.
+
+use crate::domain::{InstanceResult, RewriteTarget};
+use failover_core::emf::{MetricLine, Unit};
+use serde::Serialize;
+
+/// Overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RewriteStatus {
+    /// Every targeted server reported success.
+    Success,
+    /// Some targeted servers did not, or servers matched but none could be commanded.
+    PartialFailure,
+    /// The event does not call for a rewrite.
+    Ignored,
+    /// Dry run: discovered and planned, nothing sent.
+    DryRun,
+}
+
+/// One server's line in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceReport {
+    /// Instance or node id.
+    pub instance_id: String,
+    /// Its App tag.
+    pub app: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub result: InstanceResult,
+}
+
+/// The report of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewriteReport {
+    /// Overall result.
+    pub status: RewriteStatus,
+    /// What triggered it.
+    pub trigger: String,
+    /// Why it was ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored_because: Option<String>,
+    /// Where the servers are pointed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<RewriteTarget>,
+    /// The failover id carried in the command comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_id: Option<String>,
+    /// SendCommand ids.
+    pub command_ids: Vec<String>,
+    /// Every matching server, commanded or skipped.
+    pub instances: Vec<InstanceReport>,
+}
+
+impl RewriteReport {
+    /// A report with nothing done yet.
+    pub fn new(status: RewriteStatus, trigger: &str) -> Self {
+        Self {
+            status,
+            trigger: trigger.to_owned(),
+            ignored_because: None,
+            target: None,
+            failover_id: None,
+            command_ids: Vec::new(),
+            instances: Vec::new(),
+        }
+    }
+
+    /// Counts of each result kind, for logs and metrics.
+    pub fn count(&self, predicate: impl Fn(&InstanceResult) -> bool) -> usize {
+        self.instances.iter().filter(|i| predicate(&i.result)).count()
+    }
+
+    /// One line naming each server that did not succeed (for the error message).
+    pub fn failures_summary(&self) -> String {
+        self.instances
+            .iter()
+            .filter(|i| !i.result.is_success() && !matches!(i.result, InstanceResult::Skipped { .. }))
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    i.instance_id,
+                    serde_json::to_string(&i.result).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// One line naming each skipped server and why (for the error when none was commanded).
+    pub fn skipped_summary(&self) -> String {
+        self.instances
+            .iter()
+            .filter_map(|i| match &i.result {
+                InstanceResult::Skipped { reason } => Some(format!("{} ({}) {reason}", i.instance_id, i.app)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The EMF line for this report.
+    pub fn metric_line(&self) -> MetricLine {
+        let succeeded = self.count(InstanceResult::is_success);
+        let skipped = self.count(|r| matches!(r, InstanceResult::Skipped { .. }));
+        let failed = self.instances.len() - succeeded - skipped;
+        let mut line = MetricLine::for_function(crate::FUNCTION)
+            .metric("Invocations", 1.0, Unit::Count)
+            .metric("InstancesSucceeded", succeeded as f64, Unit::Count)
+            .metric("InstancesFailed", failed as f64, Unit::Count)
+            .metric("InstancesSkipped", skipped as f64, Unit::Count)
+            .metric("Commands", self.command_ids.len() as f64, Unit::Count)
+            .property("Status", serde_json::to_value(self.status).unwrap_or_default());
+        if self.status == RewriteStatus::PartialFailure {
+            line = line.metric("PartialFailures", 1.0, Unit::Count);
+        }
+        if let Some(id) = &self.failover_id {
+            line = line.property("FailoverId", id.as_str());
+        }
+        line
+    }
+}

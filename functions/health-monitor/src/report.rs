@@ -1,0 +1,88 @@
+//! The report of one run, and the metric lines it emits: the per-region verdicts the
+//! failover alarm reads, and the run's summary.
+
+use std::collections::BTreeMap;
+
+use failover_core::emf::{MetricLine, Unit, NAMESPACE};
+use serde::Serialize;
+
+use crate::domain::{CheckResult, Decision, HealthState};
+
+/// The report of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorReport {
+    /// The state machine's decision.
+    pub decision: Decision,
+    /// The active region after this run.
+    pub active_region: String,
+    /// Each region's check.
+    pub checks: Vec<CheckResult>,
+    /// Age of each region's heartbeat copy in the other region, when replicated.
+    pub replication_lag_ms: BTreeMap<String, u64>,
+    /// True when another run updated the state first and this run changed nothing.
+    pub conflict: bool,
+    /// True when this run wrote the active region to Parameter Store.
+    pub published: bool,
+}
+
+/// Per region, from the checks alone: `RegionHealthy`, latencies, replication lag.
+pub fn check_metric_lines(checks: &[CheckResult], replication_lag_ms: &BTreeMap<String, u64>) -> Vec<MetricLine> {
+    let mut lines = Vec::new();
+    for check in checks {
+        let mut line = MetricLine::new(NAMESPACE)
+            .dimension("Region", check.region.as_str())
+            .metric("RegionHealthy", if check.healthy { 1.0 } else { 0.0 }, Unit::None);
+        if let Some(ms) = check.write_ms {
+            line = line.metric("HeartbeatWriteMs", ms as f64, Unit::Milliseconds);
+        }
+        if let Some(ms) = check.read_ms {
+            line = line.metric("HeartbeatReadMs", ms as f64, Unit::Milliseconds);
+        }
+        if let Some(error) = &check.error {
+            line = line.property("CheckError", error.as_str());
+        }
+        let lag = replication_lag_ms
+            .iter()
+            .find(|(path, _)| path.starts_with(&format!("{}->", check.region)))
+            .map(|(_, ms)| *ms);
+        if let Some(ms) = lag {
+            line = line.metric("ReplicationLagMs", ms as f64, Unit::Milliseconds);
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// After the save: the saved counters per region and what this run did (`decision` is
+/// `None` when another run saved first, so this run switched nothing).
+pub fn run_metric_lines(decision: Option<&Decision>, state: &HealthState) -> Vec<MetricLine> {
+    let mut lines = Vec::new();
+    if decision.is_some() {
+        for (region, counters) in &state.regions {
+            let line = MetricLine::new(NAMESPACE)
+                .dimension("Region", region.as_str())
+                .metric("ConsecutiveFailures", counters.consecutive_failures as f64, Unit::Count)
+                .property("ActiveRegion", state.active_region.as_str());
+            lines.push(line);
+        }
+    }
+    let mut summary = MetricLine::for_function(crate::FUNCTION);
+    summary = match decision {
+        Some(Decision::Switch(switch)) => summary
+            .metric("ActiveRegionSwitches", 1.0, Unit::Count)
+            .property("SwitchKind", serde_json::to_value(switch.kind).unwrap_or_default()),
+        Some(Decision::BothUnhealthy) => {
+            summary
+                .metric("ActiveRegionSwitches", 0.0, Unit::Count)
+                .metric("BothRegionsUnhealthy", 1.0, Unit::Count)
+        }
+        Some(Decision::NoUsableRegion { .. }) => summary
+            .metric("ActiveRegionSwitches", 0.0, Unit::Count)
+            .metric("BothRegionsUnhealthy", 1.0, Unit::Count)
+            .property("Critical", "failover region failed; failback not allowed yet"),
+        _ => summary.metric("ActiveRegionSwitches", 0.0, Unit::Count),
+    };
+    lines.push(summary);
+    lines
+}

@@ -1,0 +1,81 @@
+//! An in-memory [`FailoverLockStore`] with DynamoDB's conditional-write semantics: the fake
+//! the tests use in place of the state table.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use failover_core::AwsFailure;
+
+use crate::domain::LockRecord;
+use crate::ports::FailoverLockStore;
+
+/// A lock store with DynamoDB's conditional-write semantics, in memory.
+#[derive(Default)]
+pub struct MemoryLockStore {
+    /// Failover id → record.
+    pub records: Mutex<HashMap<String, LockRecord>>,
+    /// Replica incarnation → the failover id holding its promotion claim, and its lease end.
+    pub replica_claims: Mutex<HashMap<String, (String, i64)>>,
+}
+
+impl MemoryLockStore {
+    /// The record of `id`, if any.
+    pub fn get(&self, id: &str) -> Option<LockRecord> {
+        self.records.lock().unwrap().get(id).cloned()
+    }
+}
+
+impl FailoverLockStore for MemoryLockStore {
+    async fn create(&self, record: &LockRecord) -> Result<bool, AwsFailure> {
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(&record.failover_id) {
+            return Ok(false);
+        }
+        records.insert(record.failover_id.clone(), record.clone());
+        Ok(true)
+    }
+
+    async fn load(&self, failover_id: &str) -> Result<Option<LockRecord>, AwsFailure> {
+        Ok(self.get(failover_id))
+    }
+
+    async fn take_over(&self, seen: &LockRecord, owner: &str, lease_until_ms: i64) -> Result<bool, AwsFailure> {
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(&seen.failover_id) {
+            Some(r) if r.owner == seen.owner && r.lease_until_ms == seen.lease_until_ms => {
+                r.owner = owner.to_owned();
+                r.lease_until_ms = lease_until_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn save(&self, record: &LockRecord) -> Result<bool, AwsFailure> {
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(&record.failover_id) {
+            Some(r) if r.owner == record.owner => {
+                *r = record.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, AwsFailure> {
+        let mut claims = self.replica_claims.lock().unwrap();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match claims.get(incarnation) {
+            Some((holder, lease)) if holder != failover_id && *lease >= now_ms => Ok(Some(holder.clone())),
+            _ => {
+                claims.insert(incarnation.to_owned(), (failover_id.to_owned(), lease_until_ms));
+                Ok(None)
+            }
+        }
+    }
+}

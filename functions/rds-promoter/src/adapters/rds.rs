@@ -1,0 +1,79 @@
+//! [`DbInstances`] over the RDS API.
+
+use aws_sdk_rds::types::DbInstance;
+
+use crate::domain::DbInstanceView;
+use crate::ports::DbInstances;
+use failover_core::error::AwsFailure;
+
+/// RDS instances in the client's region.
+#[derive(Debug, Clone)]
+pub struct RdsInstances {
+    client: aws_sdk_rds::Client,
+}
+
+impl RdsInstances {
+    /// Wraps a client (its region is the instances' region).
+    pub fn new(client: aws_sdk_rds::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl DbInstances for RdsInstances {
+    async fn describe(&self, id: &str) -> Result<Option<DbInstanceView>, AwsFailure> {
+        match self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.db_instances().first().map(|i| view(id, i))),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_db_instance_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(AwsFailure::from_sdk("DescribeDBInstances", &err)),
+        }
+    }
+
+    async fn promote(&self, id: &str, backup_retention_days: i32) -> Result<(), AwsFailure> {
+        self.client
+            .promote_read_replica()
+            .db_instance_identifier(id)
+            .backup_retention_period(backup_retention_days)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("PromoteReadReplica", &err))
+    }
+}
+
+fn view(requested_id: &str, instance: &DbInstance) -> DbInstanceView {
+    let endpoint = instance.endpoint();
+    DbInstanceView {
+        id: instance.db_instance_identifier().unwrap_or(requested_id).to_owned(),
+        arn: instance.db_instance_arn().map(str::to_owned),
+        status: instance.db_instance_status().unwrap_or("unknown").to_owned(),
+        replica_source: instance
+            .read_replica_source_db_instance_identifier()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        status_infos: instance
+            .status_infos()
+            .iter()
+            .map(|s| {
+                (
+                    s.status_type().unwrap_or_default().to_owned(),
+                    s.status().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        endpoint_address: endpoint.and_then(|e| e.address()).map(str::to_owned),
+        endpoint_port: endpoint.and_then(|e| e.port()).and_then(|p| u16::try_from(p).ok()),
+        created_at_ms: instance.instance_create_time().and_then(|t| t.to_millis().ok()),
+    }
+}

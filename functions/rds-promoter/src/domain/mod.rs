@@ -1,0 +1,12 @@
+//! Promoting the cross-region read replica: the pure decisions behind rds-promoter
+//! (synchronous, no AWS types).
+
+mod decision;
+mod instance;
+mod lock;
+mod split_brain;
+
+pub use decision::{promotion_step, PromotionStep};
+pub use instance::{guard_replica, writability, DbInstanceView, ReplicaGuard, Writability};
+pub use lock::{Claim, LockRecord, Stage};
+pub use split_brain::{split_brain_verdict, SourceProbe, SplitBrainVerdict};

@@ -1,0 +1,29 @@
+//! Who is invoking and until when: the lock owner and its lease come from the Lambda context.
+
+use failover_core::retry::{normalize_lambda_deadline, Deadline};
+
+/// The invocation's identity and deadline.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The Lambda request id (the lock owner).
+    pub request_id: String,
+    /// When this invocation must have returned (the core's margin already subtracted).
+    pub deadline: Deadline,
+    /// The invocation's own deadline in epoch milliseconds (the lock lease).
+    pub lease_until_ms: i64,
+}
+
+impl Invocation {
+    /// From the Lambda context.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        let lease_until_ms = normalize_lambda_deadline(context.deadline())
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Self {
+            request_id: context.request_id.clone(),
+            deadline: Deadline::for_invocation(context),
+            lease_until_ms,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The ports of rds-promoter: RDS instances as promotion sees them, and the durable
+//! failover lock.
+
+use std::future::Future;
+
+use crate::domain::{DbInstanceView, LockRecord};
+use failover_core::error::AwsFailure;
+
+/// Describes and promotes RDS instances in one region.
+pub trait DbInstances: Send + Sync {
+    /// The instance, or `None` if the region says it does not exist.
+    fn describe(&self, id: &str) -> impl Future<Output = Result<Option<DbInstanceView>, AwsFailure>> + Send;
+
+    /// Starts promoting a read replica to a standalone, writable instance.
+    fn promote(&self, id: &str, backup_retention_days: i32) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+}
+
+/// A shared client is a client too.
+impl<T: DbInstances> DbInstances for std::sync::Arc<T> {
+    fn describe(&self, id: &str) -> impl Future<Output = Result<Option<DbInstanceView>, AwsFailure>> + Send {
+        (**self).describe(id)
+    }
+
+    fn promote(&self, id: &str, backup_retention_days: i32) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).promote(id, backup_retention_days)
+    }
+}
+
+/// Stores [`LockRecord`]s with conditional writes.
+pub trait FailoverLockStore: Send + Sync {
+    /// Creates the record only if no record exists for its failover id; `false` if one did.
+    fn create(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Reads the record with a strongly consistent read.
+    fn load(&self, failover_id: &str) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send;
+
+    /// Moves the lease to `owner` until `lease_until_ms`, only if the stored owner and lease
+    /// are still those of `seen`; `false` if someone else changed them first.
+    fn take_over(
+        &self,
+        seen: &LockRecord,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Writes the whole record, only while `record.owner` still owns it; `false` if not.
+    fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// Claims the right to promote one replica incarnation for `failover_id` until
+    /// `lease_until_ms`, so that two different alarms (two failover ids) never both send
+    /// PromoteReadReplica. `None` when the claim is (now, or already) this failover's or the
+    /// holder's lease has lapsed; `Some(holder)` while another failover holds it.
+    fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send;
+}
+
+/// Shared stores (e.g. one table client used by concurrent handlers) are stores too.
+impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
+    fn create(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).create(record)
+    }
+
+    fn load(&self, failover_id: &str) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send {
+        (**self).load(failover_id)
+    }
+
+    fn take_over(
+        &self,
+        seen: &LockRecord,
+        owner: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).take_over(seen, owner, lease_until_ms)
+    }
+
+    fn save(&self, record: &LockRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).save(record)
+    }
+
+    fn claim_replica(
+        &self,
+        incarnation: &str,
+        failover_id: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send {
+        (**self).claim_replica(incarnation, failover_id, lease_until_ms)
+    }
+}

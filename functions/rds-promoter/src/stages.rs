@@ -1,0 +1,272 @@
+//! The stages of a failover, each one idempotent: assess and promote once (`Requested`),
+//! wait until writable (`Promoting`), publish (`Writable`). Each moves the lock record to
+//! its next stage; the handler saves it after each.
+
+use failover_core::alarm::AlarmTransition;
+use failover_core::parameters::{ParameterWriter, PublishedValues};
+use failover_core::retry::{Deadline, Poller};
+use failover_core::{AwsFailure, ErrorClass};
+use tracing::info;
+
+use crate::domain::{
+    guard_replica, promotion_step, split_brain_verdict, writability, DbInstanceView, LockRecord, PromotionStep,
+    ReplicaGuard, SourceProbe, SplitBrainVerdict, Stage, Writability,
+};
+use crate::error::PromoterError;
+use crate::handler::{now_ms, Promoter};
+use crate::ports::{DbInstances, FailoverLockStore};
+use crate::report::PromotionAction;
+
+impl<R, S, L, P> Promoter<R, S, L, P>
+where
+    R: DbInstances,
+    S: DbInstances,
+    L: FailoverLockStore,
+    P: ParameterWriter,
+{
+    /// Reads the replica and, for a promotable one, the source: the decision the real run
+    /// acts on and the dry run describes, with the replica as read.
+    pub(crate) async fn assess(
+        &self,
+        transition: &AlarmTransition,
+    ) -> Result<(DbInstanceView, PromotionStep), PromoterError> {
+        let view = self.describe_replica().await?;
+        let guard = guard_replica(&view);
+        let verdict = match &guard {
+            ReplicaGuard::Promotable { source } => Some(self.check_split_brain(transition, source).await),
+            ReplicaGuard::AlreadyPromoted => {
+                info!(replica = %view.id, status = %view.status, "replica is no longer a read replica; publishing its endpoint");
+                None
+            }
+            ReplicaGuard::Busy { .. } => None,
+        };
+        Ok((view, promotion_step(guard, verdict)))
+    }
+
+    /// Stage `Requested`: check the replica and the source, then promote, exactly once.
+    pub(crate) async fn promote_once(
+        &self,
+        transition: &AlarmTransition,
+        record: &mut LockRecord,
+    ) -> Result<(PromotionAction, Option<SplitBrainVerdict>), PromoterError> {
+        let replica = &self.config.replica.id;
+        let (view, step) = self.assess(transition).await?;
+        let (source, verdict) = match step {
+            PromotionStep::PublishOnly => {
+                record.stage = Stage::Promoting;
+                return Ok((PromotionAction::AlreadyPromoted, None));
+            }
+            PromotionStep::WaitForReplica { status } => {
+                return Err(PromoterError::ReplicaBusy {
+                    replica: replica.clone(),
+                    status,
+                })
+            }
+            PromotionStep::Refuse { verdict, .. } => {
+                return Err(PromoterError::SplitBrain(verdict.reason().to_owned()))
+            }
+            PromotionStep::LookAgain { verdict, .. } => {
+                return Err(PromoterError::GuardUndecided(verdict.reason().to_owned()))
+            }
+            PromotionStep::Promote { source, verdict } => (source, verdict),
+        };
+        record.former_source = Some(source);
+        // Two allowed alarms are two failover ids: only one of them may promote. The claim
+        // names the replica's incarnation, so a re-created replica is a new one.
+        if let Some(holder) = self
+            .lock
+            .claim_replica(&view.incarnation(), &record.failover_id, record.lease_until_ms)
+            .await?
+        {
+            return Err(PromoterError::ReplicaClaimed {
+                replica: replica.clone(),
+                holder,
+            });
+        }
+        match self
+            .replica_side
+            .promote(replica, self.config.backup_retention_days)
+            .await
+        {
+            Ok(()) => info!(%replica, "PromoteReadReplica accepted"),
+            // An earlier attempt's promote may have been accepted just before it died.
+            Err(failure) if failure.has_code("InvalidDBInstanceState") => {
+                self.confirm_promotion_under_way(failure).await?
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+        record.promote_requested_at_ms = Some(now_ms());
+        record.stage = Stage::Promoting;
+        Ok((PromotionAction::Promoted, Some(verdict)))
+    }
+
+    /// After `InvalidDBInstanceState`, proceeds only once the replica is detached from its
+    /// source. A busy replica that still has a source may have refused the promote for its
+    /// own reasons (backing-up, modifying), so the stage stays `Requested` and a retry looks again.
+    async fn confirm_promotion_under_way(&self, refusal: AwsFailure) -> Result<(), PromoterError> {
+        let view = self.describe_replica().await?;
+        match (view.replica_source, view.status.as_str()) {
+            (None, _) => {
+                info!(replica = %view.id, status = %view.status, "replica already detached from its source");
+                Ok(())
+            }
+            (Some(_), "available") => Err(refusal.into()),
+            (Some(source_id), status) => Err(PromoterError::PromoteRefusedWhileBusy {
+                replica: view.id.clone(),
+                status: status.to_owned(),
+                source_id,
+                refusal,
+            }),
+        }
+    }
+
+    /// Stage `Promoting`: polls until writable, with growing jittered pauses, until the
+    /// wait budget runs out; records the endpoint.
+    pub(crate) async fn await_writable(
+        &self,
+        record: &mut LockRecord,
+        deadline: Deadline,
+    ) -> Result<(), PromoterError> {
+        let replica = &self.config.replica.id;
+        let deadline = deadline.min(Deadline::after(self.config.max_wait));
+        let mut poller = Poller::new(self.config.poll_initial, self.config.poll_max, deadline);
+        loop {
+            let last_reason = match self.replica_side.describe(replica).await {
+                Ok(Some(view)) => match writability(&view) {
+                    Writability::Writable { address, port } => {
+                        info!(%replica, polls = poller.polls() + 1, waited_ms = poller.waited().as_millis() as u64, "replica is writable");
+                        record.endpoint_address = Some(address);
+                        record.endpoint_port = Some(port);
+                        record.writable_at_ms = Some(now_ms());
+                        record.stage = Stage::Writable;
+                        return Ok(());
+                    }
+                    Writability::NotYet(reason) => reason,
+                },
+                Ok(None) => {
+                    return Err(PromoterError::ReplicaDisappeared {
+                        replica: replica.clone(),
+                    })
+                }
+                Err(failure) if failure.class == ErrorClass::Retryable => failure.to_string(),
+                Err(failure) => return Err(failure.into()),
+            };
+            if !poller.pause_before_next().await {
+                return Err(PromoterError::NotWritableInTime {
+                    replica: replica.clone(),
+                    waited: poller.waited(),
+                    polls: poller.polls(),
+                    last_reason,
+                });
+            }
+        }
+    }
+
+    /// Stage `Writable`: writes host, port and active region, active region last.
+    pub(crate) async fn publish(&self, record: &mut LockRecord) -> Result<(), PromoterError> {
+        let values = PublishedValues {
+            db_host: record
+                .endpoint_address
+                .clone()
+                .ok_or_else(|| PromoterError::WritableWithoutEndpoint {
+                    failover_id: record.failover_id.clone(),
+                })?,
+            db_port: record.endpoint_port.unwrap_or(3306),
+            active_region: self.config.replica.region.to_string(),
+        };
+        for (name, value) in self.config.parameters.pairs(&values) {
+            self.parameters.put(&name, &value).await?;
+            info!(parameter = %name, "published");
+        }
+        record.published_at_ms = Some(now_ms());
+        record.stage = Stage::Published;
+        Ok(())
+    }
+
+    /// Saves the record while this invocation still owns it.
+    pub(crate) async fn save(&self, record: &LockRecord) -> Result<(), PromoterError> {
+        if self.lock.save(record).await? {
+            Ok(())
+        } else {
+            Err(PromoterError::LockLost {
+                failover_id: record.failover_id.clone(),
+                stage: record.stage,
+            })
+        }
+    }
+
+    /// The replica's current description; a missing replica is a permanent error naming it.
+    async fn describe_replica(&self) -> Result<DbInstanceView, PromoterError> {
+        self.replica_side
+            .describe(&self.config.replica.id)
+            .await?
+            .ok_or_else(|| PromoterError::ReplicaNotFound {
+                replica: self.config.replica.id.clone(),
+                region: self.config.replica.region.to_string(),
+            })
+    }
+
+    async fn check_split_brain(&self, transition: &AlarmTransition, source: &str) -> SplitBrainVerdict {
+        let probe = self.probe_source(source).await;
+        let verdict = split_brain_verdict(&probe, source, self.config.is_authoritative(&transition.alarm_name));
+        info!(?probe, ?verdict, "split-brain guard");
+        verdict
+    }
+
+    /// Looks at the source primary in its own region, within the probe timeout.
+    async fn probe_source(&self, source: &str) -> SourceProbe {
+        if !self.config.split_brain_guard {
+            return SourceProbe::Skipped;
+        }
+        let (source_id, source_region) = split_source(source);
+        if let Some(region) = source_region.filter(|r| *r != self.config.source_region.as_str()) {
+            return SourceProbe::Unknown {
+                error: format!(
+                    "the source is in {region} but PRIMARY_REGION is {}",
+                    self.config.source_region
+                ),
+            };
+        }
+        let timeout = self.config.source_probe_timeout;
+        match tokio::time::timeout(timeout, self.source_side.describe(source_id)).await {
+            Err(_) => SourceProbe::Unreachable {
+                error: format!("no answer within {timeout:?}"),
+            },
+            Ok(Ok(Some(view))) => SourceProbe::Status { status: view.status },
+            Ok(Ok(None)) => SourceProbe::NotFound,
+            Ok(Err(failure)) if failure.is_throttling() => SourceProbe::Throttled {
+                error: failure.to_string(),
+            },
+            Ok(Err(failure)) if failure.class == ErrorClass::Retryable => SourceProbe::Unreachable {
+                error: failure.to_string(),
+            },
+            Ok(Err(failure)) => SourceProbe::Unknown {
+                error: failure.to_string(),
+            },
+        }
+    }
+}
+
+/// `arn:aws:rds:<region>:<account>:db:<id>` → (`id`, `Some(region)`); a bare id → (`id`, `None`).
+fn split_source(source: &str) -> (&str, Option<&str>) {
+    let parts: Vec<&str> = source.split(':').collect();
+    if parts.len() == 7 && parts[0] == "arn" && parts[5] == "db" {
+        (parts[6], Some(parts[3]))
+    } else {
+        (source, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_source;
+
+    #[test]
+    fn source_arns_are_split_into_id_and_region() {
+        assert_eq!(
+            split_source("arn:aws:rds:us-east-1:123456789012:db:shop-db"),
+            ("shop-db", Some("us-east-1"))
+        );
+        assert_eq!(split_source("shop-db"), ("shop-db", None));
+    }
+}

@@ -1,0 +1,36 @@
+//! Parameter Store reads and writes, as the functions need them.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use super::stored::StoredParameter;
+use crate::error::AwsFailure;
+
+/// Writes String parameters, overwriting earlier values.
+pub trait ParameterWriter: Send + Sync {
+    /// Creates or overwrites `name` with `value`.
+    fn put(&self, name: &str, value: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+}
+
+/// A shared writer is a writer too.
+impl<T: ParameterWriter> ParameterWriter for std::sync::Arc<T> {
+    fn put(&self, name: &str, value: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).put(name, value)
+    }
+}
+
+/// Reads one parameter with its modification time, so that a value written before some
+/// event (the last switch) can be told from one written after it.
+pub trait TimedParameterReader: Send + Sync {
+    /// The parameter `name`, `None` when it does not exist.
+    fn get_with_modified_time(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredParameter>, AwsFailure>> + Send;
+}
+
+/// Reads Parameter Store values.
+pub trait ParameterReader: Send + Sync {
+    /// The values of those `names` that exist, keyed by name.
+    fn get(&self, names: &[String]) -> impl Future<Output = Result<HashMap<String, String>, AwsFailure>> + Send;
+}

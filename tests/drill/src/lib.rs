@@ -1,0 +1,10 @@
+//! The local failover drill: a two-region shop on the emulator, the real Lambda binaries
+//! under `cargo lambda watch`, a regional failure through the fault proxy, and a report.
+
+pub mod report;
+pub mod scenario;
+pub mod workload;
+pub mod world;
+
+pub use report::DrillReport;
+pub use scenario::{run, Options};

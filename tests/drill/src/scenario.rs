@@ -1,0 +1,266 @@
+//! The drill itself: workload and replication, region failure, detection, promotion,
+//! repointing, RPO, then an approved failback.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::report::DrillReport;
+use crate::workload::{self, Acknowledged, Replication};
+use crate::world::{World, ALARM, PREFIX};
+use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
+use failover_testkit::fixtures::ssm;
+use failover_testkit::lambda_watch::{FunctionError, LambdaWatch};
+use failover_testkit::{Emulator, PRIMARY, SECONDARY};
+
+/// Drill settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Writes in the workload.
+    pub writes: usize,
+    /// Records per stream-replicator invocation.
+    pub batch: usize,
+    /// Upper bound of monitor runs while waiting for a switch.
+    pub max_monitor_runs: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            writes: 300,
+            batch: 100,
+            max_monitor_runs: 10,
+        }
+    }
+}
+
+fn sample(name: &str) -> Value {
+    let path = failover_testkit::venv::repo_root().join("events").join(name);
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("sample event is JSON")
+}
+
+fn invoke(watch: &LambdaWatch, function: &str, payload: &Value) -> Result<Result<Value, FunctionError>, String> {
+    watch
+        .invoke(function, payload)
+        .map_err(|e| format!("invoking {function}: {e}"))
+}
+
+/// Runs health-monitor until its decision is `wanted` (bounded); returns the runs made.
+fn monitor_until(watch: &LambdaWatch, payload: &Value, wanted: &str, max_runs: u32) -> Result<(u32, Value), String> {
+    for run in 1..=max_runs {
+        let report = invoke(watch, "health-monitor", payload)?.map_err(|e| format!("health-monitor failed: {e}"))?;
+        if report["decision"]["decision"] == wanted {
+            return Ok((run, report));
+        }
+    }
+    Err(format!("health-monitor did not decide {wanted} within {max_runs} runs"))
+}
+
+/// Provisions the shop on `emulator`, runs the whole drill, and returns the report
+/// (its checks say whether it passed).
+pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, String> {
+    let started = Instant::now();
+    let mut report = DrillReport::default();
+    let world = World::provision(emulator).await;
+    report.note(
+        started,
+        format!(
+            "provisioned: tables, MySQL {} → replica {} in {SECONDARY}, {} app servers",
+            world.database.primary_id,
+            world.database.replica_id,
+            world.app_servers.len()
+        ),
+    );
+
+    let proxy =
+        FaultProxy::start(&emulator.endpoint(), FaultPlan::none(), 7).map_err(|e| format!("fault proxy: {e}"))?;
+    let log = std::env::temp_dir().join(format!("failover-drill-watch-{}.log", std::process::id()));
+    let watch = LambdaWatch::start(
+        &failover_testkit::venv::repo_root(),
+        &world.function_env(&proxy.endpoint()),
+        &log,
+    )
+    .map_err(|e| format!("cargo lambda watch: {e}"))?;
+    report.note(
+        started,
+        format!(
+            "cargo lambda watch on 127.0.0.1:{} (log {})",
+            watch.port(),
+            log.display()
+        ),
+    );
+
+    // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
+    let scheduled = sample("scheduled-event.json");
+    let healthy = invoke(&watch, "health-monitor", &scheduled)?.map_err(|e| format!("health-monitor: {e}"))?;
+    report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
+    let streams = emulator.streams(PRIMARY).await;
+    let mut acknowledged = Acknowledged::default();
+    let mut replication = Replication::default();
+    let mut rng = fastrand::Rng::with_seed(42);
+    let mut last_sequence = 0;
+    for _ in 0..3 {
+        workload::write(&world.a, &mut acknowledged, options.writes / 3, &mut rng).await;
+        last_sequence = workload::replicate(
+            &watch,
+            &streams,
+            &world.stream_arn,
+            last_sequence,
+            options.batch,
+            &mut replication,
+        )
+        .await?;
+    }
+    report.writes_acknowledged = acknowledged.writes;
+    report.records_replicated = replication.records;
+    report.replicator_invocations = replication.invocations;
+    report.note(
+        started,
+        format!(
+            "{} writes acknowledged in {PRIMARY}, {} stream records replicated in {} invocations",
+            acknowledged.writes, replication.records, replication.invocations
+        ),
+    );
+
+    // The primary region fails: every request signed for it gets HTTP 500.
+    proxy.fail_region(PRIMARY, Some(Fault::ServerError));
+    let failed_at = Instant::now();
+    report.note(started, format!("region {PRIMARY} fails (every request answered 500)"));
+    let (runs, switched) = monitor_until(&watch, &scheduled, "switch", options.max_monitor_runs)?;
+    report.detection_runs = runs;
+    report.detection_seconds = failed_at.elapsed().as_secs_f64();
+    report.detection_seconds_at_schedule = runs * 60;
+    report.note(
+        started,
+        format!(
+            "health-monitor switched after {runs} runs: {}",
+            switched["decision"]["reason"].as_str().unwrap_or("")
+        ),
+    );
+
+    // The alarm on RegionHealthy fires: EventBridge delivers it to rds-promoter.
+    let mut alarm = sample("alarm-state-change-to-alarm.json");
+    let now = chrono::Utc::now();
+    alarm["time"] = json!(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    alarm["detail"]["alarmName"] = json!(ALARM);
+    alarm["detail"]["state"]["timestamp"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
+    let alarm_at = Instant::now();
+    let mut promotion = None;
+    for attempt in 1..=5 {
+        match invoke(&watch, "rds-promoter", &alarm)? {
+            Ok(result) => {
+                promotion = Some(result);
+                break;
+            }
+            Err(e) if e.error_type == "Retryable" => {
+                report.note(started, format!("rds-promoter attempt {attempt}: {e} (Lambda retries)"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(format!("rds-promoter failed: {e}")),
+        }
+    }
+    let promotion = promotion.ok_or("rds-promoter did not complete in 5 attempts")?;
+    report.note(
+        started,
+        format!(
+            "rds-promoter: {} {} (endpoint {})",
+            promotion["action"], promotion["replica"], promotion["endpoint"]["address"]
+        ),
+    );
+    report.promotion = promotion;
+
+    // Parameter Store Change of the active region: EventBridge delivers it to env-rewriter.
+    let mut change = sample("parameter-store-change.json");
+    change["region"] = json!(SECONDARY);
+    change["detail"]["name"] = json!(format!("{PREFIX}/active-region"));
+    let rewrite = invoke(&watch, "env-rewriter", &change)?.map_err(|e| format!("env-rewriter failed: {e}"))?;
+    report.automation_seconds = alarm_at.elapsed().as_secs_f64();
+    report.instances = rewrite["instances"].as_array().cloned().unwrap_or_default();
+    report.note(
+        started,
+        format!(
+            "env-rewriter: {} on {} servers, commands {}",
+            rewrite["status"],
+            report.instances.len(),
+            rewrite["commandIds"]
+        ),
+    );
+    report.final_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
+        .await
+        .unwrap_or_default();
+    report.rpo_lost_writes = workload::lost_writes(&world.b, &acknowledged).await?;
+    report.note(
+        started,
+        format!(
+            "RPO: {} of {} acknowledged writes missing in {SECONDARY}",
+            report.rpo_lost_writes, acknowledged.writes
+        ),
+    );
+
+    // Failback: the primary recovers; the monitor waits for M healthy runs, then an approval.
+    proxy.fail_region(PRIMARY, None);
+    report.note(started, format!("region {PRIMARY} recovers"));
+    let (runs, _) = monitor_until(
+        &watch,
+        &scheduled,
+        "failback-awaiting-approval",
+        options.max_monitor_runs,
+    )?;
+    report.note(
+        started,
+        format!("health-monitor: {PRIMARY} healthy for {runs} runs, failback awaits approval"),
+    );
+    let approved = invoke(&watch, "health-monitor", &json!({"approveFailback": true}))?
+        .map_err(|e| format!("health-monitor: {e}"))?;
+    report.failback_runs = runs + 1;
+    report.failback_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
+        .await
+        .unwrap_or_default();
+    report.note(
+        started,
+        format!(
+            "failback approved: {} → active region {}",
+            approved["decision"]["decision"], report.failback_active_region
+        ),
+    );
+    drop(watch);
+    let stats = proxy.stats();
+    report.note(
+        started,
+        format!(
+            "fault proxy: {} requests, {} answered with faults",
+            stats.requests,
+            stats.faults()
+        ),
+    );
+
+    let all_succeeded = !report.instances.is_empty() && report.instances.iter().all(|i| i["result"] == "success");
+    let promoted = matches!(report.promotion["action"].as_str(), Some("promoted" | "resumed"));
+    let (rpo, writes, final_region, failback_region, runs) = (
+        report.rpo_lost_writes,
+        report.writes_acknowledged,
+        report.final_active_region.clone(),
+        report.failback_active_region.clone(),
+        report.detection_runs,
+    );
+    report.check("RPO is zero", rpo == 0 && writes > 0, format!("{rpo} lost of {writes}"));
+    report.check(
+        "switch on exactly the 3rd failed run",
+        runs == 3,
+        format!("{runs} runs"),
+    );
+    report.check("replica promoted", promoted, report.promotion["action"].to_string());
+    report.check(
+        "every app server repointed",
+        all_succeeded,
+        format!("{} servers", report.instances.len()),
+    );
+    report.check("active region after failover", final_region == SECONDARY, final_region);
+    report.check(
+        "active region after failback",
+        failback_region == PRIMARY,
+        failback_region,
+    );
+    Ok(report)
+}

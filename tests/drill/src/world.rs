@@ -1,0 +1,126 @@
+//! The two-region shop the drill fails over: primary us-east-1, secondary us-west-2.
+
+use aws_sdk_dynamodb::types::StreamViewType;
+use failover_testkit::clients::RegionClients;
+
+use failover_testkit::fixtures::{dynamodb, ec2, rds, ssm};
+use failover_testkit::{Emulator, PRIMARY, SECONDARY};
+
+/// The shop's data table (the same name in both regions).
+pub const DATA_TABLE: &str = "shop-data";
+/// Heartbeat table (both regions).
+pub const HEARTBEAT_TABLE: &str = "shop-heartbeats";
+/// Failover lock and health state (secondary region).
+pub const STATE_TABLE: &str = "shop-failover-state";
+/// Parameter Store prefix.
+pub const PREFIX: &str = "/shop/failover";
+/// The app servers' Environment tag.
+pub const ENVIRONMENT: &str = "drill";
+/// The repoint document.
+pub const DOCUMENT: &str = "shop-failover-repoint-app";
+/// The alarm that detects the primary region's failure.
+pub const ALARM: &str = "shop-failover-primary-region-unhealthy";
+
+/// Everything provisioned.
+pub struct World {
+    /// Clients of the primary region (straight to the emulator).
+    pub a: RegionClients,
+    /// Clients of the secondary region.
+    pub b: RegionClients,
+    /// The primary table's stream.
+    pub stream_arn: String,
+    /// The MySQL pair.
+    pub database: rds::ReplicaPair,
+    /// App servers in the secondary region, with their App tag.
+    pub app_servers: Vec<(String, String)>,
+}
+
+impl World {
+    /// Creates tables, the database pair, app servers, the document and the parameters.
+    pub async fn provision(emulator: &Emulator) -> World {
+        let (a, b) = (emulator.clients(PRIMARY).await, emulator.clients(SECONDARY).await);
+        let pair = dynamodb::create_table_pair(&a, &b, DATA_TABLE, StreamViewType::NewAndOldImages).await;
+        for clients in [&a, &b] {
+            dynamodb::create_state_table(clients, HEARTBEAT_TABLE).await;
+        }
+        dynamodb::create_state_table(&b, STATE_TABLE).await;
+        let database = rds::create_mysql_with_cross_region_replica(&a, &b, "shop-db").await;
+        let mut app_servers = Vec::new();
+        for app in ["Magento", "WooCommerce"] {
+            for id in ec2::launch_app_servers(&b, app, ENVIRONMENT, 2).await {
+                app_servers.push((id, app.to_owned()));
+            }
+        }
+        let document =
+            std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
+                .expect("infra/ssm/repoint-app-document.json");
+        b.ssm
+            .create_document()
+            .name(DOCUMENT)
+            .content(document)
+            .document_type(aws_sdk_ssm::types::DocumentType::Command)
+            .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+            .send()
+            .await
+            .expect("CreateDocument");
+        let primary = a
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&database.primary_id)
+            .send()
+            .await
+            .expect("DescribeDBInstances");
+        let host = primary.db_instances()[0]
+            .endpoint()
+            .and_then(|e| e.address())
+            .unwrap_or("primary")
+            .to_owned();
+        ssm::put_parameter(&b, &format!("{PREFIX}/db-host"), &host).await;
+        ssm::put_parameter(&b, &format!("{PREFIX}/db-port"), "3306").await;
+        ssm::put_parameter(&b, &format!("{PREFIX}/active-region"), PRIMARY).await;
+        World {
+            a,
+            b,
+            stream_arn: pair.stream_arn,
+            database,
+            app_servers,
+        }
+    }
+
+    /// The configuration every function gets from `cargo lambda watch`, reaching AWS
+    /// through `endpoint` (the fault proxy).
+    pub fn function_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let pairs = [
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("PRIMARY_REGION", PRIMARY),
+            ("SECONDARY_REGION", SECONDARY),
+            ("REPLICA_IDENTIFIER", self.database.replica_id.as_str()),
+            ("REPLICA_REGION", SECONDARY),
+            ("ALLOWED_ALARM_PREFIXES", "shop-failover-"),
+            ("FAILOVER_REGION", SECONDARY),
+            ("PARAMETER_PREFIX", PREFIX),
+            ("STATE_TABLE", STATE_TABLE),
+            ("HEARTBEAT_TABLE", HEARTBEAT_TABLE),
+            ("FAILURE_THRESHOLD", "3"),
+            ("FAILBACK_THRESHOLD", "3"),
+            ("CHECK_TIMEOUT_MS", "1500"),
+            ("SOURCE_PROBE_TIMEOUT_SECONDS", "2"),
+            ("POLL_INITIAL_MS", "200"),
+            ("POLL_MAX_MS", "1000"),
+            ("APP_REGION", SECONDARY),
+            ("ENVIRONMENT", ENVIRONMENT),
+            ("DOCUMENT_NAME", DOCUMENT),
+            ("ENV_FILE", "/etc/shop/failover.env"),
+            ("SOURCE_TABLE_NAME", DATA_TABLE),
+            ("SOURCE_REGION", PRIMARY),
+            ("TARGET_TABLE_NAME", DATA_TABLE),
+            ("TARGET_REGION", SECONDARY),
+            ("REPLICATION_MODE", "overwrite"),
+            ("AWS_LAMBDA_LOG_LEVEL", "info"),
+        ];
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}

@@ -1,0 +1,182 @@
+//! env-rewriter against the emulator: discovery by tags and state across pages, more than
+//! 50 targets (so several SendCommand calls), the custom document, and Parameter Store.
+//! moto runs a command on every instance of the region and lacks ListCommandInvocations,
+//! so the assertions are on the requests sent.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use env_rewriter::adapters::{Ec2Instances, SsmCommands};
+use env_rewriter::domain::{CommandBatch, CommandSettings, InstanceResult, InvocationStatus};
+use env_rewriter::ports::CommandRunner;
+use env_rewriter::{RewriteStatus as Status, Rewriter, RewriterConfig};
+use failover_core::parameters::SsmParameters;
+use failover_core::retry::Deadline;
+use failover_core::{AwsFailure, EnvReader};
+use failover_testkit::fixtures::{ec2, ssm};
+use failover_testkit::{unique_name, Emulator, SECONDARY};
+
+/// Records every SendCommand request on its way to the real client.
+struct RecordingCommands {
+    inner: SsmCommands,
+    sent: Mutex<Vec<CommandBatch>>,
+}
+
+impl CommandRunner for RecordingCommands {
+    async fn send(&self, batch: &CommandBatch, settings: &CommandSettings) -> Result<String, AwsFailure> {
+        self.sent.lock().unwrap().push(batch.clone());
+        self.inner.send(batch, settings).await
+    }
+
+    async fn invocation(&self, command_id: &str, instance_id: &str) -> Result<InvocationStatus, AwsFailure> {
+        self.inner.invocation(command_id, instance_id).await
+    }
+}
+
+type EmulatorRewriter = Rewriter<Ec2Instances, SsmCommands, RecordingCommands, SsmParameters>;
+
+async fn rewriter(environment: &str, document: &str, prefix: &str) -> EmulatorRewriter {
+    let b = Emulator::shared().clients(SECONDARY).await;
+    let config = RewriterConfig::from_env(&EnvReader::from_pairs([
+        ("APP_REGION", SECONDARY),
+        ("ENVIRONMENT", environment),
+        ("DOCUMENT_NAME", document),
+        ("PARAMETER_PREFIX", prefix),
+        ("ENV_FILE", "/etc/shop/failover.env"),
+        ("POLL_INITIAL_MS", "20"),
+        ("POLL_MAX_MS", "100"),
+    ]))
+    .unwrap();
+    Rewriter::new(
+        config,
+        Ec2Instances::new(b.ec2.clone()),
+        SsmCommands::new(b.ssm.clone()),
+        RecordingCommands {
+            inner: SsmCommands::new(b.ssm.clone()),
+            sent: Mutex::new(Vec::new()),
+        },
+        SsmParameters::new(b.ssm.clone()),
+    )
+}
+
+/// Registers the committed document (rendered from infra/ssm/repoint-app.sh) in the region.
+async fn register_document() -> String {
+    let b = Emulator::shared().clients(SECONDARY).await;
+    let name = unique_name("repoint-app");
+    let content =
+        std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
+            .unwrap();
+    b.ssm
+        .create_document()
+        .name(&name)
+        .content(content)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+#[tokio::test]
+async fn more_than_fifty_tagged_servers_are_found_across_pages_and_commanded_in_batches() {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let environment = unique_name("production");
+    let magento = ec2::launch_app_servers(&b, "Magento", &environment, 55).await;
+    let woo = ec2::launch_reservation(&b, "WooCommerce", &environment, 3).await;
+    let stopped = ec2::launch_app_servers(&b, "Magento", &environment, 2).await;
+    ec2::stop_instances(&b, &stopped).await;
+    ec2::launch_app_servers(&b, "Jenkins", &environment, 1).await;
+    ec2::launch_app_servers(&b, "Magento", &unique_name("staging"), 2).await;
+    let document = register_document().await;
+    let rewriter = rewriter(&environment, &document, "/shop/failover").await;
+
+    let event =
+        serde_json::json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"});
+    let report = rewriter
+        .handle(event, Deadline::after(Duration::from_secs(60)))
+        .await
+        .unwrap();
+
+    let sent = rewriter_sent(&rewriter);
+    assert_eq!(
+        sent.len(),
+        3,
+        "55 Magento servers need two commands, the WooCommerce ones a third"
+    );
+    assert!(sent.iter().all(|b| b.instance_ids.len() <= 50));
+    let commanded: BTreeSet<String> = sent.iter().flat_map(|b| b.instance_ids.clone()).collect();
+    let expected: BTreeSet<String> = magento.iter().chain(&woo).cloned().collect();
+    assert_eq!(
+        commanded, expected,
+        "exactly the running servers of this environment and these apps"
+    );
+    for batch in &sent {
+        let profile = &batch.parameters["appProfile"];
+        let all_woo = batch.instance_ids.iter().all(|id| woo.contains(id));
+        assert_eq!(profile, if all_woo { "wordpress" } else { "magento" });
+        assert_eq!(batch.parameters["region"], "us-west-2");
+        assert_eq!(
+            batch.parameters["dbHost"],
+            "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"
+        );
+        assert_eq!(batch.comment, "failover manual us-west-2");
+    }
+    assert_eq!(report.status, Status::Success);
+    assert_eq!(report.command_ids.len(), 3);
+    assert_eq!(report.instances.len(), 58);
+    assert!(report
+        .instances
+        .iter()
+        .all(|i| matches!(i.result, InstanceResult::Success { .. })));
+}
+
+fn rewriter_sent(rewriter: &EmulatorRewriter) -> Vec<CommandBatch> {
+    rewriter.commands().sent.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_published_active_region_repoints_with_the_published_database() {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let environment = unique_name("production");
+    let servers = ec2::launch_app_servers(&b, "WooCommerce", &environment, 2).await;
+    let document = register_document().await;
+    let prefix = format!("/{}/failover", unique_name("shop"));
+    ssm::put_parameter(
+        &b,
+        &format!("{prefix}/db-host"),
+        "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com",
+    )
+    .await;
+    ssm::put_parameter(&b, &format!("{prefix}/db-port"), "3306").await;
+    ssm::put_parameter(&b, &format!("{prefix}/active-region"), SECONDARY).await;
+    let rewriter = rewriter(&environment, &document, &prefix).await;
+
+    let mut event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(failover_testkit::venv::repo_root().join("events/parameter-store-change.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["name"] = format!("{prefix}/active-region").into();
+    let report = rewriter
+        .handle(event, Deadline::after(Duration::from_secs(60)))
+        .await
+        .unwrap();
+
+    let sent = rewriter_sent(&rewriter);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].instance_ids, {
+        let mut s = servers.clone();
+        s.sort();
+        s
+    });
+    assert_eq!(sent[0].parameters["dbPort"], "3306");
+    assert_eq!(sent[0].parameters["appProfile"], "wordpress");
+    assert_eq!(
+        sent[0].comment, "failover active-region@2026-11-21T03:01:42Z/6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "the comment names the change event, the same on every delivery"
+    );
+    assert_eq!(report.status, Status::Success);
+}

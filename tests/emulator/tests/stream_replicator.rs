@@ -1,0 +1,506 @@
+//! stream-replicator against the emulator: random workloads on the primary table, its real
+//! stream wrapped into Lambda events and handed to the handler as Lambda would (replaying
+//! from the reported sequence number), then the secondary must equal the primary. With a
+//! fault-injecting proxy between the SDK and the emulator, it must still converge exactly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
+use aws_sdk_dynamodb::Client;
+use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::retry::{Backoff, Deadline};
+use failover_core::{EnvReader, ErrorClass, FailoverError, Region};
+use failover_testkit::fixtures::{dynamodb, stream_event};
+use failover_testkit::{unique_name, Emulator, FaultPlan, FaultProxy, PRIMARY, SECONDARY};
+use stream_replicator::adapters::dynamodb::DynamoDbTable;
+use stream_replicator::{wiring, KeySchema, Replicator, ReplicatorConfig};
+
+const MARKER: &str = "replica_origin";
+
+type Table = BTreeMap<String, HashMap<String, AttributeValue>>;
+type SdkReplicator = Replicator<DynamoDbTable, DynamoDbTable>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key_of(pk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s("META"))])
+}
+
+/// A random mix of puts, updates and deletes over `keys` keys. Keys are split into lanes run
+/// concurrently; each key's operations stay in order within its lane. With `versioned`,
+/// every write carries `v`, increasing per key across deletes and re-creations.
+async fn random_workload(client: &Client, table: &str, operations: usize, keys: usize, seed: u64, versioned: bool) {
+    const LANES: usize = 8;
+    let mut lanes = tokio::task::JoinSet::new();
+    for lane in 0..LANES {
+        let (client, table) = (client.clone(), table.to_owned());
+        lanes.spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(seed * 1_000 + lane as u64);
+            let mut versions: HashMap<usize, u64> = HashMap::new();
+            let lane_keys: Vec<usize> = (0..keys).filter(|k| k % LANES == lane).collect();
+            for _ in 0..operations / LANES {
+                let k = lane_keys[rng.usize(0..lane_keys.len())];
+                let pk = format!("ORDER#{k:05}");
+                let version = versions.entry(k).or_insert(0);
+                *version += 1;
+                let roll = rng.u8(0..100);
+                let result = if roll < 45 {
+                    let mut item = key_of(&pk);
+                    item.insert("status".into(), s(["pending", "paid", "shipped"][rng.usize(0..3)]));
+                    item.insert("total".into(), n(format!("{}.{:02}", rng.u32(1..500), rng.u32(0..100))));
+                    item.insert("paid".into(), AttributeValue::Bool(rng.bool()));
+                    item.insert(
+                        "lines".into(),
+                        AttributeValue::L(
+                            (0..rng.usize(0..4))
+                                .map(|i| {
+                                    AttributeValue::M(HashMap::from([
+                                        ("sku".to_string(), s(format!("24-MB{i:02}"))),
+                                        ("qty".to_string(), n(rng.u32(1..5))),
+                                    ]))
+                                })
+                                .collect(),
+                        ),
+                    );
+                    if rng.bool() {
+                        item.insert(
+                            "tags".into(),
+                            AttributeValue::Ss(vec!["web".into(), format!("t{}", rng.u8(0..9))]),
+                        );
+                    }
+                    if versioned {
+                        item.insert("v".into(), n(*version));
+                    }
+                    client
+                        .put_item()
+                        .table_name(&table)
+                        .set_item(Some(item))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("{e:?}"))
+                } else if roll < 80 {
+                    let mut update = client
+                        .update_item()
+                        .table_name(&table)
+                        .set_key(Some(key_of(&pk)))
+                        .update_expression(if versioned {
+                            "SET #st = :st, note = :note, v = :v"
+                        } else {
+                            "SET #st = :st, note = :note"
+                        })
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":st", s("updated"))
+                        .expression_attribute_values(":note", s(format!("note {}", rng.u32(..))));
+                    if versioned {
+                        // moto records an UpdateItem that creates an item as an INSERT of the
+                        // bare key followed by a MODIFY (DynamoDB records one INSERT). The bare
+                        // key has no version, which last-writer-wins rightly refuses, so the
+                        // versioned workload only updates existing items.
+                        update = update
+                            .expression_attribute_values(":v", n(*version))
+                            .condition_expression("attribute_exists(pk)");
+                    }
+                    match update.send().await {
+                        Ok(_) => Ok(()),
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                        {
+                            Ok(())
+                        }
+                        Err(e) => Err(format!("{e:?}")),
+                    }
+                } else {
+                    client
+                        .delete_item()
+                        .table_name(&table)
+                        .set_key(Some(key_of(&pk)))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("{e:?}"))
+                };
+                result.unwrap_or_else(|e| panic!("workload operation on {pk}: {e}"));
+            }
+        });
+    }
+    while let Some(done) = lanes.join_next().await {
+        done.expect("workload lane");
+    }
+}
+
+/// Every item of `table`, by key, without the origin marker.
+async fn contents(client: &Client, table: &str) -> Table {
+    let mut pages = client.scan().table_name(table).into_paginator().send();
+    let mut all = Table::new();
+    while let Some(page) = pages.next().await {
+        for item in page.expect("scan").items.unwrap_or_default() {
+            let mut item = item;
+            item.remove(MARKER);
+            let key = match (&item["pk"], &item["sk"]) {
+                (AttributeValue::S(pk), AttributeValue::S(sk)) => format!("{pk}/{sk}"),
+                other => panic!("unexpected key {other:?}"),
+            };
+            all.insert(key, item);
+        }
+    }
+    all
+}
+
+fn assert_same(primary: &Table, secondary: &Table) {
+    let missing: Vec<&String> = primary.keys().filter(|k| !secondary.contains_key(*k)).collect();
+    let resurrected: Vec<&String> = secondary.keys().filter(|k| !primary.contains_key(*k)).collect();
+    let different: Vec<&String> = primary
+        .iter()
+        .filter(|(k, v)| secondary.get(*k).is_some_and(|w| w != *v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        missing.is_empty() && resurrected.is_empty() && different.is_empty(),
+        "secondary differs from primary: missing {missing:?}, resurrected {resurrected:?}, different {different:?}"
+    );
+}
+
+fn env(table: &str, extra: &[(&str, &str)]) -> EnvReader {
+    let base = [
+        ("TARGET_TABLE_NAME", table),
+        ("TARGET_REGION", SECONDARY),
+        ("SOURCE_REGION", PRIMARY),
+    ];
+    EnvReader::from_pairs(base.iter().chain(extra).copied())
+}
+
+const LWW: &[(&str, &str)] = &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")];
+
+/// A DynamoDB client for `region` whose requests go through `endpoint` (the fault proxy),
+/// without the SDK's own retries: every injected fault reaches the replicator, so its
+/// retries, its give-up and Lambda's replay from the reported record are all exercised.
+async fn client_via(endpoint: &str, region: &str) -> Client {
+    let config = sdk_config(&Region::new(region).unwrap(), ClientTimeouts::default()).await;
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .endpoint_url(endpoint)
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// Few, short retries (`attempts` per write request), so that at a 20% fault rate some
+/// writes exhaust them and batches give up.
+fn quick_backoff(attempts: u32) -> Backoff {
+    Backoff {
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(50),
+        max_attempts: attempts,
+    }
+}
+
+/// What driving a stream through the handler took.
+#[derive(Debug, Default)]
+struct Drive {
+    invocations: usize,
+    partial_failures: usize,
+    whole_batch_errors: usize,
+    write_requests: usize,
+}
+
+/// Hands `records` to the handler in batches of `batch_size`, exactly as Lambda's stream
+/// mapping does: after a partial failure the next batch starts at the reported record, after
+/// a retryable error the same batch is retried, and nothing is ever skipped.
+async fn drive(r: &SdkReplicator, records: &[EventRecord], batch_size: usize) -> Drive {
+    let mut stats = Drive::default();
+    let mut position = 0;
+    let limit = 20 * records.len().div_ceil(batch_size) + 20;
+    while position < records.len() {
+        assert!(
+            stats.invocations < limit,
+            "no progress after {} invocations at record {position}",
+            stats.invocations
+        );
+        stats.invocations += 1;
+        let batch = &records[position..(position + batch_size).min(records.len())];
+        let mut event = Event::default();
+        event.records = batch.to_vec();
+        let handled = r.replicate(event, Deadline::after(Duration::from_secs(20))).await;
+        stats.write_requests += handled.report.write_requests;
+        match handled.result {
+            Ok(response) => match response.batch_item_failures.first() {
+                None => position += batch.len(),
+                Some(failure) => {
+                    stats.partial_failures += 1;
+                    let at = batch
+                        .iter()
+                        .position(|rec| rec.change.sequence_number == failure.item_identifier)
+                        .unwrap_or_else(|| panic!("reported {failure:?} is not in the batch"));
+                    position += at;
+                }
+            },
+            Err(e) if e.class() == ErrorClass::Retryable => stats.whole_batch_errors += 1,
+            Err(e) => panic!("non-retryable failure: {e}"),
+        }
+    }
+    stats
+}
+
+async fn stream_records(emu: &Emulator, stream_arn: &str) -> Vec<EventRecord> {
+    stream_event::read_stream_as_lambda_event(&emu.streams(PRIMARY).await, stream_arn)
+        .await
+        .event
+        .records
+}
+
+#[tokio::test]
+async fn overwrite_mode_makes_the_secondary_equal_the_primary() {
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-ow");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    random_workload(&a.dynamodb, &name, 320, 60, 1, false).await;
+    let records = stream_records(emu, &pair.stream_arn).await;
+    assert!(records.len() >= 200, "only {} stream records", records.len());
+
+    // The production init path: configuration, clients from the environment, DescribeTable.
+    let r = wiring::build(&env(&name, &[])).await.expect("init");
+    assert_eq!(r.schema(), &KeySchema::parse("pk,sk").unwrap());
+    let stats = drive(&r, &records, 100).await;
+    assert_eq!((stats.partial_failures, stats.whole_batch_errors), (0, 0), "{stats:?}");
+    assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+    // Coalescing and batching: far fewer requests than records.
+    assert!(
+        stats.write_requests * 4 < records.len(),
+        "{stats:?} for {} records",
+        records.len()
+    );
+}
+
+#[tokio::test]
+async fn last_writer_wins_mode_makes_the_secondary_equal_the_primary() {
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-lww");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    random_workload(&a.dynamodb, &name, 320, 60, 2, true).await;
+    let records = stream_records(emu, &pair.stream_arn).await;
+    assert!(records.len() >= 200, "only {} stream records", records.len());
+    let r = wiring::build(&env(&name, LWW)).await.expect("init");
+    let stats = drive(&r, &records, 100).await;
+    assert_eq!((stats.partial_failures, stats.whole_batch_errors), (0, 0), "{stats:?}");
+    let primary = contents(&a.dynamodb, &name).await;
+    assert_same(&primary, &contents(&b.dynamodb, &name).await);
+
+    // Replaying the whole stream again changes nothing: every write is now stale.
+    let again = drive(&r, &records, 100).await;
+    assert_eq!(again.partial_failures, 0);
+    assert_same(&primary, &contents(&b.dynamodb, &name).await);
+}
+
+#[tokio::test]
+async fn new_image_and_keys_only_streams_are_replicated() {
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    for view in [StreamViewType::NewImage, StreamViewType::KeysOnly] {
+        let name = unique_name("replica-view");
+        let pair = dynamodb::create_table_pair(&a, &b, &name, view.clone()).await;
+        random_workload(&a.dynamodb, &name, 120, 25, 3, false).await;
+        let records = stream_records(emu, &pair.stream_arn).await;
+        assert!(records
+            .iter()
+            .all(|rec| rec.change.stream_view_type.as_ref().map(|v| v.to_string()) == Some(view.as_str().to_owned())));
+        let r = wiring::build(&env(&name, &[])).await.expect("init");
+        let stats = drive(&r, &records, 50).await;
+        assert_eq!(stats.partial_failures, 0, "{view:?}: {stats:?}");
+        assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+    }
+}
+
+#[tokio::test]
+async fn two_way_replication_does_not_echo_changes_back() {
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-2way");
+    // Both tables have a stream: the secondary's would feed the reverse replicator.
+    let a_table = dynamodb::create_table(&a, &name, Some(StreamViewType::NewAndOldImages)).await;
+    let b_table = dynamodb::create_table(&b, &name, Some(StreamViewType::NewAndOldImages)).await;
+    let (a_stream, b_stream) = (
+        a_table.and_then(|t| t.latest_stream_arn).expect("stream in A"),
+        b_table.and_then(|t| t.latest_stream_arn).expect("stream in B"),
+    );
+    random_workload(&a.dynamodb, &name, 200, 30, 4, true).await;
+    let forward = wiring::build(&env(&name, LWW)).await.expect("init");
+    drive(&forward, &stream_records(emu, &a_stream).await, 100).await;
+    assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+
+    // Everything in B's stream was written by the replicator, deletes included.
+    let echoes = stream_event::read_stream_as_lambda_event(&emu.streams(SECONDARY).await, &b_stream)
+        .await
+        .event
+        .records;
+    assert!(echoes.iter().any(|r| r.event_name == "REMOVE"), "the workload deletes");
+    let backward = wiring::build(&EnvReader::from_pairs([
+        ("TARGET_TABLE_NAME", name.as_str()),
+        ("TARGET_REGION", PRIMARY),
+        ("SOURCE_REGION", SECONDARY),
+        ("REPLICATION_MODE", "last-writer-wins"),
+        ("VERSION_ATTRIBUTE", "v"),
+    ]))
+    .await
+    .expect("init");
+    let mut event = Event::default();
+    event.records = echoes.clone();
+    let handled = backward
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await;
+    assert!(handled.result.expect("handled").batch_item_failures.is_empty());
+    assert_eq!(
+        handled.report.write_requests, 0,
+        "nothing is sent back: {:?}",
+        handled.report
+    );
+    assert_eq!(
+        handled.report.tally.skipped.values().sum::<usize>(),
+        echoes.len(),
+        "{:?}",
+        handled.report.tally
+    );
+
+    // An application write in B is a real change and goes back to A.
+    let mut edited = key_of("ORDER#EDITED-IN-B");
+    edited.insert("v".into(), n(1_000));
+    edited.insert("note".into(), s("written in B"));
+    b.dynamodb
+        .put_item()
+        .table_name(&name)
+        .set_item(Some(edited))
+        .send()
+        .await
+        .unwrap();
+    let all = stream_event::read_stream_as_lambda_event(&emu.streams(SECONDARY).await, &b_stream)
+        .await
+        .event
+        .records;
+    let mut event = Event::default();
+    event.records = all[echoes.len()..].to_vec();
+    let handled = backward
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await;
+    assert!(handled.result.expect("handled").batch_item_failures.is_empty());
+    assert_eq!((handled.report.tally.written, handled.report.write_requests), (1, 1));
+    assert_same(&contents(&b.dynamodb, &name).await, &contents(&a.dynamodb, &name).await);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-bad");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    random_workload(&a.dynamodb, &name, 40, 10, 5, false).await;
+    let mut records = stream_records(emu, &pair.stream_arn).await;
+    let r = wiring::build(&env(&name, &[])).await.expect("init");
+
+    // The last record comes from another table: the whole batch is refused.
+    let mut foreign = records[0].clone();
+    foreign.event_source_arn = Some(pair.stream_arn.replace(&format!("table/{name}/"), "table/sessions/"));
+    records.push(foreign);
+    let mut event = Event::default();
+    event.records = records.clone();
+    let err = r
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await
+        .result
+        .unwrap_err();
+    assert!(matches!(err, FailoverError::InvalidEvent(_)), "{err}");
+    assert!(err.to_string().contains("table sessions"), "{err}");
+
+    // A record without keys.
+    let mut keyless = records[1].clone();
+    keyless.change.keys = serde_dynamo::Item::from(HashMap::<String, serde_dynamo::AttributeValue>::new());
+    let mut event = Event::default();
+    event.records = vec![records[0].clone(), keyless];
+    let err = r
+        .replicate(event, Deadline::after(Duration::from_secs(20)))
+        .await
+        .result
+        .unwrap_err();
+    assert!(err.to_string().contains("no Keys"), "{err}");
+
+    // A malformed payload.
+    let raw = serde_json::value::RawValue::from_string(r#"{"Records": {"not": "a list"}}"#.into()).unwrap();
+    let err = r
+        .handle_payload(raw, Deadline::after(Duration::from_secs(20)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert!(err.to_string().contains("malformed"), "{err}");
+
+    assert!(
+        contents(&b.dynamodb, &name).await.is_empty(),
+        "nothing written half-way"
+    );
+}
+
+/// ≥ 5,000 random operations, 20% of the replicator's requests failing (throttling, 500s,
+/// dropped connections, half of them after the write took effect): replaying as Lambda
+/// does, the secondary ends up exactly equal to the primary.
+async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u64, attempts: u32) {
+    let started = Instant::now();
+    let emu = Emulator::shared();
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-faults");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    random_workload(&a.dynamodb, &name, 5_000, 800, seed, versioned).await;
+    let records = stream_records(emu, &pair.stream_arn).await;
+    // 5,000 operations; deletes of absent items and (versioned) updates of absent items
+    // leave no stream record, so somewhat fewer records than operations.
+    assert!(records.len() >= 3_500, "only {} stream records", records.len());
+    let workload_done = started.elapsed();
+
+    let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::even(0.2), seed).expect("proxy");
+    let config = ReplicatorConfig::from_env(&env(&name, extra)).expect("config");
+    let schema = KeySchema::parse("pk,sk").unwrap();
+    let writer = DynamoDbTable::new(client_via(&proxy.endpoint(), SECONDARY).await, &name, schema.clone());
+    let reader = DynamoDbTable::new(client_via(&proxy.endpoint(), PRIMARY).await, &name, schema.clone());
+    let r = Replicator::new(config, schema, writer, reader)
+        .unwrap()
+        .with_backoff(quick_backoff(attempts));
+    let stats = drive(&r, &records, 500).await;
+    let proxied = proxy.stats();
+    drop(proxy);
+
+    assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+    let rate = proxied.faults() as f64 / proxied.requests as f64;
+    assert!((0.12..0.28).contains(&rate), "fault rate {rate:.3}: {proxied:?}");
+    assert!(proxied.dropped > 0 && proxied.throttled > 0 && proxied.server_errors > 0);
+    assert!(
+        stats.partial_failures + stats.whole_batch_errors > 0,
+        "no batch ever gave up, so replaying from the reported record went untested: {stats:?}"
+    );
+    eprintln!(
+        "{} records, workload {:.1?}, replication {:.1?}: {stats:?}, proxy {proxied:?}",
+        records.len(),
+        workload_done,
+        started.elapsed() - workload_done
+    );
+}
+
+#[tokio::test]
+async fn overwrite_mode_converges_under_injected_faults() {
+    // About 180 BatchWriteItem requests: two attempts each make ~7 give-ups likely.
+    converges_under_faults(&[], false, 2026, 2).await;
+}
+
+#[tokio::test]
+async fn last_writer_wins_mode_converges_under_injected_faults() {
+    // One conditional write per record: three attempts keep the replays bounded.
+    converges_under_faults(LWW, true, 2027, 3).await;
+}

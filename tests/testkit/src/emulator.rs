@@ -1,0 +1,168 @@
+//! The local AWS emulator (moto server): one per test process, on a free loopback port.
+//!
+//! The server is a [`crate::kept_child`]: when the test process ends for any reason
+//! (success, panic, abort, Ctrl-C, SIGKILL), the kernel kills the server too, so no
+//! orphan moto is ever left behind. Tests share the server and isolate themselves by
+//! giving every resource a unique name ([`crate::unique_name`]).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::clients::RegionClients;
+use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::Region;
+
+use crate::http;
+use crate::kept_child::{self, process_alive};
+use crate::venv;
+
+/// How long a fresh server may take to answer.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts with a new port if the chosen one was taken in the meantime.
+const START_ATTEMPTS: usize = 3;
+
+/// A running moto server.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    pid: u32,
+    log: PathBuf,
+}
+
+static SHARED: OnceLock<Emulator> = OnceLock::new();
+
+impl Emulator {
+    /// The process-wide emulator, started on first use. It also points the standard AWS
+    /// environment variables (`AWS_ENDPOINT_URL`, dummy credentials) at itself, so the
+    /// production client loader reaches it with no test-only code path.
+    pub fn shared() -> &'static Emulator {
+        SHARED.get_or_init(|| {
+            let emulator = Self::start().unwrap_or_else(|e| panic!("cannot start the moto emulator: {e}"));
+            for (key, value) in emulator.env() {
+                // Set once, before any test builds an SDK client (every test calls `shared()` first).
+                std::env::set_var(key, value);
+            }
+            emulator
+        })
+    }
+
+    /// Starts a new server owned by the calling process (normally use [`Emulator::shared`]).
+    pub fn start() -> io::Result<Emulator> {
+        let python = venv::ensure_emulator_python()?;
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            match spawn_with_keeper(&python, port).and_then(|emulator| emulator.wait_ready().map(|()| emulator)) {
+                Ok(emulator) => return Ok(emulator),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("no start attempt made")))
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Where the server's log goes.
+    pub fn log_path(&self) -> &PathBuf {
+        &self.log
+    }
+
+    /// The environment a function needs to use this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Clears all state (`POST /moto-api/reset`). Only for callers that own the server
+    /// exclusively: tests sharing it isolate by name instead.
+    pub fn reset(&self) -> io::Result<()> {
+        match http::request(self.addr, "POST", "/moto-api/reset", Duration::from_secs(10))? {
+            (200, _) => Ok(()),
+            (status, body) => Err(io::Error::other(format!("reset answered {status}: {body}"))),
+        }
+    }
+
+    /// Production clients for `region`, reaching this emulator through `AWS_ENDPOINT_URL`.
+    pub async fn clients(&self, region: &str) -> RegionClients {
+        RegionClients::load(&region_of(region), ClientTimeouts::default()).await
+    }
+
+    /// A DynamoDB Streams client (not needed by the functions, only to read streams in tests).
+    pub async fn streams(&self, region: &str) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&sdk_config(&region_of(region), ClientTimeouts::default()).await)
+    }
+
+    fn wait_ready(&self) -> io::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < STARTUP_TIMEOUT {
+            if !process_alive(self.pid) {
+                return Err(io::Error::other(format!(
+                    "moto exited during start-up; see {}",
+                    self.log.display()
+                )));
+            }
+            if http::request(self.addr, "GET", "/moto-api/data.json", Duration::from_secs(2)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(io::Error::other(format!(
+            "moto did not answer within {STARTUP_TIMEOUT:?}; see {}",
+            self.log.display()
+        )))
+    }
+}
+
+fn region_of(name: &str) -> Region {
+    Region::new(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A port that was free a moment ago (moto binds it right after).
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// Spawns moto so that it never outlives this process (see [`crate::kept_child`]).
+fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator> {
+    let log = std::env::temp_dir().join(format!("failover-moto-{}-{port}.log", std::process::id()));
+    let log_file = std::fs::File::create(&log)?;
+    let mut command = Command::new(python);
+    command
+        .arg(venv::fidelity_server_script())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    let pid = kept_child::spawn_kept(command, &format!("moto-{port}"), false)?;
+    Ok(Emulator {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        pid,
+        log,
+    })
+}
+
+impl Drop for Emulator {
+    /// A privately started emulator is stopped with its owner; the shared one lives in a
+    /// static (never dropped) and goes with the process through the parent-death signal.
+    fn drop(&mut self) {
+        if process_alive(self.pid) {
+            kept_child::signal(self.pid, libc::SIGTERM);
+        }
+    }
+}

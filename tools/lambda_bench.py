@@ -1,0 +1,249 @@
+"""Measures the four functions as Lambda would run them, with a local Runtime API.
+
+For each function it starts the native release binary with AWS_LAMBDA_RUNTIME_API pointing
+at a Runtime API served here (the emulator behind the AWS calls), and prints:
+
+  BENCH <function>.zip_bytes <n> bytes           size of the arm64 bootstrap.zip
+  BENCH <function>.init_ms <n> ms                process start -> first request for an event
+  BENCH <function>.warm_ms.<event> <n> ms        median of 5 warm invocations of each sample event
+  BENCH <function>.peak_rss_mb <n> MB            VmHWM of the process after all invocations
+
+Usage: python tools/lambda_bench.py --bin-dir DIR --zip-dir DIR --moto-python PY --repo ROOT
+"""
+
+import argparse
+import json
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WARM_RUNS = 5
+
+FUNCTIONS = {
+    "rds-promoter": [
+        "alarm-state-change-to-alarm.json",
+        "alarm-action-direct-to-alarm.json",
+        "alarm-state-change-to-ok.json",
+        "alarm-state-change-to-insufficient-data.json",
+    ],
+    "stream-replicator": ["dynamodb-stream-batch.json"],
+    "env-rewriter": ["parameter-store-change.json"],
+    "health-monitor": ["scheduled-event.json"],
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RuntimeApi:
+    """The Lambda Runtime API: hands out queued events, records answers with timestamps."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.answers = queue.Queue()
+        self.first_next = None
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                if api.first_next is None:
+                    api.first_next = time.monotonic()
+                try:
+                    request_id, body = api.events.get(timeout=120)
+                except queue.Empty:
+                    self.send_error(504)
+                    return
+                payload = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-west-2:123456789012:function:bench")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                api.sent_at = time.monotonic()
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                kind = "error" if self.path.endswith("/error") else "response"
+                api.answers.put((kind, time.monotonic(), body.decode(errors="replace")))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def invoke(self, event):
+        self.events.put((str(uuid.uuid4()), event))
+        kind, answered_at, body = self.answers.get(timeout=120)
+        return kind, (answered_at - self.sent_at) * 1000, body
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def provision(endpoint):
+    import boto3
+
+    kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb = {r: boto3.client("dynamodb", region_name=r, **kw) for r in ("us-east-1", "us-west-2")}
+    keys = dict(
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    pk_only = dict(
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for region, client in ddb.items():
+        client.create_table(TableName="shop-data", **keys)
+        client.create_table(TableName="shop-heartbeats", **pk_only)
+    ddb["us-west-2"].create_table(TableName="shop-failover-state", **pk_only)
+    rds_a = boto3.client("rds", region_name="us-east-1", **kw)
+    primary = rds_a.create_db_instance(
+        DBInstanceIdentifier="shop-db", Engine="mysql", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+        MasterUsername="shopadmin", MasterUserPassword="not-a-real-password-1", BackupRetentionPeriod=7,
+    )["DBInstance"]["DBInstanceArn"]
+    boto3.client("rds", region_name="us-west-2", **kw).create_db_instance_read_replica(
+        DBInstanceIdentifier="shop-db-replica", SourceDBInstanceIdentifier=primary, DBInstanceClass="db.t3.micro"
+    )
+    boto3.client("ec2", region_name="us-west-2", **kw).run_instances(
+        ImageId="ami-12c6146b", MinCount=2, MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "App", "Value": "Magento"}, {"Key": "Environment", "Value": "bench"}]}],
+    )
+    boto3.client("ssm", region_name="us-west-2", **kw).put_parameter(
+        Name="/shop/failover/active-region", Value="us-west-2", Type="String"
+    )
+
+
+def function_env(endpoint, runtime_api, name):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_LEVEL": "warn",
+        "AWS_REGION": "us-west-2",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "DRY_RUN": "true",
+        "PRIMARY_REGION": "us-east-1",
+        "SECONDARY_REGION": "us-west-2",
+        "REPLICA_IDENTIFIER": "shop-db-replica",
+        "REPLICA_REGION": "us-west-2",
+        "ALLOWED_ALARM_PREFIXES": "shop-failover-",
+        "FAILOVER_REGION": "us-west-2",
+        "PARAMETER_PREFIX": "/shop/failover",
+        "STATE_TABLE": "shop-failover-state",
+        "HEARTBEAT_TABLE": "shop-heartbeats",
+        "APP_REGION": "us-west-2",
+        "ENVIRONMENT": "bench",
+        "DOCUMENT_NAME": "shop-failover-repoint-app",
+        "ENV_FILE": "/etc/shop/failover.env",
+        "SOURCE_TABLE_NAME": "shop-data",
+        "SOURCE_REGION": "us-east-1",
+        "TARGET_TABLE_NAME": "shop-data",
+        "TARGET_REGION": "us-west-2",
+    }
+    return env
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--zip-dir", required=True)
+    parser.add_argument("--moto-python", required=True)
+    parser.add_argument("--repo", required=True)
+    args = parser.parse_args()
+
+    port = free_port()
+    moto = subprocess.Popen(
+        [args.moto_python, os.path.join(args.repo, "tools/moto_fidelity_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        provision(endpoint)
+        failures = 0
+        for name, events in FUNCTIONS.items():
+            zip_path = os.path.join(args.zip_dir, name, "bootstrap.zip")
+            if os.path.exists(zip_path):
+                print(f"BENCH {name}.zip_bytes {os.path.getsize(zip_path)} bytes")
+            api = RuntimeApi()
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [os.path.join(args.bin_dir, name)], env=function_env(endpoint, api.address, name),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+            try:
+                while api.first_next is None and process.poll() is None and time.monotonic() - started < 30:
+                    time.sleep(0.0005)
+                if api.first_next is None:
+                    print(f"{name} did not start: {process.stderr.read().decode(errors='replace')}", file=sys.stderr)
+                    failures += 1
+                    continue
+                print(f"BENCH {name}.init_ms {(api.first_next - started) * 1000:.1f} ms")
+                for event_file in events:
+                    with open(os.path.join(args.repo, "events", event_file)) as f:
+                        event = json.load(f)
+                    timings = []
+                    for _ in range(WARM_RUNS + 1):
+                        kind, ms, body = api.invoke(event)
+                        if kind != "response":
+                            print(f"{name} {event_file} failed: {body}", file=sys.stderr)
+                            failures += 1
+                        timings.append(ms)
+                    label = event_file.removesuffix(".json")
+                    print(f"BENCH {name}.warm_ms.{label} {statistics.median(timings[1:]):.2f} ms")
+                print(f"BENCH {name}.peak_rss_mb {peak_rss_mb(process.pid):.1f} MB")
+            finally:
+                process.kill()
+                process.wait()
+                api.server.shutdown()
+        return 1 if failures else 0
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
