@@ -3,9 +3,12 @@
 # file) at the active region and database, then restarts its services if anything changed.
 #
 # Runs as the custom SSM Command document `repoint-app-document.json` (rendered from this
-# file). SSM substitutes the double-brace placeholders after checking each value against its
-# allowedPattern; the same patterns are checked again below, so a value that slipped
-# through can never run as code. Values are only ever used quoted, as data.
+# file). Every document parameter has `interpolationType: ENV_VAR`: SSM checks the value
+# against its allowedPattern, then hands it to this script as the environment variable
+# SSM_<parameter> and never puts it into the script's text, so bash never parses a value as
+# code. The same patterns are checked again below before any value is used, and values are
+# only ever expanded quoted, as data. (SSM Agent 3.3.x or later sets those variables; an
+# older agent sets none, and the script stops before it changes anything.)
 # Idempotent: a second run with the same values changes nothing and restarts nothing. A run
 # that changed something but failed before its cache flush, restarts and checks all passed
 # leaves a "restart pending" marker, so its retry completes them although nothing is left to
@@ -24,22 +27,27 @@ if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 2))); 
   exit 1
 fi
 
-PROFILE='{{ appProfile }}'
-REGION='{{ region }}'
-DB_HOST='{{ dbHost }}'
-DB_PORT='{{ dbPort }}'
-APP_ROOT='{{ appRoot }}'
-WEB_USER='{{ webUser }}'
-ENV_FILE='{{ envFile }}'
-REGION_KEYS='{{ regionKeys }}'
-DB_HOST_KEY='{{ dbHostKey }}'
-FPM_POOL_FILES='{{ fpmPoolFiles }}'
-SERVICES='{{ services }}'
-
 fail() {
   echo "repoint: $*" >&2
   exit 1
 }
+
+# The document's parameters, from the environment SSM sets (interpolationType ENV_VAR).
+for name in SSM_appProfile SSM_region SSM_dbHost SSM_dbPort SSM_appRoot SSM_webUser SSM_envFile \
+  SSM_regionKeys SSM_dbHostKey SSM_fpmPoolFiles SSM_services; do
+  [[ -n ${!name+set} ]] || fail "$name is not set: this script runs as the repoint SSM document, whose parameters SSM Agent 3.3 or later passes as SSM_<parameter> variables"
+done
+PROFILE=$SSM_appProfile
+REGION=$SSM_region
+DB_HOST=$SSM_dbHost
+DB_PORT=$SSM_dbPort
+APP_ROOT=$SSM_appRoot
+WEB_USER=$SSM_webUser
+ENV_FILE=$SSM_envFile
+REGION_KEYS=$SSM_regionKeys
+DB_HOST_KEY=$SSM_dbHostKey
+FPM_POOL_FILES=$SSM_fpmPoolFiles
+SERVICES=$SSM_services
 
 check() {
   [[ $2 =~ $3 ]] || fail "invalid $1: $(printf '%q' "$2")"

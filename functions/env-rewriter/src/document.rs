@@ -2,7 +2,11 @@
 //!
 //! The script is the single source of truth: each `check <name> "$VAR" '<pattern>'` line
 //! becomes a typed document parameter whose `allowedPattern` is that same pattern, so SSM
-//! refuses a bad value before substitution and the script refuses it again after.
+//! refuses a bad value before the script runs and the script refuses it again. Every
+//! parameter has `interpolationType: ENV_VAR`: SSM passes its value as the environment
+//! variable `SSM_<name>` and never writes it into the script's text, so no value is ever
+//! parsed by bash as code (see the AWS Systems Manager documentation, "Data elements and
+//! parameters", `interpolationType`).
 //!
 //! The rendered document has two committed copies, [`DOCUMENT_FILE`] and the `Content` of
 //! the [`template::RESOURCE`] resource in [`TEMPLATE_FILE`] (CloudFormation cannot include a
@@ -84,6 +88,7 @@ pub fn render(script: &str) -> Value {
             "type": "String",
             "description": description(&spec.name),
             "allowedPattern": spec.pattern,
+            "interpolationType": "ENV_VAR",
         });
         if optional(&spec.name) {
             parameter["default"] = json!("");
@@ -232,16 +237,21 @@ pub mod template {
     }
 }
 
+/// The environment variable SSM sets for the parameter `name` (`interpolationType: ENV_VAR`).
+pub fn environment_variable(name: &str) -> String {
+    format!("SSM_{name}")
+}
+
 /// What SSM does with the parameters: checks each value against its pattern (as `matches`
-/// would), then substitutes `{{ name }}` textually. Used by tests to run the script as SSM would.
-pub fn substitute(
+/// would), then passes it as the environment variable [`environment_variable`]; a parameter
+/// left out gets its empty default. Used by tests to run the script as SSM would.
+pub fn ssm_environment(
     script: &str,
     values: &[(&str, &str)],
     matches: impl Fn(&str, &str) -> bool,
-) -> Result<String, String> {
-    let specs = parameter_specs(script);
-    let mut text = script.to_owned();
-    for spec in &specs {
+) -> Result<Vec<(String, String)>, String> {
+    let mut environment = Vec::new();
+    for spec in parameter_specs(script) {
         let value = values
             .iter()
             .find(|(n, _)| *n == spec.name)
@@ -253,9 +263,9 @@ pub fn substitute(
                 spec.name, spec.pattern
             ));
         }
-        text = text.replace(&format!("{{{{ {} }}}}", spec.name), value);
+        environment.push((environment_variable(&spec.name), value.to_owned()));
     }
-    Ok(text)
+    Ok(environment)
 }
 
 #[cfg(test)]
@@ -263,7 +273,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_placeholder_has_a_checked_parameter() {
+    fn every_parameter_is_checked_and_read_from_its_variable() {
         let specs = parameter_specs(SCRIPT);
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
@@ -283,9 +293,10 @@ mod tests {
             ]
         );
         for spec in &specs {
+            let variable = environment_variable(&spec.name);
             assert!(
-                SCRIPT.contains(&format!("'{{{{ {} }}}}'", spec.name)),
-                "{} is substituted inside single quotes",
+                SCRIPT.contains(&format!("=${variable}\n")),
+                "{} is read from ${variable}",
                 spec.name
             );
             assert!(
@@ -295,11 +306,14 @@ mod tests {
             );
             assert!(!spec.pattern.contains('\''), "a pattern cannot admit a quote");
         }
-        assert_eq!(
-            SCRIPT.matches("{{").count(),
-            specs.len(),
-            "no placeholder without a check"
-        );
+        assert!(!SCRIPT.contains("{{"), "no value is substituted into the script's text");
+        let rendered = render(SCRIPT);
+        for (name, parameter) in rendered["parameters"].as_object().unwrap() {
+            assert_eq!(
+                parameter["interpolationType"], "ENV_VAR",
+                "{name} reaches the script as a variable"
+            );
+        }
     }
 
     fn repo_file(relative: &str) -> String {

@@ -1,15 +1,16 @@
 //! The repoint script, run for real with bash against fixture trees (Magento root with a
 //! stub `bin/magento`, WordPress root with a stub `wp`, env and PHP-FPM pool files) and a
 //! stub `systemctl` that records calls. Values go through the document's allowedPattern
-//! and textual substitution exactly as SSM does. The script's state (lock, restart-pending
-//! marker) lives in the fixture's `state/` directory.
+//! and reach the script as SSM passes them (`interpolationType: ENV_VAR`: environment
+//! variables `SSM_<parameter>`, never script text). The script's state (lock,
+//! restart-pending marker) lives in the fixture's `state/` directory.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use env_rewriter::document::{parameter_specs, substitute, SCRIPT};
+use env_rewriter::document::{parameter_specs, ssm_environment, SCRIPT};
 use proptest::prelude::*;
 
 const SYSTEMCTL: &str = r#"#!/bin/bash
@@ -146,7 +147,7 @@ impl Server {
         ]
     }
 
-    /// Substitutes as SSM does (after the allowedPattern check) and runs the script.
+    /// Passes the values as SSM does (after the allowedPattern check) and runs the script.
     fn run(&self, values: &[(String, String)], failing_services: &str) -> Result<Output, String> {
         self.run_with(values, &[("FAILING_SERVICES", failing_services)])
     }
@@ -157,14 +158,23 @@ impl Server {
         Ok(self.command(values)?.envs(env.iter().copied()).output().unwrap())
     }
 
-    /// The script, substituted and written out, ready to run with the stubs on PATH.
+    /// The script with its parameters in the environment, ready to run with the stubs on PATH.
     fn command(&self, values: &[(String, String)]) -> Result<Command, String> {
-        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let script = substitute(SCRIPT, &pairs, |pattern, value| {
+        self.command_checked(values, |pattern, value| {
             regex::Regex::new(pattern).unwrap().is_match(value)
-        })?;
+        })
+    }
+
+    /// [`Self::command`] with `matches` in place of SSM's allowedPattern check.
+    fn command_checked(
+        &self,
+        values: &[(String, String)],
+        matches: impl Fn(&str, &str) -> bool,
+    ) -> Result<Command, String> {
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let environment = ssm_environment(SCRIPT, &pairs, matches)?;
         let path = self.path("repoint.sh");
-        fs::write(&path, script).unwrap();
+        fs::write(&path, SCRIPT).unwrap();
         let mut command = Command::new("bash");
         command
             .arg(&path)
@@ -175,6 +185,7 @@ impl Server {
             )
             .env("STUB_LOG", self.path("calls.log"))
             .env("REPOINT_STATE_DIR", self.path("state"))
+            .envs(environment)
             .env_remove("REPOINT_LOCK_WAIT_SECONDS")
             .env_remove("FAILING_SERVICES")
             .env_remove("FAILING_RESTARTS")
@@ -616,4 +627,95 @@ fn every_document_pattern_refuses_shell_metacharacters() {
             assert!(!pattern.is_match(&format!("a{bad}b")), "{} admits {bad:?}", spec.name);
         }
     }
+}
+
+/// The script's own parsing, with SSM's allowedPattern check switched off (a pattern
+/// mistake, a future parameter): a value is data whatever it contains, because it reaches
+/// bash as an environment variable, never as script text. Each hostile value is refused by
+/// the script's re-check or written literally, and the command it carries never runs.
+#[test]
+fn with_the_pattern_checks_off_hostile_values_are_still_never_run() {
+    let accept_anything = |_: &str, _: &str| true;
+    let payloads = [
+        "x'; touch PWNED; echo '",
+        "x\"; touch PWNED; echo \"",
+        "$(touch PWNED)",
+        "`touch PWNED`",
+        "x; touch PWNED",
+        "x\ntouch PWNED",
+        "x' $(touch PWNED) '",
+    ];
+    let names = [
+        "appProfile",
+        "region",
+        "dbHost",
+        "dbPort",
+        "appRoot",
+        "webUser",
+        "envFile",
+        "regionKeys",
+        "dbHostKey",
+        "fpmPoolFiles",
+        "services",
+    ];
+    for name in names {
+        for payload in payloads {
+            let server = Server::new();
+            let mut values = server.values("envfile", NEW_HOST, "");
+            values.iter_mut().find(|(k, _)| k == name).unwrap().1 = payload.to_owned();
+            let output = server
+                .command_checked(&values, accept_anything)
+                .unwrap()
+                .output()
+                .unwrap();
+            assert!(!server.path("PWNED").exists(), "{name}={payload:?} executed code");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success() && stderr.contains(&format!("invalid {name}")),
+                "{name}={payload:?} was not refused by the script's own check: status {:?}, stderr {stderr}",
+                output.status
+            );
+        }
+    }
+}
+
+/// The check above can fail: the same payload, written into the script's text as the
+/// document did before `interpolationType: ENV_VAR` (`VAR='{{ value }}'`), runs.
+#[test]
+fn textual_substitution_would_have_run_the_payload() {
+    let server = Server::new();
+    let script = format!("REGION='{}'\necho \"$REGION\"\n", "x'; touch PWNED; echo '");
+    let path = server.path("textual.sh");
+    fs::write(&path, script).unwrap();
+    let status = Command::new("bash")
+        .arg(&path)
+        .current_dir(server.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        server.path("PWNED").exists(),
+        "the textual substitution of the old document ran the payload"
+    );
+}
+
+#[test]
+fn an_agent_that_does_not_pass_the_parameters_changes_nothing() {
+    let server = Server::new();
+    let values = server.values("envfile", NEW_HOST, "");
+    let before = server.read("etc/shop.env");
+    let output = server
+        .command(&values)
+        .unwrap()
+        .env_remove("SSM_region")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("SSM_region is not set"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(server.read("etc/shop.env"), before, "nothing was rewritten");
+    assert!(server.log().is_empty(), "nothing was restarted: {}", server.log());
 }

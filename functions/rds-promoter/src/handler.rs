@@ -1,6 +1,7 @@
 //! The promotion flow as a script of named steps: parse the alarm, apply the policy, take
 //! (or resume) the failover lock, run the stages (promote once, wait until writable,
-//! publish), release the lease, report. Each stage lives in `stages.rs`.
+//! publish), release the lease, report. Taking the lock lives in `lock.rs`, each stage in
+//! `stages.rs`.
 
 use std::time::Instant;
 
@@ -12,9 +13,10 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::config::PromoterConfig;
-use crate::domain::{Claim, LockRecord, SplitBrainVerdict, Stage};
+use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
+use crate::lock::LockStart;
 use crate::ports::{DbInstances, FailoverLockStore};
 use crate::report::{PromotionAction, PromotionReport};
 
@@ -25,17 +27,6 @@ pub struct Promoter<R, S, L, P> {
     pub(crate) source_side: S,
     pub(crate) lock: L,
     pub(crate) parameters: P,
-}
-
-/// How this invocation came to hold the failover's lock record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LockStart {
-    /// It created the record: a new failover.
-    Fresh,
-    /// It took over a lapsed lease: an earlier attempt died part-way.
-    Resumed,
-    /// The failover had already been published; nothing is held.
-    Finished,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -117,55 +108,6 @@ where
             warn!(failover_id = %record.failover_id, error = %e, "could not release the lock lease; it lapses at the invocation deadline");
         }
         result
-    }
-
-    /// The lock record this invocation now owns (or the finished one) and how it got it.
-    async fn take_lock(
-        &self,
-        transition: &AlarmTransition,
-        invocation: &Invocation,
-    ) -> Result<(LockRecord, LockStart), PromoterError> {
-        let failover_id = transition.failover_id();
-        let replica = &self.config.replica.id;
-        let fresh = LockRecord::new(
-            &failover_id,
-            replica,
-            &invocation.request_id,
-            now_ms(),
-            invocation.lease_until_ms,
-        );
-        if self.lock.create(&fresh).await? {
-            info!(%failover_id, "failover lock taken");
-            return Ok((fresh, LockStart::Fresh));
-        }
-        let existing = self.lock.load(&failover_id).await?;
-        let existing = existing.ok_or_else(|| PromoterError::LockUnreadable {
-            failover_id: failover_id.clone(),
-        })?;
-        match existing.claim(&invocation.request_id, now_ms()) {
-            Claim::Finished => Ok((existing, LockStart::Finished)),
-            Claim::HeldElsewhere { owner, lease_until_ms } => Err(PromoterError::HeldElsewhere {
-                failover_id,
-                owner,
-                lease_until: chrono::DateTime::from_timestamp_millis(lease_until_ms)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-            }),
-            Claim::TakeOver => {
-                if !self
-                    .lock
-                    .take_over(&existing, &invocation.request_id, invocation.lease_until_ms)
-                    .await?
-                {
-                    return Err(PromoterError::TakenOverFirst { failover_id });
-                }
-                info!(%failover_id, stage = existing.stage.as_str(), "resuming failover");
-                let mut record = existing;
-                record.owner = invocation.request_id.clone();
-                record.lease_until_ms = invocation.lease_until_ms;
-                Ok((record, LockStart::Resumed))
-            }
-        }
     }
 
     /// Advances the record stage by stage until published.

@@ -1,8 +1,8 @@
 //! rds-promoter: on a failover alarm, promotes the cross-region RDS read replica exactly
 //! once, waits until it is writable, and publishes its endpoint and the active region.
 //!
-//! `handler` is the script (parse → policy → lock → stages → report); `stages` and
-//! `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
+//! `handler` is the script (parse → policy → lock → stages → report); `lock`, `stages`
+//! and `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
 //! their SDK implementations and in-memory fakes; `wiring` builds the production handler.
 
 pub mod adapters;
@@ -12,6 +12,7 @@ mod dry_run;
 pub mod error;
 pub mod handler;
 pub mod invocation;
+mod lock;
 pub mod ports;
 pub mod report;
 mod stages;

@@ -334,7 +334,8 @@ fn heartbeat_table_expires_the_attribute_health_monitor_writes() {
         .find_map(|line| line.strip_prefix("AttributeName:"))
         .map(str::trim)
         .expect("HeartbeatTable has a TimeToLiveSpecification with an AttributeName");
-    let adapter = std::fs::read_to_string(repo_root().join("functions/health-monitor/src/adapters/dynamodb_health.rs")).unwrap();
+    let adapter =
+        std::fs::read_to_string(repo_root().join("functions/health-monitor/src/adapters/dynamodb_health.rs")).unwrap();
     let code: String = adapter.split_whitespace().collect();
     assert!(
         code.contains(&format!(".item(\"{attribute}\",")),

@@ -1,8 +1,6 @@
 //! The SDK clients of one region (every service the tests and the drill touch), built from
 //! the core's SDK configuration. The functions build only the clients they call.
 
-use std::collections::BTreeMap;
-
 use aws_config::SdkConfig;
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::Region;
@@ -38,34 +36,5 @@ impl RegionClients {
     pub async fn load(region: &Region, timeouts: ClientTimeouts) -> Self {
         let config = sdk_config(region, timeouts).await;
         Self::from_config(region.clone(), &config)
-    }
-}
-
-/// Clients for each region a function works with, keyed by region.
-#[derive(Debug, Clone, Default)]
-pub struct ClientsByRegion {
-    by_region: BTreeMap<Region, RegionClients>,
-}
-
-impl ClientsByRegion {
-    /// Builds one client set per distinct region.
-    pub async fn load<'a>(regions: impl IntoIterator<Item = &'a Region>, timeouts: ClientTimeouts) -> Self {
-        let mut by_region = BTreeMap::new();
-        for region in regions {
-            if !by_region.contains_key(region) {
-                by_region.insert(region.clone(), RegionClients::load(region, timeouts).await);
-            }
-        }
-        Self { by_region }
-    }
-
-    /// The clients of `region`, if it was loaded.
-    pub fn get(&self, region: &Region) -> Option<&RegionClients> {
-        self.by_region.get(region)
-    }
-
-    /// The regions loaded.
-    pub fn regions(&self) -> impl Iterator<Item = &Region> {
-        self.by_region.keys()
     }
 }
