@@ -13,6 +13,7 @@ pub mod parameter_change;
 pub mod parameters;
 pub mod region;
 pub mod retry;
+pub mod startup;
 pub mod telemetry;
 
 pub use config::{ConfigError, EnvReader, RegionPair};

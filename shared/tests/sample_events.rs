@@ -24,6 +24,8 @@ const SAMPLES: &[&str] = &[
     "alarm-state-change-to-alarm.json",
     "alarm-state-change-to-insufficient-data.json",
     "alarm-state-change-to-ok.json",
+    "composite-alarm-actions-released.json",
+    "composite-alarm-actions-suppressed.json",
     "dynamodb-stream-batch.json",
     "parameter-store-change.json",
     "scheduled-event.json",
@@ -59,6 +61,39 @@ fn direct_alarm_action_acts() {
     assert_eq!(t.region.as_str(), "us-east-1");
     assert_eq!(t.account.as_deref(), Some("123456789012"));
     assert_eq!(t.timestamp.to_rfc3339(), "2026-11-21T03:00:07.870+00:00");
+    assert_eq!(policy().evaluate(&t), Verdict::Act);
+}
+
+/// A composite alarm whose suppressor (a maintenance window) is in ALARM: CloudWatch runs
+/// none of its actions ("Suppressing composite alarm actions", CloudWatch user guide), and
+/// EventBridge still delivers the change, with `actionsSuppressedBy` in the state.
+#[test]
+fn a_suppressed_composite_alarm_is_ignored_with_the_reason() {
+    let t = AlarmTransition::from_slice(&read("composite-alarm-actions-suppressed.json")).unwrap();
+    assert_eq!((t.from_state, t.to_state), (Some(AlarmState::Ok), AlarmState::Alarm));
+    assert_eq!(t.suppressed.as_ref().map(|s| s.by.as_str()), Some("Alarm"));
+    assert_eq!(
+        policy().evaluate(&t),
+        Verdict::Ignored {
+            reason: IgnoreReason::ActionsSuppressed {
+                by: "Alarm".into(),
+                reason: "Alarm action suppressed by shop-maintenance-window in ALARM".into()
+            }
+        }
+    );
+}
+
+/// The WaitPeriod ended without the suppressor going into ALARM: CloudWatch runs the
+/// actions, reporting ALARM again with the previous state's actions suppressed.
+#[test]
+fn a_composite_alarm_whose_suppression_ended_acts() {
+    let t = AlarmTransition::from_slice(&read("composite-alarm-actions-released.json")).unwrap();
+    assert_eq!((t.from_state, t.to_state), (Some(AlarmState::Alarm), AlarmState::Alarm));
+    assert_eq!(t.suppressed, None);
+    assert_eq!(
+        t.previously_suppressed.as_ref().map(|s| s.by.as_str()),
+        Some("WaitPeriod")
+    );
     assert_eq!(policy().evaluate(&t), Verdict::Act);
 }
 

@@ -7,7 +7,10 @@ use rds_promoter::{wiring, PromoterConfig};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     failover_core::telemetry::init_tracing();
-    let config = PromoterConfig::from_env(&EnvReader::from_process())?;
+    let config = match PromoterConfig::from_env(&EnvReader::from_process()) {
+        Ok(config) => config,
+        Err(error) => return failover_core::startup::serve_configuration_error(rds_promoter::FUNCTION, error).await,
+    };
     let promoter = &wiring::build(config).await;
     lambda_runtime::run(service_fn(move |event| promoter.handle_lambda_event(event))).await
 }

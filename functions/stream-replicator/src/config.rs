@@ -167,7 +167,10 @@ impl ReplicatorConfig {
             key_schema,
             write_concurrency: concurrency(env)?,
             deadline_margin: env.seconds("DEADLINE_MARGIN_SECONDS", Duration::from_secs(3), 1..=60)?,
-            metrics_namespace: env.optional("METRICS_NAMESPACE").unwrap_or("ShopFailover").to_owned(),
+            metrics_namespace: env
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or(failover_core::emf::NAMESPACE)
+                .to_owned(),
         };
         if let Some(schema) = &config.key_schema {
             config.check_schema(schema)?;

@@ -1,6 +1,6 @@
 //! The handler: one stream batch in, the target updated, and `batchItemFailures` naming
 //! where Lambda must resume. `Replicator::replicate_payload` is the whole pipeline, one
-//! named step after the other: parse and plan → apply → report.
+//! step after the other: parse and plan (one pass over the payload) → apply → report.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
@@ -94,7 +94,10 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
     ) -> Result<DynamoDbEventResponse, FailoverError> {
         let handled = self.replicate_payload(payload, deadline).await;
         let target_region = self.config.target_region.as_str();
-        handled.report.metric_line(&self.config.metrics_namespace, target_region).emit();
+        handled
+            .report
+            .metric_line(&self.config.metrics_namespace, target_region)
+            .emit();
         handled.result
     }
 
@@ -103,10 +106,9 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
     pub async fn replicate(&self, event: Event, deadline: Deadline) -> HandledBatch {
         match serde_json::to_string(&event).and_then(RawValue::from_string) {
             Ok(payload) => self.replicate_payload(payload, deadline).await,
-            Err(e) => HandledBatch {
-                result: Err(FailoverError::InvalidEvent(format!("the event cannot be serialized: {e}"))),
-                report: BatchReport::default(),
-            },
+            Err(e) => HandledBatch::refused(FailoverError::InvalidEvent(format!(
+                "the event cannot be serialized: {e}"
+            ))),
         }
     }
 
@@ -125,7 +127,7 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
     /// The pipeline for one batch. Every record is validated first: an invalid batch is
     /// refused as a whole (NonRetryable) before anything is written.
     async fn replicate_payload(&self, payload: Box<RawValue>, deadline: Deadline) -> HandledBatch {
-        // 1. Parse and plan, in one pass over the payload.
+        // Parse and plan, in one pass over the payload.
         let planned = self.plan_json(payload.get(), chrono::Utc::now().timestamp_millis());
         // The raw text goes before any write starts, to keep the peak memory of large batches low.
         drop(payload);
@@ -141,18 +143,20 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
                 Ok(plan) => plan,
                 Err(e) => {
                     tracing::error!(error = %e, "refusing the batch; nothing was written");
-                    let report = BatchReport::default();
-                    return HandledBatch { result: Err(e.into()), report };
+                    return HandledBatch::refused(e.into());
                 }
             };
             let keys = works.len();
-            // 2. Apply: write (reading first for KEYS_ONLY streams), then judge each key.
+            // Apply: write (reading first for KEYS_ONLY streams), then judge each key.
             let applied = self.engine(deadline).run(&mut works).await;
-            let outcomes: Vec<Outcome> = (applied.outcomes.into_iter().zip(&works))
+            let outcomes: Vec<Outcome> = applied
+                .outcomes
+                .into_iter()
+                .zip(&works)
                 .map(|(outcome, work)| apply_unwritable_policy(self.config.unwritable, outcome, &work.sequence))
                 .collect();
             drop(works);
-            // 3. Report: where Lambda resumes, what became of the records, the response.
+            // Report: where Lambda resumes, what became of the records, the response.
             let resume = resume_index(first_indices.iter().copied().zip(outcomes.iter()));
             let report = BatchReport {
                 received: sequences.len(),

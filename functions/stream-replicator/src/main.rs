@@ -1,15 +1,19 @@
 //! Lambda entry point of stream-replicator: everything is built once, then each batch is handled.
 
-use failover_core::EnvReader;
+use failover_core::{startup::serve_configuration_error, EnvReader, FailoverError};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
-use stream_replicator::{allocator, wiring};
+use stream_replicator::{allocator, wiring, FUNCTION};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     allocator::keep_freed_memory();
     failover_core::telemetry::init_tracing();
-    let replicator = wiring::build(&EnvReader::from_process()).await?;
+    let replicator = match wiring::build(&EnvReader::from_process()).await {
+        Ok(replicator) => replicator,
+        Err(FailoverError::Config(error)) => return serve_configuration_error(FUNCTION, error).await,
+        Err(other) => return Err(other.into()),
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         replicator.handle_lambda_event(event)
     }))

@@ -25,7 +25,7 @@ pub struct Guard<'a> {
     pub version: &'a str,
 }
 
-/// The delete tag (see [`crate::plan::marker`]).
+/// The delete tag (see the origin marker, `src/plan/marker.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tag<'a> {
     /// The origin marker attribute.

@@ -21,6 +21,16 @@ pub struct HandledBatch {
     pub report: BatchReport,
 }
 
+impl HandledBatch {
+    /// A batch refused as a whole, before anything was written.
+    pub(crate) fn refused(error: FailoverError) -> Self {
+        Self {
+            result: Err(error),
+            report: BatchReport::default(),
+        }
+    }
+}
+
 /// The response for Lambda: `batchItemFailures` names the record to resume from (empty
 /// when the whole batch is done), unless a permanent failure fails the whole invocation.
 pub(crate) fn lambda_response(

@@ -313,6 +313,36 @@ async fn a_missing_table_fails_the_whole_batch_as_non_retryable() {
     assert!(err.to_string().contains("ResourceNotFoundException"), "{err}");
 }
 
+/// DynamoDB Streams orders each item's changes by SequenceNumber. A batch whose array puts
+/// a key's older change last would, coalesced by position, write the older image: it is
+/// refused, with both records named, before anything is written. The same records in
+/// sequence order replicate the newer image, so the check is what makes the difference.
+#[tokio::test]
+async fn a_key_whose_sequence_numbers_go_backwards_is_refused_before_anything_is_written() {
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream
+        .insert(qty("A", 1))
+        .modify(qty("A", 1), qty("A", 2))
+        .insert(qty("B", 1));
+    let mut swapped = stream.records().to_vec();
+    swapped.swap(0, 1);
+    let event = serde_json::from_value(serde_json::json!({ "Records": swapped })).unwrap();
+    let err = r.replicate(event, deadline()).await.result.unwrap_err();
+    assert!(matches!(err, FailoverError::InvalidEvent(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("record 1 has SequenceNumber {}", stream.sequence(0)))
+            && message.contains(&format!("below {} of record 0", stream.sequence(1))),
+        "{message}"
+    );
+    assert!(r.writer().is_empty(), "nothing was written");
+
+    let handled = run(&r, &stream).await;
+    assert!(ok(&handled).batch_item_failures.is_empty());
+    assert_eq!(target(&r)["A/META"]["qty"], Value::N("2".into()));
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_before_anything_is_written() {
     let r = replicator(&[]);

@@ -5,4 +5,4 @@ mod policy;
 mod transition;
 
 pub use policy::{AlarmPolicy, IgnoreReason, Verdict};
-pub use transition::{AlarmEventError, AlarmState, AlarmTransition, TransitionSource};
+pub use transition::{AlarmEventError, AlarmState, AlarmTransition, Suppression, TransitionSource};

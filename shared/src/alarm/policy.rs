@@ -1,4 +1,5 @@
-//! Whether an alarm transition should trigger a failover.
+//! Whether an alarm transition should trigger a failover: the one transition policy every
+//! entry point applies (EventBridge rule and direct alarm action alike), as a pure function.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +39,23 @@ pub enum IgnoreReason {
     },
     /// ALARM → ALARM: a re-notification, not a new incident.
     AlreadyInAlarm,
+    /// The alarm did not come from OK: INSUFFICIENT_DATA → ALARM is a new alarm's first
+    /// evaluation or the end of a data gap, not a healthy system failing.
+    NotHealthyBefore {
+        /// The state it came from.
+        state: AlarmState,
+    },
+    /// The event does not say which state the alarm came from, so "healthy before" cannot
+    /// be shown.
+    PreviousStateUnknown,
+    /// CloudWatch suppresses the alarm's actions in this state (composite alarm action
+    /// suppression); it reports the state again, unsuppressed, if the actions are to run.
+    ActionsSuppressed {
+        /// `Alarm`, `WaitPeriod` or `ExtensionPeriod`.
+        by: String,
+        /// CloudWatch's reason.
+        reason: String,
+    },
     /// The alarm is in neither the allow list nor under an allowed prefix.
     AlarmNotAllowed {
         /// The alarm's name.
@@ -50,6 +68,15 @@ impl std::fmt::Display for IgnoreReason {
         match self {
             Self::NotAlarm { state } => write!(f, "alarm entered {state}, not ALARM"),
             Self::AlreadyInAlarm => f.write_str("alarm was already in ALARM (repeated notification)"),
+            Self::NotHealthyBefore { state } => write!(
+                f,
+                "alarm came from {state}, not OK (a new alarm's first evaluation or the end of a data gap)"
+            ),
+            Self::PreviousStateUnknown => f.write_str("the event does not say which state the alarm came from"),
+            Self::ActionsSuppressed { by, reason } => write!(
+                f,
+                "CloudWatch suppresses this alarm's actions (actionsSuppressedBy {by}: {reason}); it reports the alarm again when the actions run"
+            ),
             Self::AlarmNotAllowed { alarm_name } => write!(
                 f,
                 "alarm {alarm_name:?} is not in the allow list or under an allowed prefix"
@@ -86,23 +113,32 @@ impl AlarmPolicy {
         self.names.contains(alarm_name) || self.prefixes.iter().any(|p| alarm_name.starts_with(p.as_str()))
     }
 
-    /// Decides: act only on a transition into ALARM, from a state other than ALARM,
-    /// of an allowed alarm. A missing previous state is accepted: the lock taken by the
-    /// acting function, not this policy, makes duplicate deliveries harmless.
+    /// Decides: act only on an allowed alarm entering ALARM from OK with its actions not
+    /// suppressed, or staying in ALARM as its actions' suppression ends (CloudWatch then
+    /// runs the actions it held back). Everything else is ignored with its reason:
+    /// recoveries, re-notifications, INSUFFICIENT_DATA → ALARM (a freshly created alarm, or
+    /// the end of a data gap: the system was not seen healthy before), an unknown previous
+    /// state, and suppressed actions (a maintenance window's suppressor alarm, or the
+    /// WaitPeriod / ExtensionPeriod around it; see the CloudWatch user guide, "Suppressing
+    /// composite alarm actions").
     pub fn evaluate(&self, transition: &AlarmTransition) -> Verdict {
-        let reason = if transition.to_state != AlarmState::Alarm {
-            Some(IgnoreReason::NotAlarm {
-                state: transition.to_state,
-            })
-        } else if transition.from_state == Some(AlarmState::Alarm) {
-            Some(IgnoreReason::AlreadyInAlarm)
-        } else if !self.allows(&transition.alarm_name) {
-            Some(IgnoreReason::AlarmNotAllowed {
+        let reason = match (transition.to_state, &transition.suppressed, transition.from_state) {
+            (to, _, _) if to != AlarmState::Alarm => Some(IgnoreReason::NotAlarm { state: to }),
+            (_, Some(suppression), _) => Some(IgnoreReason::ActionsSuppressed {
+                by: suppression.by.clone(),
+                reason: suppression.reason.clone(),
+            }),
+            (_, None, Some(AlarmState::Ok)) => None,
+            (_, None, Some(AlarmState::Alarm)) if transition.previously_suppressed.is_some() => None,
+            (_, None, Some(AlarmState::Alarm)) => Some(IgnoreReason::AlreadyInAlarm),
+            (_, None, Some(state)) => Some(IgnoreReason::NotHealthyBefore { state }),
+            (_, None, None) => Some(IgnoreReason::PreviousStateUnknown),
+        };
+        let reason = reason.or_else(|| {
+            (!self.allows(&transition.alarm_name)).then(|| IgnoreReason::AlarmNotAllowed {
                 alarm_name: transition.alarm_name.clone(),
             })
-        } else {
-            None
-        };
+        });
         match reason {
             Some(reason) => Verdict::Ignored { reason },
             None => Verdict::Act,
@@ -113,7 +149,7 @@ impl AlarmPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarm::TransitionSource;
+    use crate::alarm::{Suppression, TransitionSource};
     use crate::region::Region;
 
     fn transition(name: &str, from: Option<AlarmState>, to: AlarmState) -> AlarmTransition {
@@ -127,7 +163,16 @@ mod tests {
             reason: String::new(),
             timestamp: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             source: TransitionSource::EventBridge,
+            suppressed: None,
+            previously_suppressed: None,
         }
+    }
+
+    fn suppression(by: &str) -> Option<Suppression> {
+        Some(Suppression {
+            by: by.into(),
+            reason: format!("Actions suppressed by {by}"),
+        })
     }
 
     fn policy() -> AlarmPolicy {
@@ -135,16 +180,65 @@ mod tests {
     }
 
     #[test]
-    fn acts_on_allowed_alarm_entering_alarm() {
+    fn acts_on_allowed_alarm_entering_alarm_from_ok() {
         use AlarmState::*;
-        for from in [Some(Ok), Some(InsufficientData), None] {
-            assert_eq!(
-                policy().evaluate(&transition("shop-db-primary-down", from, Alarm)),
-                Verdict::Act
-            );
-            assert_eq!(
-                policy().evaluate(&transition("shop-failover-region-health", from, Alarm)),
-                Verdict::Act
+        for name in ["shop-db-primary-down", "shop-failover-region-health"] {
+            assert_eq!(policy().evaluate(&transition(name, Some(Ok), Alarm)), Verdict::Act);
+        }
+    }
+
+    #[test]
+    fn only_a_system_seen_healthy_before_fails_over() {
+        use AlarmState::*;
+        // A freshly created alarm's first evaluation, or the end of a data gap.
+        assert_eq!(
+            policy().evaluate(&transition("shop-db-primary-down", Some(InsufficientData), Alarm)),
+            Verdict::Ignored {
+                reason: IgnoreReason::NotHealthyBefore {
+                    state: InsufficientData
+                }
+            }
+        );
+        assert_eq!(
+            policy().evaluate(&transition("shop-db-primary-down", None, Alarm)),
+            Verdict::Ignored {
+                reason: IgnoreReason::PreviousStateUnknown
+            }
+        );
+    }
+
+    /// CloudWatch user guide, "Suppressing composite alarm actions": while the suppressor
+    /// alarm is in ALARM (`Alarm`), and during the WaitPeriod and ExtensionPeriod around
+    /// it, the composite alarm takes no actions; when a WaitPeriod ends without the
+    /// suppressor, the actions run and the alarm is reported again, still in ALARM, with
+    /// its previous state's `actionsSuppressedBy` set (the AWS sample composite-alarm
+    /// Lambda action payload shows exactly this).
+    #[test]
+    fn suppressed_actions_never_act_and_their_release_does() {
+        use AlarmState::*;
+        for by in ["Alarm", "WaitPeriod", "ExtensionPeriod"] {
+            for from in [Some(Ok), Some(Alarm), None] {
+                let mut t = transition("shop-failover-composite", from, Alarm);
+                t.suppressed = suppression(by);
+                assert_eq!(
+                    policy().evaluate(&t),
+                    Verdict::Ignored {
+                        reason: IgnoreReason::ActionsSuppressed {
+                            by: by.into(),
+                            reason: format!("Actions suppressed by {by}")
+                        }
+                    },
+                    "{by} from {from:?}"
+                );
+            }
+            let mut released = transition("shop-failover-composite", Some(Alarm), Alarm);
+            released.previously_suppressed = suppression(by);
+            assert_eq!(policy().evaluate(&released), Verdict::Act, "released after {by}");
+            let mut other = released.clone();
+            other.alarm_name = "billing".into();
+            assert!(
+                matches!(policy().evaluate(&other), Verdict::Ignored { .. }),
+                "the allow list still applies"
             );
         }
     }

@@ -47,6 +47,19 @@ impl std::fmt::Display for AlarmState {
     }
 }
 
+/// CloudWatch is not running the alarm's actions in a state: composite alarm action
+/// suppression (`actionsSuppressedBy` = `Alarm`: the suppressor alarm is in ALARM;
+/// `WaitPeriod`: waiting for the suppressor to go into ALARM; `ExtensionPeriod`: waiting
+/// after the suppressor left ALARM). When the wait ends without the suppressor, CloudWatch
+/// runs the actions and reports the state again with its previous state suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    /// `Alarm`, `WaitPeriod` or `ExtensionPeriod`, as CloudWatch names it.
+    pub by: String,
+    /// CloudWatch's `actionsSuppressedReason`.
+    pub reason: String,
+}
+
 /// How the transition reached the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -78,6 +91,11 @@ pub struct AlarmTransition {
     pub timestamp: DateTime<Utc>,
     /// Delivery path.
     pub source: TransitionSource,
+    /// Action suppression of the new state, if CloudWatch suppresses its actions.
+    pub suppressed: Option<Suppression>,
+    /// Action suppression of the previous state: set when this event reports that a
+    /// suppression ended while the alarm stayed in ALARM, i.e. the actions now run.
+    pub previously_suppressed: Option<Suppression>,
 }
 
 /// Why an event is not a usable alarm transition.
@@ -117,6 +135,26 @@ struct StateDetail {
     #[serde(default)]
     reason: String,
     timestamp: DateTime<Utc>,
+    #[serde(default, rename = "actionsSuppressedBy")]
+    actions_suppressed_by: Option<String>,
+    #[serde(default, rename = "actionsSuppressedReason")]
+    actions_suppressed_reason: Option<String>,
+}
+
+impl StateDetail {
+    fn suppression(&self) -> Option<Suppression> {
+        let by = self.actions_suppressed_by.as_deref()?.trim();
+        (!by.is_empty()).then(|| Suppression {
+            by: truncate(by),
+            reason: self
+                .actions_suppressed_reason
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect(),
+        })
+    }
 }
 
 impl AlarmTransition {
@@ -185,6 +223,8 @@ impl AlarmTransition {
         Ok(Self {
             to_state: AlarmState::parse(&detail.state.value)?,
             from_state,
+            suppressed: detail.state.suppression(),
+            previously_suppressed: detail.previous_state.as_ref().and_then(StateDetail::suppression),
             alarm_name: detail.alarm_name,
             alarm_arn,
             region,

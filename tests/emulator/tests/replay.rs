@@ -1,11 +1,14 @@
 //! Every file in `events/` replayed with `cargo lambda invoke --data-file` against
 //! `cargo lambda watch` (the real function binaries), the emulator behind it, with the
 //! documented outcome asserted. rds-promoter and env-rewriter run with DRY_RUN=true, so
-//! the replay checks everything and changes nothing there.
+//! the replay checks everything and changes nothing there. The functions reach the
+//! emulator through a (fault-free) proxy that counts their requests: an alarm the
+//! transition policy ignores must not send a single AWS request.
 
 use std::path::PathBuf;
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
+use failover_testkit::fault_proxy::{FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, ec2, rds, ssm};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
@@ -33,10 +36,18 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     // The sample Parameter Store Change names /shop/failover/active-region.
     ssm::put_parameter(&b, "/shop/failover/active-region", SECONDARY).await;
 
+    let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 3).unwrap();
     let env: Vec<(String, String)> = emu
         .env()
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
+        .map(|(k, v)| {
+            let value = if k.starts_with("AWS_ENDPOINT_URL") {
+                proxy.endpoint()
+            } else {
+                v
+            };
+            (k.to_owned(), value)
+        })
         .chain(
             [
                 ("DRY_RUN", "true"),
@@ -104,14 +115,31 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
             .is_some(),
         "dry run changed nothing"
     );
-    for file in [
-        "alarm-state-change-to-ok.json",
-        "alarm-state-change-to-insufficient-data.json",
+    // Every ignored transition is decided before any AWS call; the requests counted
+    // through the proxy show it, and the released composite alarm below shows that the
+    // count sees the requests of a transition that acts.
+    let requests = || proxy.stats().requests;
+    for (file, kind) in [
+        ("alarm-state-change-to-ok.json", "not-alarm"),
+        ("alarm-state-change-to-insufficient-data.json", "not-alarm"),
+        ("composite-alarm-actions-suppressed.json", "actions-suppressed"),
     ] {
+        let before = requests();
         let outcome = invoke("rds-promoter", file);
         assert_eq!(outcome["action"], "ignored", "{file}: {outcome}");
-        assert_eq!(outcome["ignoredBecause"]["kind"], "not-alarm");
+        assert_eq!(outcome["ignoredBecause"]["kind"], kind, "{file}: {outcome}");
+        assert_eq!(requests(), before, "{file}: an ignored alarm sent AWS requests");
     }
+    let before = requests();
+    let outcome = invoke("rds-promoter", "composite-alarm-actions-released.json");
+    assert_eq!(
+        outcome["action"], "dry-run",
+        "the suppression ended: the actions run: {outcome}"
+    );
+    assert!(
+        requests() > before,
+        "a transition that acts is seen by the request count"
+    );
 
     let replicated = invoke("stream-replicator", "dynamodb-stream-batch.json");
     assert_eq!(replicated["batchItemFailures"], serde_json::json!([]), "{replicated}");
@@ -162,4 +190,44 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         samples,
         "every sample in events/ is replayed with its documented outcome"
     );
+}
+
+/// A function whose configuration is wrong still answers, with the documented class and
+/// message, instead of crashing at init with the error in Rust's debug form. The same
+/// binary with a correct configuration (the test above) acts.
+#[tokio::test]
+async fn a_misconfigured_function_answers_every_invocation_with_a_classified_error() {
+    let emu = Emulator::shared();
+    let env: Vec<(String, String)> = emu
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            [
+                ("PRIMARY_REGION", PRIMARY),
+                ("REPLICA_IDENTIFIER", "shop-db-replica"),
+                ("REPLICA_REGION", "us-west-2; reboot"),
+                ("ALLOWED_ALARM_PREFIXES", "shop-failover-"),
+                ("PARAMETER_PREFIX", "/shop/failover"),
+                ("STATE_TABLE", "shop-failover-state"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .collect();
+    let log = std::env::temp_dir().join(format!("failover-misconfigured-watch-{}.log", std::process::id()));
+    let watch = LambdaWatch::start(&failover_testkit::venv::repo_root(), &env, &log)
+        .unwrap_or_else(|e| panic!("cargo lambda watch: {e}"));
+    for _ in 0..2 {
+        let error = watch
+            .invoke_file("rds-promoter", &event("alarm-state-change-to-alarm.json"))
+            .unwrap_or_else(|e| panic!("rds-promoter: {e}; see {}", log.display()))
+            .expect_err("a misconfigured promoter never acts");
+        assert_eq!(error.error_type, "NonRetryable", "{error:?}");
+        // cargo lambda invoke may re-wrap a long message; the variable and its value are what count.
+        let message: String = error.message.split_whitespace().collect();
+        assert!(
+            message.contains("invalidenvironmentvariableREPLICA_REGION=\"us-west-2;reboot\""),
+            "{error:?}"
+        );
+    }
 }

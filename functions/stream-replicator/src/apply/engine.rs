@@ -16,9 +16,9 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::apply::batching::{chunk, BatchLimits};
 use crate::apply::checkpoint::Outcome;
-use crate::plan::decide::{Action, Rules, SkipReason, Unwritable};
 use crate::domain::item::{item_size, Attributes};
 use crate::domain::key::KeySchema;
+use crate::plan::decide::{Action, Rules, SkipReason, Unwritable};
 use crate::plan::Work;
 use crate::ports::{failure_kind, Conditional, FailureKind, Guard, ItemReader, ItemWriter, Tag, WriteRequest};
 

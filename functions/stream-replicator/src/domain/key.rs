@@ -54,7 +54,7 @@ impl KeySchema {
     }
 
     /// The key of an item (or of a `Keys` map), canonicalized.
-    pub fn key_of(&self, attributes: &Attributes) -> Result<ItemKey, KeyError> {
+    pub(crate) fn key_of(&self, attributes: &Attributes) -> Result<ItemKey, KeyError> {
         let partition = key_part(&self.partition, attributes)?;
         let sort = match &self.sort {
             Some(name) => Some(key_part(name, attributes)?),

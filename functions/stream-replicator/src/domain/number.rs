@@ -87,7 +87,7 @@ impl NumberView<'_> {
     }
 
     /// The owned canonical form.
-    pub fn to_canonical(&self) -> CanonicalNumber {
+    pub fn to_canonical(self) -> CanonicalNumber {
         CanonicalNumber {
             negative: self.negative,
             digits: [self.head, self.tail].concat(),

@@ -13,12 +13,12 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use crate::event::change::{ChangeKind, SourceChange};
-use crate::event::dynamo_json::{Image, RawImage};
-use crate::domain::item::Attributes;
 use crate::config::ReplicatorConfig;
+use crate::domain::item::Attributes;
 use crate::domain::key::KeySchema;
 use crate::error::EventError;
+use crate::event::change::{ChangeKind, SourceChange};
+use crate::event::dynamo_json::{Image, RawImage};
 use crate::event::wire::{read_records, ReadError, StreamEvent, StreamEventRecord};
 
 /// The error for a payload that is not a stream event, naming the faulty path, e.g.
@@ -94,6 +94,7 @@ impl Decoder<'_> {
     }
 
     /// Reads and validates the whole batch, every image built.
+    #[cfg(test)]
     pub fn decode(&self, json: &str) -> Result<Vec<SourceChange>, EventError> {
         let mut records = Vec::new();
         self.decode_json(json, |record| records.push(record))?;

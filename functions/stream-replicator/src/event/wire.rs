@@ -135,7 +135,8 @@ where
 /// (also used to name the faulty path of a malformed event).
 #[derive(Debug, Deserialize)]
 pub struct StreamEvent<'a> {
-    /// The records, in stream order.
+    /// The records, in stream order (only read to find the faulty path of a malformed event).
+    #[allow(dead_code)]
     #[serde(rename = "Records", borrow)]
     pub records: Vec<StreamEventRecord<'a>>,
 }

@@ -5,15 +5,20 @@
 //! keeps per-key order (earlier states are never written after later ones) and guarantees
 //! that no request ever holds the same key twice.
 //!
+//! "Last" is by the records' `SequenceNumber` (DynamoDB Streams orders each item's changes
+//! by it), which within one batch is also their order in the array; a batch in which a
+//! key's sequence numbers go backwards is refused, never written with an older image.
+//!
 //! One exception: under the TTL `skip` policy a TTL delete does not supersede the key's
 //! earlier change in the batch, so an update made just before expiry still reaches the
 //! target (which keeps the item until its own TTL removes it).
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use crate::event::change::{ChangeKind, SourceChange};
 use crate::config::TtlPolicy;
 use crate::domain::key::ItemKey;
+use crate::event::change::{ChangeKind, SourceChange};
 
 /// The last change of one key and the span of records it stands for. `C` is the change:
 /// a [`SourceChange`], or a record whose image is not built yet.
@@ -53,7 +58,28 @@ impl<C> Default for Coalesced<C> {
 pub struct Coalescer<C = SourceChange> {
     ttl: TtlPolicy,
     slots: HashMap<ItemKey, usize, foldhash::fast::RandomState>,
+    /// Per slot: the index and sequence number of the key's newest record so far.
+    newest: Vec<(usize, String)>,
     coalesced: Coalesced<C>,
+}
+
+/// A record whose sequence number is below that of an earlier record of the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfOrder {
+    /// The record's position in the batch.
+    pub index: usize,
+    /// Its sequence number.
+    pub sequence: String,
+    /// The earlier record of the same key.
+    pub earlier_index: usize,
+    /// That record's (higher) sequence number.
+    pub earlier_sequence: String,
+}
+
+/// Orders two stream sequence numbers (decimal strings of up to 40 digits) as numbers.
+pub fn sequence_order(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 impl<C: AsRef<SourceChange>> Coalescer<C> {
@@ -62,16 +88,28 @@ impl<C: AsRef<SourceChange>> Coalescer<C> {
         Self {
             ttl,
             slots: HashMap::default(),
+            newest: Vec::new(),
             coalesced: Coalesced::default(),
         }
     }
 
-    /// Adds the batch's next change.
-    pub fn push(&mut self, change: C) {
+    /// Adds the batch's next change; refuses it when its sequence number is below that of
+    /// an earlier change of the same key.
+    pub fn push(&mut self, change: C) -> Result<(), OutOfOrder> {
         let Coalesced { keys, slot_of_record } = &mut self.coalesced;
         let source = change.as_ref();
         match self.slots.get(&source.key) {
             Some(&slot) => {
+                let (earlier_index, earlier_sequence) = &mut self.newest[slot];
+                if sequence_order(&source.sequence, earlier_sequence) == Ordering::Less {
+                    return Err(OutOfOrder {
+                        index: source.index,
+                        sequence: source.sequence.clone(),
+                        earlier_index: *earlier_index,
+                        earlier_sequence: earlier_sequence.clone(),
+                    });
+                }
+                (*earlier_index, *earlier_sequence) = (source.index, source.sequence.clone());
                 let entry = &mut keys[slot];
                 entry.records += 1;
                 let passive =
@@ -84,6 +122,7 @@ impl<C: AsRef<SourceChange>> Coalescer<C> {
             None => {
                 let slot = keys.len();
                 self.slots.insert(source.key.clone(), slot);
+                self.newest.push((source.index, source.sequence.clone()));
                 slot_of_record.push(slot);
                 keys.push(KeyedChange {
                     first_index: source.index,
@@ -92,6 +131,7 @@ impl<C: AsRef<SourceChange>> Coalescer<C> {
                 });
             }
         }
+        Ok(())
     }
 
     /// The coalesced batch.
@@ -101,10 +141,11 @@ impl<C: AsRef<SourceChange>> Coalescer<C> {
 }
 
 /// [`Coalescer`] over a whole batch.
+#[cfg(test)]
 pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
     let mut coalescer = Coalescer::new(ttl);
     for change in changes {
-        coalescer.push(change);
+        coalescer.push(change).expect("the test batch is in sequence order");
     }
     coalescer.finish()
 }
@@ -112,9 +153,9 @@ pub fn coalesce(changes: Vec<SourceChange>, ttl: TtlPolicy) -> Coalesced {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::change::ChangeKind;
     use crate::domain::item::{Attributes, Value};
     use crate::domain::key::KeySchema;
+    use crate::event::change::ChangeKind;
 
     fn change(index: usize, key: &str, qty: Option<&str>) -> SourceChange {
         let schema = KeySchema::parse("pk").unwrap();
@@ -211,5 +252,44 @@ mod tests {
     #[test]
     fn an_empty_batch_has_nothing_to_write() {
         assert_eq!(coalesce(Vec::new(), TtlPolicy::Skip), Coalesced::default());
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert_eq!(sequence_order("99", "100"), Ordering::Less);
+        assert_eq!(sequence_order("000100", "100"), Ordering::Equal);
+        assert_eq!(
+            sequence_order(
+                "400000000000000000000000000000000000001",
+                "39999999999999999999999999999999999999"
+            ),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn a_key_going_backwards_in_sequence_is_refused() {
+        let mut older = change(1, "CART#1", Some("1"));
+        older.sequence = "150".into();
+        let mut coalescer = Coalescer::new(TtlPolicy::Replicate);
+        coalescer.push(change(0, "CART#1", Some("2"))).unwrap();
+        coalescer.push(change(2, "CART#2", Some("5"))).unwrap();
+        let mut newest = change(3, "CART#1", Some("3"));
+        newest.sequence = "200".into();
+        coalescer.push(newest).unwrap();
+        let refused = coalescer.push(older).unwrap_err();
+        assert_eq!(
+            refused,
+            OutOfOrder {
+                index: 1,
+                sequence: "150".into(),
+                earlier_index: 3,
+                earlier_sequence: "200".into(),
+            }
+        );
+        // Another key's lower sequence number is no problem: order is per key.
+        let mut coalescer = Coalescer::new(TtlPolicy::Replicate);
+        coalescer.push(change(5, "CART#1", Some("1"))).unwrap();
+        coalescer.push(change(0, "CART#2", Some("1"))).unwrap();
     }
 }

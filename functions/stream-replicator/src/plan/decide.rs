@@ -1,10 +1,10 @@
 //! What to do with a key's last change: write it, delete, read it first, or skip it, and why.
 
-use crate::event::change::ChangeKind;
 use crate::config::{Mode, ReplicatorConfig, TtlPolicy};
 use crate::domain::item::{item_size, Attributes, Value, MAX_ITEM_BYTES};
-use crate::plan::marker::OriginMarker;
 use crate::domain::number::parse_number;
+use crate::event::change::ChangeKind;
+use crate::plan::marker::OriginMarker;
 
 /// The action for one key.
 #[derive(Debug, Clone, PartialEq)]

@@ -80,11 +80,17 @@ impl<'a> Planner<'a> {
         let mut coalescer = Coalescer::new(self.rules.ttl);
         let mut sequences = Vec::new();
         let mut created_at_ms = Vec::new();
+        let mut out_of_order = None;
         decoder.decode_json(json, |record| {
             sequences.push(record.change.sequence.clone());
             created_at_ms.extend(record.change.created_at_ms);
-            coalescer.push(record);
+            if out_of_order.is_none() {
+                out_of_order = coalescer.push(record).err();
+            }
         })?;
+        if let Some(out_of_order) = out_of_order {
+            return Err(EventError::out_of_order(out_of_order));
+        }
         let lag = lag_stats(now_ms, created_at_ms);
         let coalesced = coalescer.finish();
         let rules = self.rules;
@@ -117,7 +123,9 @@ impl<'a> Planner<'a> {
         self.decoder.decode_json(json, |record| records.push(record))?;
         done(PlanPhase::ReadAndCheck);
         let mut coalescer = Coalescer::new(self.rules.ttl);
-        records.into_iter().for_each(|record| coalescer.push(record));
+        for record in records {
+            coalescer.push(record).map_err(EventError::out_of_order)?;
+        }
         let coalesced = coalescer.finish();
         done(PlanPhase::Coalesce);
         let actions = coalesced
