@@ -130,6 +130,16 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         assert_eq!(outcome["ignoredBecause"]["kind"], kind, "{file}: {outcome}");
         assert_eq!(requests(), before, "{file}: an ignored alarm sent AWS requests");
     }
+    // The direct alarm action obeys the same policy as the EventBridge rule: a first
+    // evaluation (INSUFFICIENT_DATA -> ALARM) of the sample alarm does not act.
+    let sample =
+        |file: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(event(file)).unwrap()).unwrap() };
+    let mut first_evaluation = sample("alarm-action-direct-to-alarm.json");
+    first_evaluation["alarmData"]["previousState"]["value"] = "INSUFFICIENT_DATA".into();
+    let before = requests();
+    let outcome = watch.invoke("rds-promoter", &first_evaluation).unwrap().unwrap();
+    assert_eq!(outcome["ignoredBecause"]["kind"], "not-healthy-before", "{outcome}");
+    assert_eq!(requests(), before, "a first evaluation sent AWS requests");
     let before = requests();
     let outcome = invoke("rds-promoter", "composite-alarm-actions-released.json");
     assert_eq!(
@@ -140,6 +150,16 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         requests() > before,
         "a transition that acts is seen by the request count"
     );
+
+    // The sample batch with its records reversed: a key's changes now go backwards in
+    // SequenceNumber. Refused as a whole, before any request.
+    let mut reversed = sample("dynamodb-stream-batch.json");
+    reversed["Records"].as_array_mut().unwrap().reverse();
+    let before = requests();
+    let refused = watch.invoke("stream-replicator", &reversed).unwrap().unwrap_err();
+    assert_eq!(refused.error_type, "NonRetryable", "{refused:?}");
+    assert!(refused.message.contains("SequenceNumber"), "{refused:?}");
+    assert_eq!(requests(), before, "a refused batch sent AWS requests");
 
     let replicated = invoke("stream-replicator", "dynamodb-stream-batch.json");
     assert_eq!(replicated["batchItemFailures"], serde_json::json!([]), "{replicated}");
