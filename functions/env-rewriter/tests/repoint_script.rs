@@ -645,19 +645,9 @@ fn with_the_pattern_checks_off_hostile_values_are_still_never_run() {
         "x\ntouch PWNED",
         "x' $(touch PWNED) '",
     ];
-    let names = [
-        "appProfile",
-        "region",
-        "dbHost",
-        "dbPort",
-        "appRoot",
-        "webUser",
-        "envFile",
-        "regionKeys",
-        "dbHostKey",
-        "fpmPoolFiles",
-        "services",
-    ];
+    // Every parameter of the document, as the script declares them.
+    let specs = parameter_specs(SCRIPT);
+    let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
     for name in names {
         for payload in payloads {
             let server = Server::new();
