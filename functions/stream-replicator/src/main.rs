@@ -1,8 +1,7 @@
 //! Lambda entry point of stream-replicator: everything is built once, then each batch is handled.
 
 use failover_core::{startup::serve_configuration_error, EnvReader, FailoverError};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::value::RawValue;
+use lambda_runtime::{service_fn, Error};
 use stream_replicator::{allocator, wiring, FUNCTION};
 
 #[tokio::main]
@@ -14,8 +13,6 @@ async fn main() -> Result<(), Error> {
         Err(FailoverError::Config(error)) => return serve_configuration_error(FUNCTION, error).await,
         Err(other) => return Err(other.into()),
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
-        replicator.handle_lambda_event(event)
-    }))
-    .await
+    let replicator = &replicator;
+    lambda_runtime::run(service_fn(move |event| replicator.handle_lambda_event(event))).await
 }
