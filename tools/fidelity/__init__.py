@@ -1,0 +1,22 @@
+"""The emulator's fidelity layer: moto, made to behave like AWS where our code depends on it.
+
+Each module patches one service and says in its docstring what AWS does, what moto does,
+and what the patch changes. `install()` applies them all; `tools/moto_fidelity_server.py`
+calls it before it starts moto's server.
+
+- `dynamodb_atomic`: conditional writes are atomic.
+- `ssm_documents`: documents created by CloudFormation keep their text.
+- `ssm_agent`: managed nodes, and an agent that runs Command documents for real.
+- `rds_mariadb`: RDS MySQL instances are real MariaDB servers with real replication.
+- `stepfunctions`: state machines execute; Lambda tasks reach the real function binaries.
+
+Everything the layer starts (MariaDB servers, document scripts) is a child that dies with
+the emulator (`keeper`), and all its files live under `FIDELITY_STATE_DIR` (`state`).
+"""
+
+
+def install():
+    from . import dynamodb_atomic, rds_mariadb, ssm_agent, ssm_documents, stepfunctions
+
+    for module in (dynamodb_atomic, ssm_documents, ssm_agent, rds_mariadb, stepfunctions):
+        module.install()
