@@ -9,6 +9,7 @@ calls it before it starts moto's server.
 - `ssm_agent`: managed nodes, and an agent that runs Command documents for real.
 - `rds_mariadb`: RDS MySQL instances are real MariaDB servers with real replication.
 - `stepfunctions`: state machines execute; Lambda tasks reach the real function binaries.
+- `rpcv2_cbor`: CloudWatch speaks the RPC v2 CBOR protocol current SDKs use.
 
 Everything the layer starts (MariaDB servers, document scripts) is a child that dies with
 the emulator (`keeper`), and all its files live under `FIDELITY_STATE_DIR` (`state`).
@@ -16,7 +17,7 @@ the emulator (`keeper`), and all its files live under `FIDELITY_STATE_DIR` (`sta
 
 
 def install():
-    from . import dynamodb_atomic, rds_mariadb, ssm_agent, ssm_documents, stepfunctions
+    from . import dynamodb_atomic, rds_mariadb, rpcv2_cbor, ssm_agent, ssm_documents, stepfunctions
 
-    for module in (dynamodb_atomic, ssm_documents, ssm_agent, rds_mariadb, stepfunctions):
+    for module in (rpcv2_cbor, dynamodb_atomic, ssm_documents, ssm_agent, rds_mariadb, stepfunctions):
         module.install()

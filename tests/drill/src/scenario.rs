@@ -9,7 +9,7 @@ use crate::report::DrillReport;
 use crate::workload::{self, Acknowledged, Replication};
 use crate::world::{World, ALARM, PREFIX};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
-use failover_testkit::fixtures::ssm;
+use failover_testkit::fixtures::{node, rds, ssm};
 use failover_testkit::lambda_watch::{FunctionError, LambdaWatch};
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
@@ -235,8 +235,20 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
         ),
     );
 
-    let all_succeeded = !report.instances.is_empty() && report.instances.iter().all(|i| i["result"] == "success");
-    let promoted = matches!(report.promotion["action"].as_str(), Some("promoted" | "resumed"));
+    // What the shop relies on, read from the parts themselves: the promoted database takes
+    // writes, and every server's env file names it.
+    let promoted_db = rds::database(&world.b, &world.database.replica_id).await;
+    let writable = promoted_db.run("CREATE DATABASE IF NOT EXISTS drill_promotion_check");
+    let endpoint = format!("{}:{}", report.promotion["endpoint"]["address"].as_str().unwrap_or("?"), report.promotion["endpoint"]["port"]);
+    let repointed = world
+        .node_roots
+        .iter()
+        .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
+        .count();
+    let all_succeeded = !report.instances.is_empty()
+        && report.instances.iter().all(|i| i["result"] == "success")
+        && repointed == world.node_roots.len();
+    let promoted = matches!(report.promotion["action"].as_str(), Some("promoted" | "resumed")) && writable.is_ok();
     let (rpo, writes, final_region, failback_region, runs) = (
         report.rpo_lost_writes,
         report.writes_acknowledged,
@@ -250,11 +262,15 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
         runs == 3,
         format!("{runs} runs"),
     );
-    report.check("replica promoted", promoted, report.promotion["action"].to_string());
+    report.check(
+        "replica promoted",
+        promoted,
+        format!("{}, accepts writes: {:?}", report.promotion["action"], writable.map(|_| ()).map_err(|e| e.message)),
+    );
     report.check(
         "every app server repointed",
         all_succeeded,
-        format!("{} servers", report.instances.len()),
+        format!("{} servers reported, {repointed} env files name {endpoint}", report.instances.len()),
     );
     report.check("active region after failover", final_region == SECONDARY, final_region);
     report.check(

@@ -33,6 +33,8 @@ pub struct World {
     pub database: rds::ReplicaPair,
     /// App servers in the secondary region, with their App tag.
     pub app_servers: Vec<(String, String)>,
+    /// Each app server's file tree, where the emulator's SSM agent runs the document.
+    pub node_roots: Vec<std::path::PathBuf>,
 }
 
 impl World {
@@ -46,10 +48,11 @@ impl World {
         dynamodb::create_state_table(&b, STATE_TABLE).await;
         let database = rds::create_mysql_with_cross_region_replica(&a, &b, "shop-db").await;
         let mut app_servers = Vec::new();
+        let mut node_roots = Vec::new();
         for app in ["Magento", "WooCommerce"] {
-            for id in ec2::launch_app_servers(&b, app, ENVIRONMENT, 2).await {
-                app_servers.push((id, app.to_owned()));
-            }
+            let ids = ec2::launch_app_servers(&b, app, ENVIRONMENT, 2).await;
+            node_roots.extend(ec2::manage(emulator, app, &ids));
+            app_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
         }
         let document =
             std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
@@ -63,20 +66,12 @@ impl World {
             .send()
             .await
             .expect("CreateDocument");
-        let primary = a
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&database.primary_id)
-            .send()
-            .await
-            .expect("DescribeDBInstances");
-        let host = primary.db_instances()[0]
-            .endpoint()
-            .and_then(|e| e.address())
-            .unwrap_or("primary")
-            .to_owned();
+        let primary = rds::describe(&a, &database.primary_id).await;
+        let endpoint = primary.endpoint().expect("an available instance has an endpoint");
+        let host = endpoint.address().unwrap_or("primary").to_owned();
+        let port = endpoint.port().unwrap_or(3306).to_string();
         ssm::put_parameter(&b, &format!("{PREFIX}/db-host"), &host).await;
-        ssm::put_parameter(&b, &format!("{PREFIX}/db-port"), "3306").await;
+        ssm::put_parameter(&b, &format!("{PREFIX}/db-port"), &port).await;
         ssm::put_parameter(&b, &format!("{PREFIX}/active-region"), PRIMARY).await;
         World {
             a,
@@ -84,6 +79,7 @@ impl World {
             stream_arn: pair.stream_arn,
             database,
             app_servers,
+            node_roots,
         }
     }
 

@@ -1,7 +1,7 @@
 //! env-rewriter against the emulator: discovery by tags and state across pages, more than
 //! 50 targets (so several SendCommand calls), the custom document, and Parameter Store.
-//! moto runs a command on every instance of the region and lacks ListCommandInvocations,
-//! so the assertions are on the requests sent.
+//! The emulator's SSM agent runs the document on every targeted node (`fixtures::node`), so
+//! the assertions are on the requests sent and on what the script did on each node.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -14,7 +14,7 @@ use env_rewriter::{RewriteStatus as Status, Rewriter, RewriterConfig};
 use failover_core::parameters::SsmParameters;
 use failover_core::retry::Deadline;
 use failover_core::{AwsFailure, EnvReader};
-use failover_testkit::fixtures::{ec2, ssm};
+use failover_testkit::fixtures::{ec2, node, ssm};
 use failover_testkit::{unique_name, Emulator, SECONDARY};
 
 /// Records every SendCommand request on its way to the real client.
@@ -85,11 +85,16 @@ async fn more_than_fifty_tagged_servers_are_found_across_pages_and_commanded_in_
     let b = emu.clients(SECONDARY).await;
     let environment = unique_name("production");
     let magento = ec2::launch_app_servers(&b, "Magento", &environment, 55).await;
+    let magento_roots = ec2::manage(emu, "Magento", &magento);
     let woo = ec2::launch_reservation(&b, "WooCommerce", &environment, 3).await;
+    let woo_roots = ec2::manage(emu, "WooCommerce", &woo);
     let stopped = ec2::launch_app_servers(&b, "Magento", &environment, 2).await;
+    ec2::manage(emu, "Magento", &stopped);
     ec2::stop_instances(&b, &stopped).await;
-    ec2::launch_app_servers(&b, "Jenkins", &environment, 1).await;
-    ec2::launch_app_servers(&b, "Magento", &unique_name("staging"), 2).await;
+    let jenkins = ec2::launch_app_servers(&b, "Jenkins", &environment, 1).await;
+    ec2::manage(emu, "Jenkins", &jenkins);
+    let staging = ec2::launch_app_servers(&b, "Magento", &unique_name("staging"), 2).await;
+    ec2::manage(emu, "Magento", &staging);
     let document = register_document().await;
     let rewriter = rewriter(&environment, &document, "/shop/failover").await;
 
@@ -131,6 +136,20 @@ async fn more_than_fifty_tagged_servers_are_found_across_pages_and_commanded_in_
         .instances
         .iter()
         .all(|i| matches!(i.result, InstanceResult::Success { .. })));
+    // The agent ran the document on each node: its files now name the new database.
+    for root in &magento_roots {
+        assert!(node::read(root, "/var/www/magento/app/etc/env.php")
+            .contains("'host' => 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
+        assert!(node::read(root, node::ENV_FILE).contains("AWS_REGION=us-west-2"));
+        assert!(node::calls(root).contains("systemctl restart -- nginx"), "{}", node::calls(root));
+    }
+    for root in &woo_roots {
+        assert!(node::read(root, "/var/www/html/wp-config.php")
+            .contains("'DB_HOST', 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
+    }
+    for root in ec2::manage(emu, "Magento", &stopped).iter().chain(&ec2::manage(emu, "Jenkins", &jenkins)) {
+        assert_eq!(node::calls(root), "", "a server outside the selection is untouched");
+    }
 }
 
 fn rewriter_sent(rewriter: &EmulatorRewriter) -> Vec<CommandBatch> {
@@ -143,6 +162,7 @@ async fn a_published_active_region_repoints_with_the_published_database() {
     let b = emu.clients(SECONDARY).await;
     let environment = unique_name("production");
     let servers = ec2::launch_app_servers(&b, "WooCommerce", &environment, 2).await;
+    ec2::manage(emu, "WooCommerce", &servers);
     let document = register_document().await;
     let prefix = format!("/{}/failover", unique_name("shop"));
     ssm::put_parameter(

@@ -3,6 +3,9 @@
 //! themselves by unique resource names, so they run in parallel.
 
 mod env_rewriter;
+mod fidelity_rds;
+mod fidelity_ssm_agent;
+mod fidelity_stepfunctions;
 mod foundation;
 mod health_monitor;
 mod infra;

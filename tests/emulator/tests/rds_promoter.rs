@@ -16,7 +16,8 @@ use rds_promoter::domain::DbInstanceView;
 use rds_promoter::ports::DbInstances;
 use rds_promoter::{wiring, Invocation, Promoter, PromoterConfig, PromoterError, PromotionAction as Action};
 
-/// Counts PromoteReadReplica requests at the client (the emulator accepts repeats silently).
+/// Counts PromoteReadReplica requests at the client (the emulator refuses a repeat as RDS
+/// does, so the count shows what the product sent, not what got through).
 struct CountingPromotes<T> {
     inner: T,
     promotes: Arc<AtomicUsize>,

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
-use failover_testkit::fault_proxy::{FaultPlan, FaultProxy};
+use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, ec2, rds, ssm};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
@@ -32,7 +32,8 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     dynamodb::create_state_table(&b, &heartbeats).await;
     let database = rds::create_mysql_with_cross_region_replica(&a, &b, &unique_name("replaydb")).await;
     let environment = unique_name("replay");
-    ec2::launch_app_servers(&b, "Magento", &environment, 1).await;
+    let servers = ec2::launch_app_servers(&b, "Magento", &environment, 1).await;
+    ec2::manage(emu, "Magento", &servers);
     // The sample Parameter Store Change names /shop/failover/active-region.
     ssm::put_parameter(&b, "/shop/failover/active-region", SECONDARY).await;
 
@@ -89,13 +90,9 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     let outcome = invoke("rds-promoter", "alarm-state-change-to-alarm.json");
     assert_eq!(outcome["action"], "dry-run", "{outcome}");
     assert_eq!(outcome["splitBrain"]["verdict"], "refuse", "{outcome}");
-    // Once the primary database is down, the same kind of alarm would promote.
-    a.rds
-        .stop_db_instance()
-        .db_instance_identifier(&database.primary_id)
-        .send()
-        .await
-        .unwrap();
+    // Once the primary region does not answer, the same kind of alarm would promote. (RDS
+    // refuses to stop a source that has a read replica, so the outage is the region's.)
+    proxy.fail_region(PRIMARY, Some(Fault::Drop));
     let outcome = invoke("rds-promoter", "alarm-action-direct-to-alarm.json");
     assert_eq!(outcome["action"], "dry-run", "{outcome}");
     assert!(
@@ -150,6 +147,8 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         requests() > before,
         "a transition that acts is seen by the request count"
     );
+
+    proxy.fail_region(PRIMARY, None);
 
     // The sample batch with its records reversed: a key's changes now go backwards in
     // SequenceNumber. Refused as a whole, before any request.

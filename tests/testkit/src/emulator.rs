@@ -4,10 +4,14 @@
 //! (success, panic, abort, Ctrl-C, SIGKILL), the kernel kills the server too, so no
 //! orphan moto is ever left behind. Tests share the server and isolate themselves by
 //! giving every resource a unique name ([`crate::unique_name`]).
+//!
+//! Its fidelity layer (`tools/fidelity/`) keeps its files in a state directory of its own
+//! (`FIDELITY_STATE_DIR`): the managed nodes' file trees and the MariaDB servers behind RDS.
+//! The directory of an emulator whose process is gone is removed when the next one starts.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -31,7 +35,11 @@ pub struct Emulator {
     addr: SocketAddr,
     pid: u32,
     log: PathBuf,
+    state: PathBuf,
 }
+
+/// Prefix of every emulator's state directory in the temp dir: `<prefix><pid>-<port>`.
+const STATE_PREFIX: &str = "failover-emulator-";
 
 static SHARED: OnceLock<Emulator> = OnceLock::new();
 
@@ -53,6 +61,7 @@ impl Emulator {
     /// Starts a new server owned by the calling process (normally use [`Emulator::shared`]).
     pub fn start() -> io::Result<Emulator> {
         let python = venv::ensure_emulator_python()?;
+        remove_stale_state();
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
@@ -77,6 +86,38 @@ impl Emulator {
     /// Where the server's log goes.
     pub fn log_path(&self) -> &PathBuf {
         &self.log
+    }
+
+    /// The fidelity layer's state directory (`FIDELITY_STATE_DIR`).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// The file tree of managed node `instance_id` (created empty if new): the emulator's
+    /// SSM agent runs documents for that instance inside it (see `fixtures::node`), and an
+    /// instance without one is not a managed node, as an EC2 instance without the agent.
+    pub fn node_root(&self, instance_id: &str) -> PathBuf {
+        let root = self.state.join("nodes").join(instance_id).join("root");
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
+        root
+    }
+
+    /// Disconnects (or reconnects) the node's agent: while offline, the node reports
+    /// `ConnectionLost` and commands to it are `Undeliverable`.
+    pub fn set_node_offline(&self, instance_id: &str, offline: bool) {
+        let marker = self.state.join("nodes").join(instance_id).join("offline");
+        if offline {
+            std::fs::write(&marker, b"").unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
+        } else {
+            let _ = std::fs::remove_file(&marker);
+        }
+    }
+
+    /// Where Lambda invocations go (state machines' Lambda tasks, `Invoke` of a registered
+    /// function): the URL of a running `cargo lambda watch`.
+    pub fn set_lambda_endpoint(&self, url: &str) {
+        let file = self.state.join("lambda-endpoint");
+        std::fs::write(&file, url).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
     }
 
     /// The environment a function needs to use this emulator.
@@ -141,9 +182,12 @@ fn free_port() -> io::Result<u16> {
 /// Spawns moto so that it never outlives this process (see [`crate::kept_child`]).
 fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator> {
     let log = std::env::temp_dir().join(format!("failover-moto-{}-{port}.log", std::process::id()));
+    let state = std::env::temp_dir().join(format!("{STATE_PREFIX}{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&state)?;
     let log_file = std::fs::File::create(&log)?;
     let mut command = Command::new(python);
     command
+        .env("FIDELITY_STATE_DIR", &state)
         .arg(venv::fidelity_server_script())
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
@@ -154,7 +198,26 @@ fn spawn_with_keeper(python: &std::path::Path, port: u16) -> io::Result<Emulator
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         pid,
         log,
+        state,
     })
+}
+
+/// Removes the state directories of emulators whose test process is gone (their servers
+/// went with it, through the parent-death signal), so data directories never pile up.
+fn remove_stale_state() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STATE_PREFIX)) else {
+            continue;
+        };
+        let owner = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !process_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 impl Drop for Emulator {

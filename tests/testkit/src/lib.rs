@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod http;
 pub mod kept_child;
 pub mod lambda_watch;
+pub mod mysql;
 pub mod naming;
 pub mod venv;
 
