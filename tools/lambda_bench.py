@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -110,7 +111,7 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def provision(endpoint):
+def provision(endpoint, state_dir):
     import boto3
 
     kw = dict(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -134,13 +135,18 @@ def provision(endpoint):
         DBInstanceIdentifier="shop-db", Engine="mysql", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
         MasterUsername="shopadmin", MasterUserPassword="not-a-real-password-1", BackupRetentionPeriod=7,
     )["DBInstance"]["DBInstanceArn"]
+    rds_a.get_waiter("db_instance_available").wait(
+        DBInstanceIdentifier="shop-db", WaiterConfig={"Delay": 1, "MaxAttempts": 90}
+    )  # a real MariaDB server behind it; a replica needs an available source
     boto3.client("rds", region_name="us-west-2", **kw).create_db_instance_read_replica(
         DBInstanceIdentifier="shop-db-replica", SourceDBInstanceIdentifier=primary, DBInstanceClass="db.t3.micro"
     )
-    boto3.client("ec2", region_name="us-west-2", **kw).run_instances(
+    servers = boto3.client("ec2", region_name="us-west-2", **kw).run_instances(
         ImageId="ami-12c6146b", MinCount=2, MaxCount=2,
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "App", "Value": "Magento"}, {"Key": "Environment", "Value": "bench"}]}],
-    )
+    )["Instances"]
+    for server in servers:  # managed nodes of the emulator's SSM agent (env-rewriter runs dry)
+        os.makedirs(os.path.join(state_dir, "nodes", server["InstanceId"], "root"))
     boto3.client("ssm", region_name="us-west-2", **kw).put_parameter(
         Name="/shop/failover/active-region", Value="us-west-2", Type="String"
     )
@@ -190,9 +196,10 @@ def main():
     args = parser.parse_args()
 
     port = free_port()
+    state = tempfile.TemporaryDirectory(prefix="failover-bench-emulator-", ignore_cleanup_errors=True)
     moto = subprocess.Popen(
         [args.moto_python, os.path.join(args.repo, "tools/moto_fidelity_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "FIDELITY_STATE_DIR": state.name},
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -202,7 +209,7 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
-        provision(endpoint)
+        provision(endpoint, state.name)
         failures = 0
         for name, events in FUNCTIONS.items():
             zip_path = os.path.join(args.zip_dir, name, "bootstrap.zip")
@@ -243,6 +250,7 @@ def main():
     finally:
         moto.terminate()
         moto.wait(timeout=10)
+        state.cleanup()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import pymysql
 from . import keeper, state
 
 START_TIMEOUT_SECONDS = 30
+BIND_ATTEMPTS = 5
 STOP_TIMEOUT_SECONDS = 30
 # What RDS grants the master user: everything an application needs, and neither SUPER nor
 # READ_ONLY ADMIN, so a read replica's read_only holds for it as it does on RDS.
@@ -44,6 +45,10 @@ _SIZE_OPTIONS = [
     "--performance-schema=OFF",
     "--max-connections=100",
 ]
+
+
+class _PortTaken(Exception):
+    """The chosen port was taken before the server bound it."""
 
 
 def require_binaries():
@@ -118,8 +123,21 @@ class MariaDbServer:
         self.execute_all(statements)
 
     def start(self, port: int = 0):
-        """Starts (or restarts) the server, on `port` or a new free one, and waits until it answers."""
-        self.port = port or free_port()
+        """Starts (or restarts) the server, on `port` or a new free one, and waits until it answers.
+
+        A free port can be taken by another process between the probe and the server's bind;
+        then the server exits at once and is started again on another port (a few times)."""
+        for _ in range(BIND_ATTEMPTS - 1):
+            try:
+                return self._start_once(port or free_port())
+            except _PortTaken:
+                if port:
+                    raise
+        return self._start_once(port or free_port())
+
+    def _start_once(self, port: int):
+        self.port = port
+        bind_errors_before = self._bind_errors()
         self.process = keeper.popen(
             [
                 "mariadbd",
@@ -147,6 +165,8 @@ class MariaDbServer:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self._bind_errors() > bind_errors_before:
+                    raise _PortTaken()
                 raise RuntimeError(f"mariadbd exited with {self.process.returncode}; see {self.error_log}")
             try:
                 self.query("SELECT 1")
@@ -154,6 +174,12 @@ class MariaDbServer:
             except pymysql.err.OperationalError:
                 time.sleep(0.1)
         raise RuntimeError(f"mariadbd did not answer within {START_TIMEOUT_SECONDS}s; see {self.error_log}")
+
+    def _bind_errors(self) -> int:
+        try:
+            return self.error_log.read_text(errors="replace").count("Address already in use")
+        except FileNotFoundError:
+            return 0
 
     def stop(self):
         """Shuts the server down cleanly (SIGTERM), as RDS stops an instance."""

@@ -239,7 +239,11 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     // writes, and every server's env file names it.
     let promoted_db = rds::database(&world.b, &world.database.replica_id).await;
     let writable = promoted_db.run("CREATE DATABASE IF NOT EXISTS drill_promotion_check");
-    let endpoint = format!("{}:{}", report.promotion["endpoint"]["address"].as_str().unwrap_or("?"), report.promotion["endpoint"]["port"]);
+    let endpoint = format!(
+        "{}:{}",
+        report.promotion["endpoint"]["address"].as_str().unwrap_or("?"),
+        report.promotion["endpoint"]["port"]
+    );
     let repointed = world
         .node_roots
         .iter()
@@ -265,12 +269,19 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     report.check(
         "replica promoted",
         promoted,
-        format!("{}, accepts writes: {:?}", report.promotion["action"], writable.map(|_| ()).map_err(|e| e.message)),
+        format!(
+            "{}, accepts writes: {:?}",
+            report.promotion["action"],
+            writable.map(|_| ()).map_err(|e| e.message)
+        ),
     );
     report.check(
         "every app server repointed",
         all_succeeded,
-        format!("{} servers reported, {repointed} env files name {endpoint}", report.instances.len()),
+        format!(
+            "{} servers reported, {repointed} env files name {endpoint}",
+            report.instances.len()
+        ),
     );
     report.check("active region after failover", final_region == SECONDARY, final_region);
     report.check(

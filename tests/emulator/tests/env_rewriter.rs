@@ -141,13 +141,20 @@ async fn more_than_fifty_tagged_servers_are_found_across_pages_and_commanded_in_
         assert!(node::read(root, "/var/www/magento/app/etc/env.php")
             .contains("'host' => 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
         assert!(node::read(root, node::ENV_FILE).contains("AWS_REGION=us-west-2"));
-        assert!(node::calls(root).contains("systemctl restart -- nginx"), "{}", node::calls(root));
+        assert!(
+            node::calls(root).contains("systemctl restart -- nginx"),
+            "{}",
+            node::calls(root)
+        );
     }
     for root in &woo_roots {
         assert!(node::read(root, "/var/www/html/wp-config.php")
             .contains("'DB_HOST', 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
     }
-    for root in ec2::manage(emu, "Magento", &stopped).iter().chain(&ec2::manage(emu, "Jenkins", &jenkins)) {
+    for root in ec2::manage(emu, "Magento", &stopped)
+        .iter()
+        .chain(&ec2::manage(emu, "Jenkins", &jenkins))
+    {
         assert_eq!(node::calls(root), "", "a server outside the selection is untouched");
     }
 }

@@ -56,22 +56,43 @@ async fn a_replica_copies_committed_writes_and_promotion_detaches_it_after_modif
     let pair = rds::create_mysql_with_cross_region_replica(&a, &b, &unique_name("fidelitydb")).await;
     let primary = rds::database(&a, &pair.primary_id).await;
     let replica = rds::database(&b, &pair.replica_id).await;
-    primary.exec("CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); INSERT INTO shop.orders VALUES (1)");
+    primary.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); INSERT INTO shop.orders VALUES (1)",
+    );
     assert!(
-        eventually(Duration::from_secs(20), || replica.run("SELECT id FROM shop.orders").is_ok_and(|r| r.len() == 1)).await,
+        eventually(Duration::from_secs(20), || replica
+            .run("SELECT id FROM shop.orders")
+            .is_ok_and(|r| r.len() == 1))
+        .await,
         "the committed order reaches the replica"
     );
-    let refused = replica.run("INSERT INTO shop.orders VALUES (99)").expect_err("a replica is read-only");
+    let refused = replica
+        .run("INSERT INTO shop.orders VALUES (99)")
+        .expect_err("a replica is read-only");
     assert!(refused.message.contains("read-only"), "{refused}");
     let described = rds::describe(&b, &pair.replica_id).await;
     let info = &described.status_infos()[0];
-    assert_eq!((info.status_type(), info.status(), info.normal()), (Some("read replication"), Some("replicating"), Some(true)));
-    assert_eq!(described.endpoint().and_then(|e| e.address()), Some("127.0.0.1"), "the real loopback endpoint");
-    let stop = a.rds.stop_db_instance().db_instance_identifier(&pair.primary_id).send().await;
-    assert!(
-        error_code(&stop.expect_err("a source with replicas cannot be stopped").into_service_error())
-            .starts_with("InvalidDBInstanceState"),
+    assert_eq!(
+        (info.status_type(), info.status(), info.normal()),
+        (Some("read replication"), Some("replicating"), Some(true))
     );
+    assert_eq!(
+        described.endpoint().and_then(|e| e.address()),
+        Some("127.0.0.1"),
+        "the real loopback endpoint"
+    );
+    let stop = a
+        .rds
+        .stop_db_instance()
+        .db_instance_identifier(&pair.primary_id)
+        .send()
+        .await;
+    assert!(error_code(
+        &stop
+            .expect_err("a source with replicas cannot be stopped")
+            .into_service_error()
+    )
+    .starts_with("InvalidDBInstanceState"),);
 
     let started = Instant::now();
     b.rds
@@ -83,18 +104,36 @@ async fn a_replica_copies_committed_writes_and_promotion_detaches_it_after_modif
         .unwrap();
     let statuses = rds::wait_for_status(&b, &pair.replica_id, "available").await;
     let took = started.elapsed();
-    assert_eq!(statuses, ["modifying", "rebooting", "available"], "the RDS status sequence");
-    assert!(took >= PROMOTION && took < PROMOTION * 4, "promotion took {took:?}, configured {PROMOTION:?}");
+    assert_eq!(
+        statuses,
+        ["modifying", "rebooting", "available"],
+        "the RDS status sequence"
+    );
+    assert!(
+        took >= PROMOTION && took < PROMOTION * 4,
+        "promotion took {took:?}, configured {PROMOTION:?}"
+    );
     let promoted = rds::describe(&b, &pair.replica_id).await;
     assert_eq!(promoted.read_replica_source_db_instance_identifier(), None);
-    assert!(rds::describe(&a, &pair.primary_id).await.read_replica_db_instance_identifiers().is_empty());
+    assert!(rds::describe(&a, &pair.primary_id)
+        .await
+        .read_replica_db_instance_identifiers()
+        .is_empty());
     replica.exec("INSERT INTO shop.orders VALUES (2)");
     primary.exec("INSERT INTO shop.orders VALUES (3)");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(order_ids(&replica), ["1", "2"], "the old primary's later write never arrives");
+    assert_eq!(
+        order_ids(&replica),
+        ["1", "2"],
+        "the old primary's later write never arrives"
+    );
 
-    assert!(promote_error(&b, &pair.replica_id).await.contains("InvalidDBInstanceState: DB Instance is not a read replica"));
-    assert!(promote_error(&b, &unique_name("no-such-db")).await.starts_with("DBInstanceNotFound"));
+    assert!(promote_error(&b, &pair.replica_id)
+        .await
+        .contains("InvalidDBInstanceState: DB Instance is not a read replica"));
+    assert!(promote_error(&b, &unique_name("no-such-db"))
+        .await
+        .starts_with("DBInstanceNotFound"));
 
     // Failback's first step: a replica of the promoted instance back in the first region.
     let back_id = format!("{}-back", pair.primary_id);
@@ -135,7 +174,10 @@ async fn a_replica_still_backing_up_is_not_promoted() {
     let refused = promote_error(&b, &second).await;
     assert!(refused.starts_with("InvalidDBInstanceState"), "{refused}");
     rds::wait_for_status(&b, &second, "available").await;
-    assert!(rds::describe(&b, &second).await.read_replica_source_db_instance_identifier().is_some());
+    assert!(rds::describe(&b, &second)
+        .await
+        .read_replica_source_db_instance_identifier()
+        .is_some());
 }
 
 #[tokio::test]
@@ -145,8 +187,14 @@ async fn replica_lag_rises_while_the_replica_is_blocked_and_is_minus_one_once_re
     let primary = rds::database(&a, &pair.primary_id).await;
     let replica = rds::database(&b, &pair.replica_id).await;
     primary.exec("CREATE DATABASE shop; CREATE TABLE shop.stock (id INT PRIMARY KEY, n INT); INSERT INTO shop.stock VALUES (1, 0)");
-    assert!(eventually(Duration::from_secs(20), || replica.run("SELECT n FROM shop.stock").is_ok_and(|r| r.len() == 1)).await);
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await);
+    assert!(
+        eventually(Duration::from_secs(20), || replica
+            .run("SELECT n FROM shop.stock")
+            .is_ok_and(|r| r.len() == 1))
+        .await
+    );
+    let cloudwatch =
+        aws_sdk_cloudwatch::Client::new(&sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await);
 
     // A reader on the replica holds the table (read-only servers refuse locking reads, not
     // LOCK TABLES ... READ); the replicated update waits behind it.
@@ -157,12 +205,24 @@ async fn replica_lag_rises_while_the_replica_is_blocked_and_is_minus_one_once_re
     let mut highest = f64::MIN;
     let started = Instant::now();
     while highest < 3.0 && started.elapsed() < Duration::from_secs(25) {
-        highest = highest.max(lag_values(&cloudwatch, &pair.replica_id, "Maximum").await.into_iter().fold(f64::MIN, f64::max));
+        highest = highest.max(
+            lag_values(&cloudwatch, &pair.replica_id, "Maximum")
+                .await
+                .into_iter()
+                .fold(f64::MIN, f64::max),
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     reader.end();
-    assert!(highest >= 3.0, "ReplicaLag rose while the replica was blocked (highest {highest})");
-    assert!(eventually(Duration::from_secs(40), || replica.column("SELECT n FROM shop.stock") == ["1"]).await);
+    assert!(
+        highest >= 3.0,
+        "ReplicaLag rose while the replica was blocked (highest {highest})"
+    );
+    assert!(
+        eventually(Duration::from_secs(40), || replica.column("SELECT n FROM shop.stock")
+            == ["1"])
+        .await
+    );
 
     replica.exec("CALL mysql.rds_stop_replication");
     let stopped = rds::describe(&b, &pair.replica_id).await;
@@ -176,14 +236,22 @@ async fn replica_lag_rises_while_the_replica_is_blocked_and_is_minus_one_once_re
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(latest.contains(&-1.0), "ReplicaLag is -1 once replication is not running: {latest:?}");
+    assert!(
+        latest.contains(&-1.0),
+        "ReplicaLag is -1 once replication is not running: {latest:?}"
+    );
 }
 
 async fn lag_values(cloudwatch: &aws_sdk_cloudwatch::Client, replica_id: &str, stat: &str) -> Vec<f64> {
     let metric = Metric::builder()
         .namespace("AWS/RDS")
         .metric_name("ReplicaLag")
-        .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(replica_id).build())
+        .dimensions(
+            Dimension::builder()
+                .name("DBInstanceIdentifier")
+                .value(replica_id)
+                .build(),
+        )
         .build();
     let query = MetricDataQuery::builder()
         .id("lag")
@@ -198,7 +266,11 @@ async fn lag_values(cloudwatch: &aws_sdk_cloudwatch::Client, replica_id: &str, s
         .send()
         .await
         .unwrap();
-    output.metric_data_results().iter().flat_map(|r| r.values().to_vec()).collect()
+    output
+        .metric_data_results()
+        .iter()
+        .flat_map(|r| r.values().to_vec())
+        .collect()
 }
 
 #[tokio::test]
@@ -218,14 +290,33 @@ async fn stop_and_rename_take_the_old_endpoint_away_as_fencing_needs() {
         .unwrap();
     rds::wait_for_status(&a, &id, "available").await;
     let before = rds::database(&a, &id).await;
-    before.exec("CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); INSERT INTO shop.orders VALUES (1)");
+    before.exec(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); INSERT INTO shop.orders VALUES (1)",
+    );
 
-    a.rds.stop_db_instance().db_instance_identifier(&id).send().await.unwrap();
+    a.rds
+        .stop_db_instance()
+        .db_instance_identifier(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rds::wait_for_status(&a, &id, "stopped").await, ["stopping", "stopped"]);
-    assert!(before.run("SELECT 1").is_err(), "a stopped instance takes no connection");
-    a.rds.start_db_instance().db_instance_identifier(&id).send().await.unwrap();
+    assert!(
+        before.run("SELECT 1").is_err(),
+        "a stopped instance takes no connection"
+    );
+    a.rds
+        .start_db_instance()
+        .db_instance_identifier(&id)
+        .send()
+        .await
+        .unwrap();
     rds::wait_for_status(&a, &id, "available").await;
-    assert_eq!(order_ids(&rds::database(&a, &id).await), ["1"], "started again with its data");
+    assert_eq!(
+        order_ids(&rds::database(&a, &id).await),
+        ["1"],
+        "started again with its data"
+    );
 
     let renamed = format!("{id}-fenced");
     let old = rds::database(&a, &id).await;
@@ -239,7 +330,12 @@ async fn stop_and_rename_take_the_old_endpoint_away_as_fencing_needs() {
         .unwrap();
     rds::wait_for_status(&a, &renamed, "available").await;
     let gone = a.rds.describe_db_instances().db_instance_identifier(&id).send().await;
-    assert!(error_code(&gone.expect_err("the old name is gone").into_service_error()).starts_with("DBInstanceNotFound"));
-    assert!(old.run("SELECT 1").is_err(), "the old endpoint no longer reaches the server");
+    assert!(
+        error_code(&gone.expect_err("the old name is gone").into_service_error()).starts_with("DBInstanceNotFound")
+    );
+    assert!(
+        old.run("SELECT 1").is_err(),
+        "the old endpoint no longer reaches the server"
+    );
     assert_eq!(order_ids(&rds::database(&a, &renamed).await), ["1"]);
 }

@@ -93,11 +93,17 @@ async fn finished(b: &RegionClients, command_id: &str, instance_id: &str) -> Get
             .send()
             .await
             .unwrap();
-        let pending = matches!(output.status(), Some(Status::Pending | Status::InProgress | Status::Delayed));
+        let pending = matches!(
+            output.status(),
+            Some(Status::Pending | Status::InProgress | Status::Delayed)
+        );
         if !pending {
             return output;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{command_id} on {instance_id} never finished");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{command_id} on {instance_id} never finished"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -108,30 +114,67 @@ async fn the_agent_runs_the_repoint_document_inside_each_nodes_own_tree() {
     let document = register_document(&b).await;
     let (ids, roots) = magento_nodes(&b, 2).await;
 
-    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "10", "0").await.unwrap();
+    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "10", "0")
+        .await
+        .unwrap();
     for (id, root) in ids.iter().zip(&roots) {
         let done = finished(&b, &command, id).await;
-        assert_eq!(done.status(), Some(&Status::Success), "{:?}", done.standard_error_content());
+        assert_eq!(
+            done.status(),
+            Some(&Status::Success),
+            "{:?}",
+            done.standard_error_content()
+        );
         assert_eq!(done.response_code(), 0);
-        assert!(done.standard_output_content().unwrap_or_default().contains("restarted=php-fpm nginx"));
+        assert!(done
+            .standard_output_content()
+            .unwrap_or_default()
+            .contains("restarted=php-fpm nginx"));
         assert!(node::read(root, "/var/www/magento/app/etc/env.php").contains(&format!("'host' => '{NEW_DB}'")));
         let env = node::read(root, node::ENV_FILE);
-        assert!(env.contains("AWS_REGION=us-west-2") && env.contains(&format!("DB_HOST={NEW_DB}")), "{env}");
+        assert!(
+            env.contains("AWS_REGION=us-west-2") && env.contains(&format!("DB_HOST={NEW_DB}")),
+            "{env}"
+        );
         let calls = node::calls(root);
-        for expected in ["setup:config:set", "cache:flush", "systemctl restart -- php-fpm", "systemctl restart -- nginx"] {
+        for expected in [
+            "setup:config:set",
+            "cache:flush",
+            "systemctl restart -- php-fpm",
+            "systemctl restart -- nginx",
+        ] {
             assert!(calls.contains(expected), "{expected} in {calls}");
         }
     }
-    let listed = b.ssm.list_command_invocations().command_id(&command).details(true).send().await.unwrap();
+    let listed = b
+        .ssm
+        .list_command_invocations()
+        .command_id(&command)
+        .details(true)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.command_invocations().len(), 2);
-    assert!(listed.command_invocations().iter().all(|i| i.status() == Some(&Status::Success)));
+    assert!(listed
+        .command_invocations()
+        .iter()
+        .all(|i| i.status() == Some(&Status::Success)));
 
     // The same values again: the script finds nothing to change and restarts nothing.
     node::clear_calls(&roots[0]);
-    let again = send(&b, &document, &ids[..1], magento_parameters(NEW_DB), "10", "0").await.unwrap();
+    let again = send(&b, &document, &ids[..1], magento_parameters(NEW_DB), "10", "0")
+        .await
+        .unwrap();
     let done = finished(&b, &again, &ids[0]).await;
-    assert!(done.standard_output_content().unwrap_or_default().contains("changed=none restarted=none"));
-    assert!(!node::calls(&roots[0]).contains("restart"), "{}", node::calls(&roots[0]));
+    assert!(done
+        .standard_output_content()
+        .unwrap_or_default()
+        .contains("changed=none restarted=none"));
+    assert!(
+        !node::calls(&roots[0]).contains("restart"),
+        "{}",
+        node::calls(&roots[0])
+    );
 }
 
 #[tokio::test]
@@ -139,9 +182,16 @@ async fn a_hostile_parameter_value_is_refused_by_the_allowed_pattern_before_anyt
     let b = Emulator::shared().clients(SECONDARY).await;
     let document = register_document(&b).await;
     let (ids, roots) = magento_nodes(&b, 1).await;
-    let refused = send(&b, &document, &ids, magento_parameters("x; touch /tmp/pwned"), "10", "0")
-        .await
-        .expect_err("SSM refuses a value outside allowedPattern");
+    let refused = send(
+        &b,
+        &document,
+        &ids,
+        magento_parameters("x; touch /tmp/pwned"),
+        "10",
+        "0",
+    )
+    .await
+    .expect_err("SSM refuses a value outside allowedPattern");
     assert!(refused.starts_with("InvalidParameters"), "{refused}");
     assert_eq!(node::calls(&roots[0]), "", "nothing ran");
     assert!(!node::inside(&roots[0], "/tmp/pwned").exists());
@@ -157,14 +207,22 @@ async fn an_offline_node_is_undeliverable_and_a_failing_restart_fails_with_its_s
     emu.set_node_offline(&ids[0], true);
     node::fail_restart(&roots[1], "nginx");
 
-    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "10", "2").await.unwrap();
+    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "10", "2")
+        .await
+        .unwrap();
     let offline = finished(&b, &command, &ids[0]).await;
-    assert_eq!((offline.status(), offline.status_details()), (Some(&Status::Failed), Some("Undeliverable")));
+    assert_eq!(
+        (offline.status(), offline.status_details()),
+        (Some(&Status::Failed), Some("Undeliverable"))
+    );
     assert_eq!(node::calls(&roots[0]), "", "an offline node runs nothing");
     let failing = finished(&b, &command, &ids[1]).await;
     assert_eq!((failing.status(), failing.response_code()), (Some(&Status::Failed), 1));
     assert!(
-        failing.standard_error_content().unwrap_or_default().contains("systemctl restart nginx failed"),
+        failing
+            .standard_error_content()
+            .unwrap_or_default()
+            .contains("systemctl restart nginx failed"),
         "{:?}",
         failing.standard_error_content()
     );
@@ -182,14 +240,21 @@ async fn once_errors_exceed_max_errors_the_command_is_not_sent_to_the_remaining_
         node::fail_restart(root, "nginx");
     }
 
-    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "1", "0").await.unwrap();
+    let command = send(&b, &document, &ids, magento_parameters(NEW_DB), "1", "0")
+        .await
+        .unwrap();
     let mut ran = 0;
     for (id, root) in ids.iter().zip(&roots) {
         let done = finished(&b, &command, id).await;
         if done.status() == Some(&Status::Failed) && done.response_code() == 1 {
             ran += 1;
         } else {
-            assert!(matches!(done.status(), Some(Status::Cancelled)), "{:?} {:?}", done.status(), done.status_details());
+            assert!(
+                matches!(done.status(), Some(Status::Cancelled)),
+                "{:?} {:?}",
+                done.status(),
+                done.status_details()
+            );
             assert_eq!(node::calls(root), "", "a node after the error limit runs nothing");
         }
     }

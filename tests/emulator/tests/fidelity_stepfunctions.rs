@@ -105,7 +105,11 @@ async fn deploy(cloudformation: &aws_sdk_cloudformation::Client, stack: &str, bo
     }
 }
 
-async fn run(sfn: &aws_sdk_sfn::Client, machine: &str, input: serde_json::Value) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+async fn run(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    input: serde_json::Value,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
     let execution = sfn
         .start_execution()
         .state_machine_arn(machine)
@@ -120,7 +124,10 @@ async fn run(sfn: &aws_sdk_sfn::Client, machine: &str, input: serde_json::Value)
         if described.status() != &ExecutionStatus::Running {
             return described;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "{execution} still running (the first call builds the function)");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{execution} still running (the first call builds the function)"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -156,21 +163,50 @@ async fn a_state_machine_runs_a_real_function_waits_and_branches_on_its_answer()
     emu.set_lambda_endpoint(&format!("http://127.0.0.1:{}", watch.port()));
     let cloudformation = aws_sdk_cloudformation::Client::new(&config);
     let function_arn = format!("arn:aws:lambda:{SECONDARY}:123456789012:function:rds-promoter");
-    let machine = deploy(&cloudformation, &unique_name("sfn-fidelity"), template(&definition(&function_arn))).await;
+    let machine = deploy(
+        &cloudformation,
+        &unique_name("sfn-fidelity"),
+        template(&definition(&function_arn)),
+    )
+    .await;
     let sfn = aws_sdk_sfn::Client::new(&config);
 
     // An alarm back to OK: the real binary answers "ignored" (its policy), the Wait runs,
     // and the Choice routes on that answer.
     let started = Instant::now();
-    let done = run(&sfn, &machine, serde_json::json!({"alarm": sample("alarm-state-change-to-ok.json")})).await;
+    let done = run(
+        &sfn,
+        &machine,
+        serde_json::json!({"alarm": sample("alarm-state-change-to-ok.json")}),
+    )
+    .await;
     let took = started.elapsed();
-    assert_eq!(done.status(), &ExecutionStatus::Succeeded, "{:?} {:?}", done.error(), done.cause());
+    assert_eq!(
+        done.status(),
+        &ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        done.error(),
+        done.cause()
+    );
     let output: serde_json::Value = serde_json::from_str(done.output().unwrap()).unwrap();
-    assert_eq!(output, serde_json::json!({"action": "ignored", "kind": "not-alarm"}), "the function's own decision");
+    assert_eq!(
+        output,
+        serde_json::json!({"action": "ignored", "kind": "not-alarm"}),
+        "the function's own decision"
+    );
     assert!(took >= Duration::from_secs(1), "the Wait state waited: {took:?}");
-    let history = sfn.get_execution_history().execution_arn(done.execution_arn()).send().await.unwrap();
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(done.execution_arn())
+        .send()
+        .await
+        .unwrap();
     let kinds: Vec<&HistoryEventType> = history.events().iter().map(|e| e.r#type()).collect();
-    for expected in [HistoryEventType::TaskSucceeded, HistoryEventType::WaitStateExited, HistoryEventType::ChoiceStateEntered] {
+    for expected in [
+        HistoryEventType::TaskSucceeded,
+        HistoryEventType::WaitStateExited,
+        HistoryEventType::ChoiceStateEntered,
+    ] {
         assert!(kinds.contains(&&expected), "{expected:?} in {kinds:?}");
     }
 

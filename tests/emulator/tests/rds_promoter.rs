@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::parameters::SsmParameters;
 use failover_core::retry::Deadline;
+use failover_core::Region;
 use failover_core::{AwsFailure, EnvReader, ErrorClass};
+use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, rds, ssm};
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
 use rds_promoter::adapters::{DynamoDbLockStore, RdsInstances};
@@ -36,7 +39,6 @@ impl<T: DbInstances> DbInstances for CountingPromotes<T> {
 
 struct Shop {
     replica_id: String,
-    primary_id: String,
     state_table: String,
     prefix: String,
     alarm: serde_json::Value,
@@ -55,7 +57,6 @@ async fn shop() -> Shop {
     alarm["detail"]["alarmName"] = unique_name("shop-failover-primary-down").into();
     Shop {
         replica_id: pair.replica_id,
-        primary_id: pair.primary_id,
         state_table,
         prefix: format!("/{}/failover", unique_name("shop")),
         alarm,
@@ -114,7 +115,7 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
     let emu = Emulator::shared();
     let shop = shop().await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
-    let promoter = wiring::build(config(&shop, &[])).await;
+    let (promoter, region_link) = promoter_probing_through_a_proxy(&shop).await;
 
     // The primary still answers as available: the split-brain guard refuses.
     let err = promoter
@@ -137,13 +138,9 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
         "not promoted"
     );
 
-    // The primary region loses its database: the retry promotes.
-    a.rds
-        .stop_db_instance()
-        .db_instance_identifier(&shop.primary_id)
-        .send()
-        .await
-        .unwrap();
+    // The primary region stops answering: the retry promotes. (RDS refuses to stop a source
+    // that has a read replica, so the outage is the region's, as in a real disaster.)
+    region_link.fail_region(PRIMARY, Some(Fault::Drop));
     let outcome = promoter.handle(shop.alarm.clone(), &invocation("req-2")).await.unwrap();
     assert_eq!(
         outcome.action,
@@ -163,13 +160,18 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
         "promoted in {SECONDARY}"
     );
     let address = replica.endpoint().and_then(|e| e.address()).unwrap().to_owned();
+    let port = replica.endpoint().and_then(|e| e.port()).unwrap().to_string();
 
     let get = |name: String| {
         let b = b.clone();
         async move { ssm::get_parameter(&b, &name).await }
     };
     assert_eq!(get(format!("{}/db-host", shop.prefix)).await, Some(address));
-    assert_eq!(get(format!("{}/db-port", shop.prefix)).await.as_deref(), Some("3306"));
+    assert_eq!(
+        get(format!("{}/db-port", shop.prefix)).await,
+        Some(port),
+        "the real endpoint's port"
+    );
     assert_eq!(
         get(format!("{}/active-region", shop.prefix)).await.as_deref(),
         Some(SECONDARY)
@@ -182,6 +184,31 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
     let json = serde_json::to_value(&outcome).unwrap();
     assert_eq!(json["stage"], "published");
     assert_eq!(json["activeRegion"], SECONDARY);
+}
+
+/// The production promoter, but its split-brain probe of the primary region goes through a
+/// fault proxy, so the test can take that region away (as `wiring::build`: one attempt).
+async fn promoter_probing_through_a_proxy(shop: &Shop) -> (wiring::ProductionPromoter, FaultProxy) {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 21).unwrap();
+    let config = config(shop, &[]);
+    let probe_config = sdk_config(&Region::new(PRIMARY).unwrap(), ClientTimeouts::default()).await;
+    let probe = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(&probe_config)
+            .endpoint_url(proxy.endpoint())
+            .retry_config(aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build(),
+    );
+    let table = config.state_table.clone();
+    let promoter = Promoter::new(
+        config,
+        RdsInstances::new(b.rds.clone()),
+        RdsInstances::new(probe),
+        DynamoDbLockStore::new(b.dynamodb.clone(), table),
+        SsmParameters::new(b.ssm.clone()),
+    );
+    (promoter, proxy)
 }
 
 type CountingPromoter = Promoter<CountingPromotes<RdsInstances>, RdsInstances, DynamoDbLockStore, SsmParameters>;

@@ -82,7 +82,10 @@ impl Mysql {
 
     /// The first column of every row of `sql`.
     pub fn column(&self, sql: &str) -> Vec<String> {
-        self.exec(sql).into_iter().filter_map(|row| row.into_iter().next()).collect()
+        self.exec(sql)
+            .into_iter()
+            .filter_map(|row| row.into_iter().next())
+            .collect()
     }
 
     /// A session kept open (the client reading statements from its stdin), e.g. to hold a
@@ -109,7 +112,9 @@ impl Session {
     /// Sends statements to the session (they run in order, asynchronously).
     pub fn send(&mut self, sql: &str) {
         let stdin = self.child.stdin.as_mut().expect("the session's stdin is piped");
-        writeln!(stdin, "{sql}").and_then(|()| stdin.flush()).expect("the session is open");
+        writeln!(stdin, "{sql}")
+            .and_then(|()| stdin.flush())
+            .expect("the session is open");
     }
 
     /// Closes the session (its open transaction rolls back) and waits for the client.
