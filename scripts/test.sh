@@ -29,9 +29,9 @@ bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"
 phase "no emulator, MariaDB or cargo lambda watch left running"
 # pgrep exits 1 for "none found"; without pgrep the check would pass silently.
 command -v pgrep >/dev/null || { echo "pgrep (procps) is needed for the leftover-process check" >&2; exit 1; }
-# The emulator's MariaDB servers keep their data under its state dir (failover-emulator-*).
+# The emulators' MariaDB servers keep their data under their state dirs (failover-*emulator-*).
 for pattern in "$REPO_ROOT/tools/moto_fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch" \
-  "mariadbd --no-defaults --user=root --datadir=${TMPDIR:-/tmp}/failover-emulator-"; do
+  "mariadbd --no-defaults --user=root --datadir=${TMPDIR:-/tmp}/failover-"; do
   if leftover=$(pgrep -f "$pattern"); then
     echo "processes still running after the tests ($pattern): $leftover" >&2
     exit 1

@@ -7,4 +7,4 @@ pub mod workload;
 pub mod world;
 
 pub use report::DrillReport;
-pub use scenario::{run, Options};
+pub use scenario::{run, Defect, Options};

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::report::DrillReport;
 use crate::workload::{self, Acknowledged, Replication};
-use crate::world::{World, ALARM, PREFIX};
+use crate::world::{self, World, ALARM, PREFIX};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{node, rds, ssm};
 use failover_testkit::lambda_watch::{FunctionError, LambdaWatch};
@@ -22,6 +22,19 @@ pub struct Options {
     pub batch: usize,
     /// Upper bound of monitor runs while waiting for a switch.
     pub max_monitor_runs: u32,
+    /// Defects injected to show the checks catch them (tests only; none in a real drill).
+    pub defects: Vec<Defect>,
+}
+
+/// A fault the drill can inject, each one behind a check that must then fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// The registered repoint document succeeds without changing anything (what moto's
+    /// SSM did): "every app server repointed" must fail although every command succeeds.
+    DocumentDoesNothing,
+    /// After the promotion the database is read-only again (behind the product's back):
+    /// "replica promoted" must fail although rds-promoter reports a promotion.
+    PromotedDatabaseReadOnly,
 }
 
 impl Default for Options {
@@ -30,6 +43,7 @@ impl Default for Options {
             writes: 300,
             batch: 100,
             max_monitor_runs: 10,
+            defects: Vec::new(),
         }
     }
 }
@@ -62,7 +76,7 @@ fn monitor_until(watch: &LambdaWatch, payload: &Value, wanted: &str, max_runs: u
 pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, String> {
     let started = Instant::now();
     let mut report = DrillReport::default();
-    let world = World::provision(emulator).await;
+    let world = World::provision(emulator, options.defects.contains(&Defect::DocumentDoesNothing)).await;
     report.note(
         started,
         format!(
@@ -237,6 +251,9 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
 
     // What the shop relies on, read from the parts themselves: the promoted database takes
     // writes, and every server's env file names it.
+    if options.defects.contains(&Defect::PromotedDatabaseReadOnly) {
+        world::make_read_only(emulator, &world.database.replica_id)?;
+    }
     let promoted_db = rds::database(&world.b, &world.database.replica_id).await;
     let writable = promoted_db.run("CREATE DATABASE IF NOT EXISTS drill_promotion_check");
     let endpoint = format!(

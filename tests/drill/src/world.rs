@@ -38,8 +38,9 @@ pub struct World {
 }
 
 impl World {
-    /// Creates tables, the database pair, app servers, the document and the parameters.
-    pub async fn provision(emulator: &Emulator) -> World {
+    /// Creates tables, the database pair, app servers, the document and the parameters;
+    /// with `document_does_nothing` (an injected defect) the document's script only exits 0.
+    pub async fn provision(emulator: &Emulator, document_does_nothing: bool) -> World {
         let (a, b) = (emulator.clients(PRIMARY).await, emulator.clients(SECONDARY).await);
         let pair = dynamodb::create_table_pair(&a, &b, DATA_TABLE, StreamViewType::NewAndOldImages).await;
         for clients in [&a, &b] {
@@ -54,9 +55,15 @@ impl World {
             node_roots.extend(ec2::manage(emulator, app, &ids));
             app_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
         }
-        let document =
+        let mut document =
             std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
                 .expect("infra/ssm/repoint-app-document.json");
+        if document_does_nothing {
+            let mut parsed: serde_json::Value = serde_json::from_str(&document).expect("the document is JSON");
+            parsed["mainSteps"][0]["inputs"]["runCommand"] =
+                serde_json::json!(["echo 'repoint: (injected) nothing done'"]);
+            document = parsed.to_string();
+        }
         b.ssm
             .create_document()
             .name(DOCUMENT)
@@ -119,4 +126,29 @@ impl World {
         ];
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
+}
+
+/// An injected defect: sets `read_only` on the instance's MariaDB server as its root, through
+/// the server's socket in the emulator's state dir (no AWS API can, as on RDS).
+pub fn make_read_only(emulator: &Emulator, instance_id: &str) -> Result<(), String> {
+    let servers = emulator.state_dir().join("mariadb");
+    let folder = std::fs::read_dir(&servers)
+        .map_err(|e| format!("{}: {e}", servers.display()))?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&format!("-{instance_id}")))
+        })
+        .ok_or_else(|| format!("no MariaDB server of {instance_id} under {}", servers.display()))?;
+    let status = std::process::Command::new("mariadb")
+        .arg(format!("--socket={}", folder.join("mysqld.sock").display()))
+        .args(["--user=root", "--execute", "SET GLOBAL read_only = ON"])
+        .status()
+        .map_err(|e| format!("mariadb: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("SET GLOBAL read_only failed: {status}"))
 }

@@ -207,3 +207,37 @@ async fn a_published_active_region_repoints_with_the_published_database() {
     );
     assert_eq!(report.status, Status::Success);
 }
+
+#[tokio::test]
+async fn a_server_the_agent_could_not_repoint_fails_the_run_and_is_named() {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let environment = unique_name("production");
+    let servers = ec2::launch_app_servers(&b, "WooCommerce", &environment, 3).await;
+    let roots = ec2::manage(emu, "WooCommerce", &servers);
+    node::fail_restart(&roots[1], "nginx");
+    emu.set_node_offline(&servers[2], true);
+    let document = register_document().await;
+    let rewriter = rewriter(&environment, &document, "/shop/failover").await;
+
+    let event =
+        serde_json::json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"});
+    let error = rewriter
+        .handle(event, Deadline::after(Duration::from_secs(60)))
+        .await
+        .expect_err("a server was not repointed");
+
+    // The offline node is skipped at discovery (ConnectionLost), not commanded; the one whose
+    // restart failed is commanded, fails, and is named with the script's stderr.
+    assert_eq!(error.class(), failover_core::ErrorClass::Retryable, "{error}");
+    let message = error.to_string();
+    assert!(message.contains("1 of 2 servers were not repointed"), "{message}");
+    assert!(
+        message.contains(&servers[1]) && message.contains("systemctl restart nginx failed"),
+        "{message}"
+    );
+    assert!(!message.contains(&servers[0]), "{message}");
+    assert_eq!(node::calls(&roots[2]), "", "nothing ran on the offline node");
+    assert!(node::read(&roots[0], "/var/www/html/wp-config.php").contains("shop-db-replica"));
+    emu.set_node_offline(&servers[2], false);
+}
