@@ -1,5 +1,10 @@
 """SSM Run Command with managed nodes and an agent that runs Command documents for real.
 
+Split by concept: `ssm_nodes` (which instances are managed nodes, DescribeInstanceInformation),
+`ssm_parameters` (documents and their parameters, checked before anything runs),
+`ssm_errors` (the error codes), and this module (commands, invocations, and running the
+steps on each node).
+
 What AWS does: a managed node is an instance whose SSM Agent has registered;
 DescribeInstanceInformation lists it with a PingStatus (Online, or ConnectionLost while its
 agent is gone). SendCommand checks the document and its parameters before anything runs
@@ -63,10 +68,8 @@ Full stdout/stderr stay in the node's orchestration directory (`stdout`, `stderr
 
 import datetime
 import json
-import math
 import os
 import pathlib
-import re
 import signal
 import subprocess
 import threading
@@ -74,406 +77,25 @@ import time
 import uuid
 
 from moto.core.responses import ActionResult
-from moto.ec2.models import ec2_backends
-from moto.ssm.exceptions import InvalidDocument, InvalidFilterKey, SSMException, ValidationException
+from moto.ssm.exceptions import InvalidFilterKey, ValidationException
 from moto.ssm.models import Command, SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
-from . import keeper, state
+from . import keeper, ssm_nodes, ssm_parameters
+from .ssm_errors import InvalidCommandId, InvalidInstanceId, InvalidPluginName, InvalidTarget, InvocationDoesNotExist
 
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 AGENT_WORKING_DIRECTORY = "/usr/bin"  # the agent unit's WorkingDirectory=/usr/bin/
-AGENT_VERSION = "3.3.1142.0"
 STOPPED_PREEMPTIVELY = 137  # the Linux agent's exit code for a killed (timed out, cancelled) step
 STDOUT_CHARS = 24_000
 STDERR_CHARS = 8_000
 PLUGIN_OUTPUT_CHARS = 2_500
-DEFAULT_EXECUTION_TIMEOUT = 3600
-MIN_EXECUTION_TIMEOUT, MAX_EXECUTION_TIMEOUT = 5, 172_800
 
 # Every command's and invocation's state; the dispatcher and step threads wait on `_changed`.
 _lock = threading.RLock()
 _changed = threading.Condition(_lock)
 
 
-class _Error(SSMException):
-    def __init__(self, message):
-        super().__init__(self.code, message)
-
-
-class InvalidParameters(_Error):
-    code = "InvalidParameters"
-
-
-class InvalidInstanceId(_Error):
-    code = "InvalidInstanceId"
-
-
-class InvalidDocumentVersion(_Error):
-    code = "InvalidDocumentVersion"
-
-
-class InvocationDoesNotExist(_Error):
-    code = "InvocationDoesNotExist"
-
-
-class InvalidPluginName(_Error):
-    code = "InvalidPluginName"
-
-
-class InvalidCommandId(_Error):
-    code = "InvalidCommandId"
-
-
-class InvalidTarget(_Error):
-    code = "InvalidTarget"
-
-
-class InvalidNextToken(_Error):
-    code = "InvalidNextToken"
-
-
-# ---------------------------------------------------------------------------------------------
-# Managed nodes
-
-
-def node_dir(instance_id: str) -> pathlib.Path:
-    """Where the test kit keeps one node: `root/` (its file tree) and `offline`."""
-    return state.state_dir() / "nodes" / instance_id
-
-
-def _is_online(instance_id: str) -> bool:
-    return not (node_dir(instance_id) / "offline").exists()
-
-
-def _running_instances(account_id: str, region: str):
-    backend = ec2_backends[account_id][region]
-    for reservation in backend.reservations.values():
-        for instance in reservation.instances:
-            if instance.state == "running":
-                yield instance
-
-
-def managed_nodes(account_id: str, region: str) -> dict:
-    """Running instances whose node root exists: the only ones SSM knows, as with a real agent."""
-    return {
-        instance.id: instance
-        for instance in _running_instances(account_id, region)
-        if (node_dir(instance.id) / "root").is_dir()
-    }
-
-
-def _tags(instance) -> dict:
-    return {t["key"]: t["value"] for t in instance.get_tags()}
-
-
-def _node_information(instance) -> dict:
-    online = _is_online(instance.id)
-    if online:
-        last_ping = datetime.datetime.now(datetime.timezone.utc)
-    else:
-        marker = node_dir(instance.id) / "offline"
-        try:
-            last_ping = datetime.datetime.fromtimestamp(marker.stat().st_mtime, datetime.timezone.utc)
-        except OSError:
-            last_ping = datetime.datetime.now(datetime.timezone.utc)
-    return {
-        "InstanceId": instance.id,
-        "PingStatus": "Online" if online else "ConnectionLost",
-        "LastPingDateTime": last_ping,
-        "AgentVersion": AGENT_VERSION,
-        "IsLatestVersion": False,
-        "PlatformType": "Linux",
-        "PlatformName": "Amazon Linux",
-        "PlatformVersion": "2",
-        "ResourceType": "EC2Instance",
-        "IPAddress": instance.private_ip,
-        "ComputerName": instance.id,
-    }
-
-
-_NODE_FILTER_FIELDS = {
-    "InstanceIds": "InstanceId",
-    "AgentVersion": "AgentVersion",
-    "PingStatus": "PingStatus",
-    "PlatformTypes": "PlatformType",
-    "ResourceType": "ResourceType",
-}
-
-
-def describe_instance_information(backend, filters, filter_list, max_results, next_token):
-    """DescribeInstanceInformation: the region's managed nodes, filtered and paginated as SSM does."""
-    if max_results is not None and not 5 <= int(max_results) <= 50:
-        raise ValidationException(
-            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
-            "constraint: Member must have value between 5 and 50"
-        )
-    checks = []
-    for item in list(filters or []) + list(filter_list or []):
-        key = item.get("Key") or item.get("key") or ""
-        values = set(item.get("Values") or item.get("valueSet") or [])
-        if key.startswith("tag:"):
-            checks.append(lambda info, tags, k=key[4:], v=values: tags.get(k) in v)
-        elif key == "tag-key":
-            checks.append(lambda info, tags, v=values: bool(v & set(tags)))
-        elif key in _NODE_FILTER_FIELDS:
-            checks.append(lambda info, tags, f=_NODE_FILTER_FIELDS[key], v=values: info.get(f) in v)
-        else:
-            raise InvalidFilterKey(f"The specified filter key is not valid: {key}")
-    nodes = []
-    for instance in managed_nodes(backend.account_id, backend.region_name).values():
-        info, tags = _node_information(instance), _tags(instance)
-        if all(check(info, tags) for check in checks):
-            nodes.append(info)
-    nodes.sort(key=lambda n: n["InstanceId"])
-    page, token = _page(nodes, max_results or 50, next_token)
-    result = {"InstanceInformationList": page}
-    if token:
-        result["NextToken"] = token
-    return result
-
-
-def _page(items, size, next_token):
-    start = 0
-    if next_token:
-        try:
-            start = int(next_token)
-        except ValueError:
-            raise InvalidNextToken("The specified token is not valid.")
-    size = int(size)
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Documents and parameters
-
-_RUN_SHELL_SCRIPT = {
-    "schemaVersion": "1.2",
-    "description": "Run a shell script or specify the commands to run.",
-    "parameters": {
-        "commands": {
-            "type": "StringList",
-            "description": "(Required) Specify a shell script or a command to run.",
-            "minItems": 1,
-            "displayType": "textarea",
-        },
-        "workingDirectory": {
-            "type": "String",
-            "default": "",
-            "description": "(Optional) The path to the working directory on your instance.",
-            "maxChars": 4096,
-        },
-        "executionTimeout": {
-            "type": "String",
-            "default": "3600",
-            "description": "(Optional) The time in seconds for a command to complete before it is considered to have failed.",
-            "allowedPattern": "([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]{3})|(172[0-7][0-9]{2})|(172800)",
-        },
-    },
-    "runtimeConfig": {
-        "aws:runShellScript": {
-            "properties": [
-                {
-                    "id": "0.aws:runShellScript",
-                    "runCommand": "{{ commands }}",
-                    "workingDirectory": "{{ workingDirectory }}",
-                    "timeoutSeconds": "{{ executionTimeout }}",
-                }
-            ]
-        }
-    },
-}
-
-
-def _document_content(backend, name, version):
-    """The Command document SendCommand names (name or ARN; $DEFAULT, $LATEST or a number)."""
-    if not name:
-        raise ValidationException("1 validation error detected: Value null at 'documentName' failed to satisfy constraint: Member must not be null")
-    short = name.split(":document/")[-1] if name.startswith("arn:") else name
-    documents = backend._documents.get(short)
-    if documents is None:
-        if short == "AWS-RunShellScript":
-            if version not in (None, "", "$DEFAULT", "$LATEST", "1"):
-                raise InvalidDocumentVersion("The document version is not valid or does not exist.")
-            return short, _RUN_SHELL_SCRIPT
-        raise InvalidDocument(f"Document with name {short} does not exist.")
-    if version in (None, "", "$DEFAULT"):
-        document = documents.get_default_version()
-    elif version == "$LATEST":
-        document = documents.get_latest_version()
-    else:
-        document = documents.find_by_version(str(version))
-        if document is None:
-            raise InvalidDocumentVersion("The document version is not valid or does not exist.")
-    if document.document_type != "Command":
-        raise InvalidDocument(f"Document {short} is of type {document.document_type}: SendCommand runs Command documents.")
-    content = document.content_json
-    if not isinstance(content, dict):
-        raise InvalidDocument(f"The content of document {short} is not valid.")
-    return short, content
-
-
-def _steps(content):
-    """The document's steps as (name, action, inputs, precondition, onFailure)."""
-    schema = str(content.get("schemaVersion"))
-    if schema in ("2.0", "2.0.1", "2.0.2", "2.0.3", "2.2"):
-        return [
-            (
-                step.get("name", ""),
-                step.get("action", ""),
-                step.get("inputs") or {},
-                step.get("precondition") or step.get("preconditions"),
-                step.get("onFailure"),
-            )
-            for step in content.get("mainSteps") or []
-        ]
-    if schema in ("1.0", "1.2"):
-        steps = []
-        for plugin, config in (content.get("runtimeConfig") or {}).items():
-            for props in config.get("properties") or []:
-                steps.append((plugin, plugin, props, None, None))
-        return steps
-    raise InvalidDocument(f"Unsupported document schemaVersion {schema}.")
-
-
-def _single(name, values):
-    if len(values) != 1:
-        raise InvalidParameters(f'Parameter "{name}" takes one value; {len(values)} were given.')
-    return values[0]
-
-
-def _validated_parameters(content, given):
-    """SSM's check of SendCommand's Parameters against the document, before anything runs.
-
-    Returns every parameter's value (defaults applied): a str, or a list for StringList.
-    """
-    declared = content.get("parameters") or {}
-    given = given or {}
-    if not isinstance(given, dict):
-        raise InvalidParameters("Parameters must map each parameter name to a list of values.")
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise InvalidParameters(
-            f"Parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-            f"{'are' if len(unknown) > 1 else 'is'} not defined in the document."
-        )
-    values = {}
-    for name, spec in declared.items():
-        kind = spec.get("type", "String")
-        if name not in given:
-            if "default" not in spec:
-                raise InvalidParameters(f'Parameter "{name}" is required: the document gives it no default.')
-            default = spec["default"]
-            if kind == "StringList":
-                values[name] = [str(v) for v in default] if isinstance(default, list) else [str(default)]
-            elif isinstance(default, (dict, list)):
-                values[name] = json.dumps(default)
-            elif isinstance(default, bool):
-                values[name] = "true" if default else "false"
-            else:
-                values[name] = str(default)
-            continue
-        raw = given[name]
-        if isinstance(raw, str):
-            raw = [raw]
-        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-            raise InvalidParameters(f'Parameter "{name}" must be a list of strings.')
-        items = raw if kind == "StringList" else [_single(name, raw)]
-        if kind == "StringList":
-            if "minItems" in spec and len(items) < int(spec["minItems"]):
-                raise InvalidParameters(f'Parameter "{name}" needs at least {spec["minItems"]} values.')
-            if "maxItems" in spec and len(items) > int(spec["maxItems"]):
-                raise InvalidParameters(f'Parameter "{name}" takes at most {spec["maxItems"]} values.')
-        for value in items:
-            _check_value(name, spec, kind, value)
-        values[name] = items if kind == "StringList" else items[0]
-    return values
-
-
-def _check_value(name, spec, kind, value):
-    if kind == "Integer" and not re.fullmatch(r"-?[0-9]+", value):
-        raise InvalidParameters(f'Parameter "{name}" value "{value}" is not an Integer.')
-    if kind == "Boolean" and value not in ("true", "false"):
-        raise InvalidParameters(f'Parameter "{name}" value "{value}" is not a Boolean.')
-    if "allowedValues" in spec and value not in [str(v) for v in spec["allowedValues"]]:
-        raise InvalidParameters(
-            f'Parameter "{name}" value "{value}" is not one of the allowed values {spec["allowedValues"]}.'
-        )
-    if "minChars" in spec and len(value) < int(spec["minChars"]):
-        raise InvalidParameters(f'Parameter "{name}" value "{value}" is shorter than {spec["minChars"]} characters.')
-    if "maxChars" in spec and len(value) > int(spec["maxChars"]):
-        raise InvalidParameters(f'Parameter "{name}" value is longer than {spec["maxChars"]} characters.')
-    pattern = spec.get("allowedPattern")
-    if pattern:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as error:
-            raise InvalidParameters(
-                f'Parameter "{name}": the emulator cannot evaluate allowedPattern {pattern} ({error}); '
-                "it uses a Java regex feature Python's re lacks"
-            )
-        if not compiled.fullmatch(value):
-            raise InvalidParameters(f'Parameter "{name}" value "{value}" does not match the allowed pattern {pattern}.')
-
-
-def _substitute(node, values):
-    """Replaces `{{ name }}` in step inputs as the agent does (a lone placeholder takes the value's type)."""
-    if isinstance(node, dict):
-        return {k: _substitute(v, values) for k, v in node.items()}
-    if isinstance(node, list):
-        out = []
-        for item in node:
-            replaced = _substitute(item, values)
-            if isinstance(item, str) and isinstance(replaced, list):
-                out.extend(replaced)  # "{{ commands }}" as one element of a list
-            else:
-                out.append(replaced)
-        return out
-    if not isinstance(node, str):
-        return node
-    whole = re.fullmatch(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}", node)
-    if whole and whole.group(1) in values:
-        return values[whole.group(1)]
-
-    def text(match):
-        name = match.group(1)
-        if name not in values:
-            return match.group(0)
-        value = values[name]
-        return ",".join(value) if isinstance(value, list) else value
-
-    return re.sub(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}", text, node)
-
-
-def _execution_timeout(value) -> int:
-    """The agent's reading of timeoutSeconds: 5..172800, anything else (or nothing) is 3600."""
-    try:
-        number = int(float(value)) if not isinstance(value, str) else int(value.strip())
-    except (TypeError, ValueError):
-        return DEFAULT_EXECUTION_TIMEOUT
-    if number < MIN_EXECUTION_TIMEOUT or number > MAX_EXECUTION_TIMEOUT:
-        return DEFAULT_EXECUTION_TIMEOUT
-    return number
-
-
-def _count(value, targets, kind):
-    """MaxConcurrency/MaxErrors as a number of nodes (validated as the API model does)."""
-    text = str(value)
-    if kind == "MaxConcurrency":
-        pattern = r"([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)"
-    else:
-        pattern = r"([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)"
-    if not re.fullmatch(pattern, text):
-        member = "maxConcurrency" if kind == "MaxConcurrency" else "maxErrors"
-        raise ValidationException(
-            f"1 validation error detected: Value '{text}' at '{member}' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: ^{pattern}$"
-        )
-    if text.endswith("%"):
-        share = int(text[:-1]) * targets / 100
-        return max(1, math.ceil(share)) if kind == "MaxConcurrency" else math.floor(share)
-    return int(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,9 +275,9 @@ class LiveCommand(Command):
         self.cloud_watch_output_config = {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False}
         self.requested_date_time = _now()
         self.requested_monotonic = time.monotonic()
-        steps = [(name, action, _substitute(inputs, values), _substitute(pre, values), fail)
-                 for name, action, inputs, pre, fail in _steps(content)]
-        execution = sum(_execution_timeout(inputs.get("timeoutSeconds")) for _, _, inputs, _, _ in steps)
+        steps = [(name, action, ssm_parameters.substitute(inputs, values), ssm_parameters.substitute(pre, values), fail)
+                 for name, action, inputs, pre, fail in ssm_parameters.steps(content)]
+        execution = sum(ssm_parameters.execution_timeout(inputs.get("timeoutSeconds")) for _, _, inputs, _, _ in steps)
         self.expires_after = self.requested_date_time + datetime.timedelta(seconds=self.timeout_seconds + execution)
         self.environment = {
             f"SSM_{name}": (",".join(value) if isinstance(value, list) else value)
@@ -663,8 +285,8 @@ class LiveCommand(Command):
             if (content.get("parameters") or {}).get(name, {}).get("interpolationType") == "ENV_VAR"
         }
         self.invocations = [_Invocation(self, node, steps) for node in nodes]
-        self.concurrency = _count(self.max_concurrency, len(nodes), "MaxConcurrency")
-        self.error_limit = _count(self.max_errors, len(nodes), "MaxErrors")
+        self.concurrency = ssm_parameters.count(self.max_concurrency, len(nodes), "MaxConcurrency")
+        self.error_limit = ssm_parameters.count(self.max_errors, len(nodes), "MaxErrors")
         self.cancelled = False
         self.no_targets = not nodes
         self.status = "Pending"
@@ -795,8 +417,8 @@ def _dispatch(command):
 def _deliverable(command, instance_id):
     """Whether the node's agent would receive the command now: running, root present, online."""
     try:
-        running = instance_id in {i.id for i in _running_instances(command.account_id, command.backend_region)}
-        return running and (node_dir(instance_id) / "root").is_dir() and _is_online(instance_id)
+        running = instance_id in {i.id for i in ssm_nodes.running_instances(command.account_id, command.backend_region)}
+        return running and (ssm_nodes.node_dir(instance_id) / "root").is_dir() and ssm_nodes.is_online(instance_id)
     except Exception:  # a reset backend, a removed state directory: the node is gone
         return False
 
@@ -923,7 +545,7 @@ def _run_step(invocation, step):
             step.finish("Failed", "Failed", 1, stderr=f"ssm-agent (emulator) runs only aws:runShellScript steps, not {step.action}\n")
         return
 
-    root = node_dir(invocation.instance_id) / "root"
+    root = ssm_nodes.node_dir(invocation.instance_id) / "root"
     _prepare_root(root)
     inside = pathlib.PurePosixPath("/var/lib/amazon/ssm") / invocation.instance_id / "document" / "orchestration" / command.command_id
     inside = inside / step.name.replace(":", "")
@@ -940,7 +562,7 @@ def _run_step(invocation, step):
     script.chmod(0o700)
     working = step.inputs.get("workingDirectory") or ""
     cwd = working if isinstance(working, str) and working.startswith("/") else AGENT_WORKING_DIRECTORY
-    timeout = _execution_timeout(step.inputs.get("timeoutSeconds"))
+    timeout = ssm_parameters.execution_timeout(step.inputs.get("timeoutSeconds"))
     environment = {
         "PATH": NODE_PATH,
         "AWS_SSM_INSTANCE_ID": invocation.instance_id,
@@ -1003,7 +625,7 @@ def _kill(process):
 
 def _resolve_targets(backend, instance_ids, targets):
     """SendCommand's InstanceIds and Targets, as managed nodes in request order."""
-    nodes = managed_nodes(backend.account_id, backend.region_name)
+    nodes = ssm_nodes.managed_nodes(backend.account_id, backend.region_name)
     chosen = []
     wanted = list(instance_ids or [])
     tag_checks = []
@@ -1025,7 +647,7 @@ def _resolve_targets(backend, instance_ids, targets):
             chosen.append(instance_id)
     if tag_checks:
         for instance_id in sorted(nodes):
-            tags = _tags(nodes[instance_id])
+            tags = ssm_nodes.instance_tags(nodes[instance_id])
             if instance_id not in chosen and all(check(tags) for check in tag_checks):
                 chosen.append(instance_id)
     return chosen
@@ -1044,9 +666,9 @@ def send_command(self, comment="", document_name=None, timeout_seconds=None, ins
             f"1 validation error detected: Value '{timeout}' at 'timeoutSeconds' failed to satisfy constraint: "
             "Member must have value between 30 and 2592000"
         )
-    name, content = _document_content(self, document_name, document_version)
-    _steps(content)  # an unsupported schema is refused before anything runs
-    values = _validated_parameters(content, parameters)
+    name, content = ssm_parameters.document_content(self, document_name, document_version)
+    ssm_parameters.steps(content)  # an unsupported schema is refused before anything runs
+    values = ssm_parameters.validated_parameters(content, parameters)
     nodes = _resolve_targets(self, instance_ids, targets)
     settings = {
         "comment": comment,
@@ -1109,7 +731,7 @@ def list_commands(self, command_id=None, instance_id=None, max_results=None, nex
             commands = [c for c in commands if any(i.instance_id == instance_id for i in c.invocations)]
         commands = [c for c in commands if _matches_filters(c.status, c, filters)]
         views = [c.response_object() for c in commands]
-    return _page(views, max_results or 50, next_token)
+    return ssm_nodes.paginate(views, max_results or 50, next_token)
 
 
 def list_command_invocations(self, command_id=None, instance_id=None, max_results=None, next_token=None,
@@ -1125,7 +747,7 @@ def list_command_invocations(self, command_id=None, instance_id=None, max_result
                     continue
                 if _matches_filters(invocation.status, command, filters):
                     views.append(invocation.list_view(details))
-    return _page(views, max_results or 50, next_token)
+    return ssm_nodes.paginate(views, max_results or 50, next_token)
 
 
 def get_command_invocation(self, command_id, instance_id, plugin_name=None):
@@ -1239,7 +861,7 @@ def _response_cancel_command(self):
 
 def install():
     """Replaces moto's Run Command with the live one and adds the operations moto lacks."""
-    SimpleSystemManagerBackend.describe_instance_information = describe_instance_information
+    SimpleSystemManagerBackend.describe_instance_information = ssm_nodes.describe_instance_information
     SimpleSystemManagerBackend.send_command = send_command
     SimpleSystemManagerBackend.list_commands = list_commands
     SimpleSystemManagerBackend.list_command_invocations = list_command_invocations
