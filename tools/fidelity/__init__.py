@@ -6,8 +6,10 @@ calls it before it starts moto's server.
 
 - `dynamodb_atomic`: conditional writes are atomic.
 - `ssm_documents`: documents created by CloudFormation keep their text.
-- `ssm_agent`: managed nodes, and an agent that runs Command documents for real.
-- `rds_mariadb`: RDS MySQL instances are real MariaDB servers with real replication.
+- `ssm_agent`: an agent that runs Command documents for real on managed nodes
+  (`ssm_nodes`: which instances those are; `ssm_parameters`: the checks before a run).
+- `rds_mariadb`: RDS MySQL instances are real MariaDB servers with real replication
+  (`mariadb_server`: one server process).
 - `stepfunctions`: state machines execute; Lambda tasks reach the real function binaries.
 - `rpcv2_cbor`: CloudWatch speaks the RPC v2 CBOR protocol current SDKs use.
 
