@@ -30,10 +30,17 @@ phase "no emulator, MariaDB or cargo lambda watch left running"
 # pgrep exits 1 for "none found"; without pgrep the check would pass silently.
 command -v pgrep >/dev/null || { echo "pgrep (procps) is needed for the leftover-process check" >&2; exit 1; }
 # The emulators' MariaDB servers keep their data under their state dirs (failover-*emulator-*).
+# A server killed with its owner (the parent-death signal) can take a moment to exit, so
+# each pattern gets up to 15 s to disappear; whatever is still there then was left behind.
 for pattern in "$REPO_ROOT/tools/moto_fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch" \
   "mariadbd --no-defaults --user=root --datadir=${TMPDIR:-/tmp}/failover-"; do
+  for _ in $(seq 30); do
+    leftover=$(pgrep -f "$pattern") || break
+    sleep 0.5
+  done
   if leftover=$(pgrep -f "$pattern"); then
-    echo "processes still running after the tests ($pattern): $leftover" >&2
+    echo "processes still running 15 s after the tests ($pattern): $leftover" >&2
+    ps -o pid,ppid,etime,args -p "${leftover//$'\n'/,}" >&2 || true
     exit 1
   fi
 done

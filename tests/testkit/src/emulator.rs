@@ -226,6 +226,12 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         if process_alive(self.pid) {
             kept_child::signal(self.pid, libc::SIGTERM);
+            // Bounded wait, so the owner does not exit before moto (and, through their own
+            // parent-death signal, its MariaDB servers) are gone.
+            let started = Instant::now();
+            while process_alive(self.pid) && started.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 }
