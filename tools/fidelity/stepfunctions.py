@@ -19,7 +19,8 @@ This module:
 - turns `execute_state_machine` on when it is installed, and makes state machines created by
   CloudFormation land in the backend that executes (moto puts them in the other one);
 - makes moto's Lambda `invoke` (the Invoke API and everything in moto that calls it) post the
-  payload to `cargo lambda watch` (its URL is in `$FIDELITY_STATE_DIR/lambda-endpoint`), at
+  payload to `cargo lambda watch` (its URL is in `$FIDELITY_STATE_DIR/lambda-endpoint`, or per
+  function name in `lambda-functions/<name>` with the binary that serves it), at
   `/2015-03-31/functions/<name>/invocations`, after resolving the function in moto as AWS
   does (an unregistered function is ResourceNotFoundException); a function error comes back
   as `X-Amz-Function-Error: Unhandled` with the error document as payload;
@@ -114,10 +115,25 @@ def _header(headers, name: str):
     return None
 
 
+def _route(function_name: str):
+    """Where `function_name` runs: (watch URL, binary). `lambda-functions/<name>` (written by
+    `Emulator::route_lambda`) holds "URL BINARY" for a deployed name such as
+    `shop-failover-rds-promoter`; otherwise the default endpoint serves a binary of that name."""
+    route = state_dir() / "lambda-functions" / function_name
+    try:
+        url, binary = route.read_text().split()
+        return url.rstrip("/"), binary
+    except FileNotFoundError:
+        return _endpoint(), function_name
+    except ValueError:
+        raise LambdaServiceException(f"{route} must hold 'URL BINARY'")
+
+
 def _post(function_name: str, body: bytes):
     """Invokes `function_name` on cargo lambda watch: (payload bytes, function error or None)."""
-    name = urllib.parse.quote(function_name, safe="")
-    url = f"{_endpoint()}/2015-03-31/functions/{name}/invocations"
+    base, binary = _route(function_name)
+    name = urllib.parse.quote(binary, safe="")
+    url = f"{base}/2015-03-31/functions/{name}/invocations"
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )

@@ -1,13 +1,17 @@
 //! The emulator's Step Functions execute state machines, and a Lambda task runs the real
 //! function binary (served by `cargo lambda watch`, see `tools/fidelity/stepfunctions.py`).
-//! The function and the state machine are deployed with CloudFormation, as a user would.
+//! The function and the state machine are deployed with CloudFormation, as a user would,
+//! under a stack-prefixed name routed to its binary (`Emulator::route_lambda`).
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, StackStatus};
+/// The first Lambda call may build the function in `cargo lambda watch`.
+const LIMIT: Duration = Duration::from_secs(600);
+
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::Region;
+use failover_testkit::fixtures::stack;
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::venv::repo_root;
 use failover_testkit::{unique_name, Emulator, SECONDARY};
@@ -42,25 +46,11 @@ fn definition(function_arn: &str) -> serde_json::Value {
     })
 }
 
-fn template(definition: &serde_json::Value) -> String {
+fn template(function_name: &str, definition: &serde_json::Value) -> String {
     serde_json::json!({
         "Resources": {
-            "Role": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}, "Action": "sts:AssumeRole"}
-                ]}}
-            },
-            "Promoter": {
-                "Type": "AWS::Lambda::Function",
-                "Properties": {
-                    "FunctionName": "rds-promoter",
-                    "Runtime": "provided.al2023",
-                    "Handler": "bootstrap",
-                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-                    "Code": {"ZipFile": "the binary is served by cargo lambda watch"}
-                }
-            },
+            "Role": stack::service_role(),
+            "Promoter": stack::watched_function(function_name, "Role"),
             "Machine": {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
@@ -72,64 +62,6 @@ fn template(definition: &serde_json::Value) -> String {
         "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}, "Promoter": {"Value": {"Fn::GetAtt": ["Promoter", "Arn"]}}}
     })
     .to_string()
-}
-
-async fn deploy(cloudformation: &aws_sdk_cloudformation::Client, stack: &str, body: String) -> String {
-    cloudformation
-        .create_stack()
-        .stack_name(stack)
-        .template_body(body)
-        .capabilities(Capability::CapabilityIam)
-        .send()
-        .await
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        let described = cloudformation.describe_stacks().stack_name(stack).send().await.unwrap();
-        let found = &described.stacks()[0];
-        match found.stack_status() {
-            Some(StackStatus::CreateComplete) => {
-                return found
-                    .outputs()
-                    .iter()
-                    .find(|o| o.output_key() == Some("Machine"))
-                    .and_then(|o| o.output_value())
-                    .expect("the stack outputs the state machine")
-                    .to_owned()
-            }
-            Some(StackStatus::CreateInProgress) if started.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => panic!("stack {stack} ended as {other:?}: {:?}", found.stack_status_reason()),
-        }
-    }
-}
-
-async fn run(
-    sfn: &aws_sdk_sfn::Client,
-    machine: &str,
-    input: serde_json::Value,
-) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let execution = sfn
-        .start_execution()
-        .state_machine_arn(machine)
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap()
-        .execution_arn;
-    let started = Instant::now();
-    loop {
-        let described = sfn.describe_execution().execution_arn(&execution).send().await.unwrap();
-        if described.status() != &ExecutionStatus::Running {
-            return described;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "{execution} still running (the first call builds the function)"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn sample(name: &str) -> serde_json::Value {
@@ -160,26 +92,25 @@ async fn a_state_machine_runs_a_real_function_waits_and_branches_on_its_answer()
     let log = std::env::temp_dir().join(format!("failover-sfn-watch-{}.log", std::process::id()));
     let watch = LambdaWatch::start(&repo_root(), &env, &log)
         .unwrap_or_else(|e| panic!("cargo lambda watch (run scripts/venv.sh tools to install cargo-lambda): {e}"));
-    emu.set_lambda_endpoint(&format!("http://127.0.0.1:{}", watch.port()));
+    let stack_name = unique_name("sfn-fidelity");
+    let function_name = format!("{stack_name}-rds-promoter");
+    emu.route_lambda(
+        &function_name,
+        &format!("http://127.0.0.1:{}", watch.port()),
+        "rds-promoter",
+    );
     let cloudformation = aws_sdk_cloudformation::Client::new(&config);
-    let function_arn = format!("arn:aws:lambda:{SECONDARY}:123456789012:function:rds-promoter");
-    let machine = deploy(
-        &cloudformation,
-        &unique_name("sfn-fidelity"),
-        template(&definition(&function_arn)),
-    )
-    .await;
+    let function_arn = format!("arn:aws:lambda:{SECONDARY}:123456789012:function:{function_name}");
+    let body = template(&function_name, &definition(&function_arn));
+    let outputs = stack::deploy(&cloudformation, &stack_name, &body).await;
+    let machine = &outputs["Machine"];
     let sfn = aws_sdk_sfn::Client::new(&config);
 
     // An alarm back to OK: the real binary answers "ignored" (its policy), the Wait runs,
     // and the Choice routes on that answer.
     let started = Instant::now();
-    let done = run(
-        &sfn,
-        &machine,
-        serde_json::json!({"alarm": sample("alarm-state-change-to-ok.json")}),
-    )
-    .await;
+    let ok = serde_json::json!({"alarm": sample("alarm-state-change-to-ok.json")});
+    let done = stack::run_execution(&sfn, machine, &ok, LIMIT).await;
     let took = started.elapsed();
     assert_eq!(
         done.status(),
@@ -212,7 +143,7 @@ async fn a_state_machine_runs_a_real_function_waits_and_branches_on_its_answer()
 
     // An event the function cannot read: its NonRetryable error is caught, by name, into
     // the failed state the definition names.
-    let refused = run(&sfn, &machine, serde_json::json!({"alarm": {"not": "an alarm"}})).await;
+    let refused = stack::run_execution(&sfn, machine, &serde_json::json!({"alarm": {"not": "an alarm"}}), LIMIT).await;
     assert_eq!(refused.status(), &ExecutionStatus::Failed);
     assert_eq!(refused.error(), Some("DecisionRefused"), "{:?}", refused.cause());
     drop(watch);

@@ -10,5 +10,6 @@ mod foundation;
 mod health_monitor;
 mod infra;
 mod rds_promoter;
+mod region_switch;
 mod replay;
 mod stream_replicator;

@@ -120,6 +120,17 @@ impl Emulator {
         std::fs::write(&file, url).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
     }
 
+    /// Routes invocations of the function registered as `function_name` to `binary` on the
+    /// `cargo lambda watch` at `url` (deployed names carry a stack prefix; several watches,
+    /// each with its own configuration, can serve one emulator).
+    pub fn route_lambda(&self, function_name: &str, url: &str, binary: &str) {
+        let routes = self.state.join("lambda-functions");
+        std::fs::create_dir_all(&routes).unwrap_or_else(|e| panic!("cannot create {}: {e}", routes.display()));
+        let file = routes.join(function_name);
+        std::fs::write(&file, format!("{url} {binary}"))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+    }
+
     /// The environment a function needs to use this emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
