@@ -16,7 +16,8 @@ replica is a copy of the record; promotion is instant and keeps the replica's so
 - PromoteReadReplica: refused with InvalidDBInstanceState for an instance that is not a
   read replica, or that is not `available` (e.g. `backing-up`), DBInstanceNotFound for an
   unknown id; otherwise `modifying`, then `rebooting` (FIDELITY_RDS_PROMOTION_SECONDS in
-  all, default 3, split in halves), and only then the replica is detached (replication
+  all, default 3, split in halves; an instance's tag `fidelity:promotion-seconds` overrides
+  it), and only then the replica is detached (replication
   stopped and reset, read_only OFF) and becomes `available` without a source.
 - StopDBInstance / StartDBInstance: the server is shut down / started (`stopping` →
   `stopped`, `starting` → `available`); an instance with read replicas cannot be stopped.
@@ -44,6 +45,7 @@ from moto.rds.models import DBInstance, DBInstanceClustered, RDSBackend
 from .mariadb_server import MariaDbServer
 
 ENGINES = ("mysql", "mariadb")
+PROMOTION_SECONDS_TAG = "fidelity:promotion-seconds"
 _log = logging.getLogger("fidelity.rds")
 _REPLICATION_PASSWORD = secrets.token_hex(16)
 # Every instance with a server: (account, region, instance), for the metric publisher.
@@ -161,7 +163,7 @@ def _promote_read_replica(self, db_kwargs):
     if db_kwargs.get("backup_retention_period") is not None:
         instance.backup_retention_period = db_kwargs["backup_retention_period"]
     instance.status = "modifying"
-    half = _seconds("FIDELITY_RDS_PROMOTION_SECONDS", "3") / 2
+    half = _promotion_seconds(instance) / 2
 
     def promote():
         time.sleep(half)
@@ -173,6 +175,15 @@ def _promote_read_replica(self, db_kwargs):
 
     _in_background("promote", instance, promote)
     return instance
+
+
+def _promotion_seconds(instance) -> float:
+    """FIDELITY_RDS_PROMOTION_SECONDS, or the instance's tag `fidelity:promotion-seconds` (so
+    one test can have a slow promotion without slowing every other test's)."""
+    for tag in getattr(instance, "tags", None) or []:
+        if tag.get("Key") == PROMOTION_SECONDS_TAG:
+            return float(tag.get("Value", "0"))
+    return _seconds("FIDELITY_RDS_PROMOTION_SECONDS", "3")
 
 
 def _forget_source(backend, instance):
