@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use failover_core::emf::MetricLine;
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::{error, info};
@@ -15,7 +15,7 @@ use crate::config::MonitorConfig;
 use crate::domain::{decide, CheckResult, HealthState};
 use crate::error::MonitorError;
 use crate::event::MonitorEvent;
-use crate::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe};
+use crate::ports::{HealthStateStore, HeartbeatProbe};
 use crate::report::{check_metric_lines, run_metric_lines, MonitorReport};
 
 /// Where metric lines go: stdout (for Lambda's log agent) unless replaced.
@@ -38,7 +38,7 @@ impl<H, S, P> Monitor<H, S, P>
 where
     H: HeartbeatProbe,
     S: HealthStateStore,
-    P: ApprovalReader + ParameterWriter,
+    P: TimedParameterReader + ParameterWriter,
 {
     /// Wires the handler to its ports.
     pub fn new(config: MonitorConfig, probe: H, store: S, parameters: P) -> Self {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{CheckResult, HealthState, StoredApproval};
+use crate::domain::{CheckResult, HealthState};
 use failover_core::error::AwsFailure;
 use failover_core::Region;
 
@@ -27,11 +27,4 @@ pub trait HealthStateStore: Send + Sync {
     /// `expected` (or nothing is stored); `false` if another run wrote first.
     fn save(&self, state: &HealthState, expected: Option<u64>)
         -> impl Future<Output = Result<bool, AwsFailure>> + Send;
-}
-
-/// Reads the failback approval parameter with its modification time, so a stale approval
-/// can be told from a fresh one.
-pub trait ApprovalReader: Send + Sync {
-    /// The parameter `name`, `None` when it does not exist.
-    fn approval(&self, name: &str) -> impl Future<Output = Result<Option<StoredApproval>, AwsFailure>> + Send;
 }

@@ -1,25 +1,25 @@
 //! The steps of a run beyond the checks: read the failback approval, log the decision for
 //! the person on call, publish the active region (and tidy the approval after a failback).
 
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use tracing::{error, info, warn};
 
 use crate::domain::{approval_is_current, Decision, HealthState, SwitchKind};
 use crate::error::MonitorError;
 use crate::handler::Monitor;
-use crate::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe};
+use crate::ports::{HealthStateStore, HeartbeatProbe};
 
 impl<H, S, P> Monitor<H, S, P>
 where
     H: HeartbeatProbe,
     S: HealthStateStore,
-    P: ApprovalReader + ParameterWriter,
+    P: TimedParameterReader + ParameterWriter,
 {
     /// Whether the approval parameter approves a failback now: `true` and written after
     /// the last switch. An unreadable parameter is "not approved", never a failed run.
     pub(crate) async fn approved_by_parameter(&self, state: &HealthState) -> bool {
         let approval_name = self.config.approval_parameter();
-        match self.parameters.approval(&approval_name).await {
+        match self.parameters.get_with_modified_time(&approval_name).await {
             Ok(stored) => {
                 let current = approval_is_current(stored.as_ref(), state);
                 if !current && stored.is_some_and(|s| s.value.trim().eq_ignore_ascii_case("true")) {

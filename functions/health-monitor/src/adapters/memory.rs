@@ -5,11 +5,10 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use failover_core::parameters::{MemoryParameters, TimedParameterReader};
 use failover_core::{AwsFailure, ErrorClass, Region};
 
-use crate::domain::{CheckResult, HealthState, StoredApproval};
-use crate::ports::{ApprovalReader, HealthStateStore, HeartbeatProbe};
+use crate::domain::{CheckResult, HealthState};
+use crate::ports::{HealthStateStore, HeartbeatProbe};
 
 /// Scripted regional health: each run pops one (primary healthy, secondary healthy) pair
 /// (the primary is the region named `us-east-1`).
@@ -83,14 +82,5 @@ impl HealthStateStore for MemoryHealthStore {
         }
         *stored = Some((state.clone(), expected.unwrap_or(0) + 1));
         Ok(true)
-    }
-}
-
-impl ApprovalReader for MemoryParameters {
-    async fn approval(&self, name: &str) -> Result<Option<StoredApproval>, AwsFailure> {
-        Ok(self.get_with_modified_time(name).await?.map(|p| StoredApproval {
-            value: p.value,
-            modified_ms: p.modified_ms,
-        }))
     }
 }

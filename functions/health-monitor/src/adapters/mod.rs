@@ -2,7 +2,6 @@
 
 mod dynamodb_health;
 mod memory;
-mod ssm_approval;
 
 pub use dynamodb_health::{DynamoDbHealthStore, DynamoDbHeartbeats};
 pub use memory::{MemoryHealthStore, ScriptedHeartbeats};

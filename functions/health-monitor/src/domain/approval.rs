@@ -1,20 +1,14 @@
 //! Whether a stored failback approval still counts.
 
+use failover_core::parameters::StoredParameter;
+
 use super::state::HealthState;
 
-/// The failback approval parameter as stored: its value and when it was last written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredApproval {
-    /// The parameter's value (`true` approves).
-    pub value: String,
-    /// When the parameter was last written (epoch ms), when the store says.
-    pub modified_ms: Option<i64>,
-}
-
-/// True when `stored` approves a failback now: it says `true` and was written after the
+/// True when `stored`, the failback approval parameter as read with its modification time,
+/// approves a failback now: it says `true` and was written after the
 /// last switch. An approval set while no failback was pending would otherwise stay `true`
 /// and approve the next failback silently, i.e. act as automatic failback.
-pub fn approval_is_current(stored: Option<&StoredApproval>, state: &HealthState) -> bool {
+pub fn approval_is_current(stored: Option<&StoredParameter>, state: &HealthState) -> bool {
     let Some(stored) = stored else {
         return false;
     };
@@ -50,8 +44,8 @@ mod tests {
         state
     }
 
-    fn stored(value: &str, modified_ms: Option<i64>) -> StoredApproval {
-        StoredApproval {
+    fn stored(value: &str, modified_ms: Option<i64>) -> StoredParameter {
+        StoredParameter {
             value: value.into(),
             modified_ms,
         }

@@ -5,7 +5,7 @@ mod check;
 mod state;
 mod transition;
 
-pub use approval::{approval_is_current, StoredApproval};
+pub use approval::approval_is_current;
 pub use check::CheckResult;
 pub use state::{HealthState, RegionCounters, Switch, SwitchKind};
 pub use transition::{decide, Decision, Thresholds};
