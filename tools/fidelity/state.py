@@ -7,8 +7,8 @@ emulator's process is gone. Inside it:
   node's agent runs documents inside it.
 - `nodes/<instance-id>/offline`: present while the node's agent is not connected.
 - `mariadb/<n>/`: the data directory, socket and log of each MariaDB server.
-- `lambda-endpoint`: the URL of `cargo lambda watch` (written by the test kit), where
-  Lambda invocations go.
+- `lambda-functions/<name>`: "URL BINARY", the `cargo lambda watch` and binary serving the
+  function registered as `<name>` (written by the test kit).
 """
 
 import os

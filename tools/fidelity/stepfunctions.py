@@ -19,8 +19,8 @@ This module:
 - turns `execute_state_machine` on when it is installed, and makes state machines created by
   CloudFormation land in the backend that executes (moto puts them in the other one);
 - makes moto's Lambda `invoke` (the Invoke API and everything in moto that calls it) post the
-  payload to `cargo lambda watch` (its URL is in `$FIDELITY_STATE_DIR/lambda-endpoint`, or per
-  function name in `lambda-functions/<name>` with the binary that serves it), at
+  payload to `cargo lambda watch` (its URL and the binary serving the function name are in
+  `$FIDELITY_STATE_DIR/lambda-functions/<name>`), at
   `/2015-03-31/functions/<name>/invocations`, after resolving the function in moto as AWS
   does (an unregistered function is ResourceNotFoundException); a function error comes back
   as `X-Amz-Function-Error: Unhandled` with the error document as payload;
@@ -90,20 +90,6 @@ class LambdaServiceException(JsonRESTError):
         super().__init__("ServiceException", message)
 
 
-def _endpoint() -> str:
-    path = state_dir() / "lambda-endpoint"
-    try:
-        url = path.read_text().strip()
-    except FileNotFoundError:
-        url = ""
-    if not url:
-        raise LambdaServiceException(
-            f"no Lambda endpoint: {path} is missing or empty (the test kit writes the URL of "
-            "`cargo lambda watch` there before functions can be invoked)"
-        )
-    return url.rstrip("/")
-
-
 def _header(headers, name: str):
     """A request header, case-insensitively; moto passes werkzeug headers or plain dicts."""
     if not headers:
@@ -118,13 +104,16 @@ def _header(headers, name: str):
 def _route(function_name: str):
     """Where `function_name` runs: (watch URL, binary). `lambda-functions/<name>` (written by
     `Emulator::route_lambda`) holds "URL BINARY" for a deployed name such as
-    `shop-failover-rds-promoter`; otherwise the default endpoint serves a binary of that name."""
+    `shop-failover-rds-promoter`."""
     route = state_dir() / "lambda-functions" / function_name
     try:
         url, binary = route.read_text().split()
         return url.rstrip("/"), binary
     except FileNotFoundError:
-        return _endpoint(), function_name
+        raise LambdaServiceException(
+            f"no route for function {function_name}: {route} is missing (the test kit writes it with "
+            "Emulator::route_lambda before the function can be invoked)"
+        )
     except ValueError:
         raise LambdaServiceException(f"{route} must hold 'URL BINARY'")
 
@@ -180,7 +169,7 @@ def _backend_invoke(self, function_name, qualifier, body, headers, response_head
         return b""
     if invocation_type == "Event":
         # Lambda queues an asynchronous invocation and answers 202 at once.
-        _endpoint()
+        _route(fn.function_name)  # an unroutable function fails now, as a missing one would
         threading.Thread(
             target=_post_quietly,
             args=(fn.function_name, body),

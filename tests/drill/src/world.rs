@@ -55,24 +55,14 @@ impl World {
             node_roots.extend(ec2::manage(emulator, app, &ids));
             app_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
         }
-        let mut document =
-            std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
-                .expect("infra/ssm/repoint-app-document.json");
+        let mut document = ssm::repoint_document();
         if document_does_nothing {
             let mut parsed: serde_json::Value = serde_json::from_str(&document).expect("the document is JSON");
             parsed["mainSteps"][0]["inputs"]["runCommand"] =
                 serde_json::json!(["echo 'repoint: (injected) nothing done'"]);
             document = parsed.to_string();
         }
-        b.ssm
-            .create_document()
-            .name(DOCUMENT)
-            .content(document)
-            .document_type(aws_sdk_ssm::types::DocumentType::Command)
-            .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-            .send()
-            .await
-            .expect("CreateDocument");
+        ssm::create_command_document(&b, DOCUMENT, &document).await;
         let primary = rds::describe(&a, &database.primary_id).await;
         let endpoint = primary.endpoint().expect("an available instance has an endpoint");
         let host = endpoint.address().unwrap_or("primary").to_owned();

@@ -64,18 +64,7 @@ async fn rewriter(environment: &str, document: &str, prefix: &str) -> EmulatorRe
 async fn register_document() -> String {
     let b = Emulator::shared().clients(SECONDARY).await;
     let name = unique_name("repoint-app");
-    let content =
-        std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
-            .unwrap();
-    b.ssm
-        .create_document()
-        .name(&name)
-        .content(content)
-        .document_type(aws_sdk_ssm::types::DocumentType::Command)
-        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-        .send()
-        .await
-        .unwrap();
+    ssm::create_command_document(&b, &name, &ssm::repoint_document()).await;
     name
 }
 

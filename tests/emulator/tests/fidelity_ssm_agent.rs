@@ -10,25 +10,14 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
 use aws_sdk_ssm::types::CommandInvocationStatus as Status;
 use failover_testkit::clients::RegionClients;
-use failover_testkit::fixtures::{ec2, node};
+use failover_testkit::fixtures::{ec2, node, ssm};
 use failover_testkit::{unique_name, Emulator, SECONDARY};
 
 const NEW_DB: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com";
 
 async fn register_document(b: &RegionClients) -> String {
     let name = unique_name("agent-repoint");
-    let content =
-        std::fs::read_to_string(failover_testkit::venv::repo_root().join("infra/ssm/repoint-app-document.json"))
-            .unwrap();
-    b.ssm
-        .create_document()
-        .name(&name)
-        .content(content)
-        .document_type(aws_sdk_ssm::types::DocumentType::Command)
-        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-        .send()
-        .await
-        .unwrap();
+    ssm::create_command_document(b, &name, &ssm::repoint_document()).await;
     name
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::Region;
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
-use failover_testkit::fixtures::{dynamodb, ec2, node, rds, stack};
+use failover_testkit::fixtures::{dynamodb, ec2, node, rds, ssm, stack};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::venv::repo_root;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
@@ -73,15 +73,7 @@ impl Switch {
         let servers = ec2::launch_app_servers(&b, "Magento", &environment, 2).await;
         let roots = ec2::manage(emu, "Magento", &servers);
         let document = format!("{name}-repoint");
-        b.ssm
-            .create_document()
-            .name(&document)
-            .content(std::fs::read_to_string(repo_root().join("infra/ssm/repoint-app-document.json")).unwrap())
-            .document_type(aws_sdk_ssm::types::DocumentType::Command)
-            .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-            .send()
-            .await
-            .unwrap();
+        ssm::create_command_document(&b, &document, &ssm::repoint_document()).await;
         let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 31).unwrap();
         proxy.fail_region(PRIMARY, Some(Fault::Drop));
         let prefix = format!("/{name}/failover");

@@ -113,13 +113,6 @@ impl Emulator {
         }
     }
 
-    /// Where Lambda invocations go (state machines' Lambda tasks, `Invoke` of a registered
-    /// function): the URL of a running `cargo lambda watch`.
-    pub fn set_lambda_endpoint(&self, url: &str) {
-        let file = self.state.join("lambda-endpoint");
-        std::fs::write(&file, url).unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
-    }
-
     /// Routes invocations of the function registered as `function_name` to `binary` on the
     /// `cargo lambda watch` at `url` (deployed names carry a stack prefix; several watches,
     /// each with its own configuration, can serve one emulator).

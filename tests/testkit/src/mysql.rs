@@ -117,18 +117,15 @@ impl Session {
             .expect("the session is open");
     }
 
-    /// Closes the session (its open transaction rolls back) and waits for the client.
-    pub fn end(mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+    /// Closes the session (its locks and open transaction go) and waits for the client.
+    pub fn end(self) {
+        drop(self);
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.child.stdin.is_some() {
-            drop(self.child.stdin.take());
-            let _ = self.child.wait();
-        }
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
