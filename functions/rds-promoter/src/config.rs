@@ -6,6 +6,8 @@ use failover_core::alarm::AlarmPolicy;
 use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region};
 
+use crate::domain::FenceMode;
+
 /// The replica to promote, named by id or ARN in configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaRef {
@@ -44,6 +46,14 @@ pub struct PromoterConfig {
     pub parameters: ParameterNames,
     /// The DynamoDB state table holding the failover lock (in the replica's region).
     pub state_table: String,
+    /// How the old primary database is fenced once the replica is writable.
+    pub fence_mode: FenceMode,
+    /// The forward stream replicator in the primary region, whose event source mappings
+    /// the fence pauses; `None` when the shop replicates no DynamoDB table this way.
+    pub forward_replicator: Option<String>,
+    /// How long the region-switch plan waits for the promoted replica to become writable,
+    /// from PromoteReadReplica on, across all its checks.
+    pub promotion_max_wait: Duration,
 }
 
 impl PromoterConfig {
@@ -94,6 +104,21 @@ impl PromoterConfig {
                 env.required("PARAMETER_PREFIX", "a Parameter Store path such as /shop/failover")?,
             )?,
             state_table: env.table_name("STATE_TABLE", "the DynamoDB state table name")?,
+            fence_mode: match env.optional("FENCE_DATABASE") {
+                None => FenceMode::Stop,
+                Some(raw) => FenceMode::parse(raw)
+                    .ok_or_else(|| ConfigError::invalid("FENCE_DATABASE", raw, "stop, rename or none"))?,
+            },
+            forward_replicator: match env.optional("FORWARD_REPLICATOR_FUNCTION") {
+                None => None,
+                Some(_) => Some(env.resource_name(
+                    "FORWARD_REPLICATOR_FUNCTION",
+                    "the forward stream replicator's Lambda function name",
+                    1..=64,
+                    "a Lambda function name (1-64 letters, digits, - _)",
+                )?),
+            },
+            promotion_max_wait: env.seconds("PROMOTION_MAX_WAIT_SECONDS", Duration::from_secs(3_600), 60..=86_400)?,
         })
     }
 

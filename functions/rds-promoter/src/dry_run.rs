@@ -1,5 +1,5 @@
 //! The dry run: every read-only check of the real run (the same [`Promoter::assess`]
-//! decision), no lock, no promotion, no parameter write; the report lists what would happen.
+//! decision and the fence's decisions), no lock, no promotion, no parameter write; the report lists what would happen.
 
 use failover_core::alarm::AlarmTransition;
 use failover_core::parameters::ParameterWriter;
@@ -7,15 +7,16 @@ use failover_core::parameters::ParameterWriter;
 use crate::domain::{PromotionStep, SplitBrainVerdict};
 use crate::error::PromoterError;
 use crate::handler::Promoter;
-use crate::ports::{DbInstances, FailoverLockStore};
+use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 
-impl<R, S, L, P> Promoter<R, S, L, P>
+impl<R, S, L, P, M> Promoter<R, S, L, P, M>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore,
+    L: FailoverLockStore + FenceStore,
     P: ParameterWriter,
+    M: ReplicationMappings,
 {
     /// Runs the checks and describes the plan.
     pub(crate) async fn dry_run(&self, transition: &AlarmTransition) -> Result<PromotionReport, PromoterError> {
@@ -67,6 +68,8 @@ where
             "would wait up to {}s for {replica} to be writable",
             self.config.max_wait.as_secs()
         ));
+        let fence_plan = self.fence_plan(report.former_source.as_deref()).await;
+        report.plan.extend(fence_plan);
         let names = &self.config.parameters;
         report.plan.push(format!(
             "would publish {}, {} and {} = {}",

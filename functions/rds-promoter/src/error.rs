@@ -105,6 +105,32 @@ pub enum PromoterError {
         /// What the last check found.
         last_reason: String,
     },
+    /// The plan's Wait loop looked for longer than `PROMOTION_MAX_WAIT_SECONDS`.
+    #[error("deadline reached: read replica {replica} not writable {:.0}s after PromoteReadReplica, past PROMOTION_MAX_WAIT_SECONDS ({last_reason}); look at the instance in the RDS console: the switch stops here", waited.as_secs_f64())]
+    PromotionTimedOut {
+        /// The replica.
+        replica: String,
+        /// Time since PromoteReadReplica.
+        waited: std::time::Duration,
+        /// What the last look found.
+        last_reason: String,
+    },
+    /// A plan step arrived before the stage it needs (the plan calls them in order).
+    #[error("refused: failover {failover_id} is at stage {}, this step needs stage {} first", stage.as_str(), needs.as_str())]
+    StepOutOfOrder {
+        /// The failover.
+        failover_id: String,
+        /// Its stage.
+        stage: Stage,
+        /// The stage the step needs.
+        needs: Stage,
+    },
+    /// A fence step for a failover that has no lock record.
+    #[error("refused: failover {failover_id} has no lock record: fence only after promote")]
+    NothingToFence {
+        /// The failover.
+        failover_id: String,
+    },
     /// The lock says writable but holds no endpoint: the record is damaged.
     #[error("refused: lock for {failover_id} is writable but has no endpoint")]
     WritableWithoutEndpoint {
@@ -131,7 +157,10 @@ impl PromoterError {
             | Self::ReplicaNotFound { .. }
             | Self::SplitBrain(_)
             | Self::ReplicaDisappeared { .. }
-            | Self::WritableWithoutEndpoint { .. } => ErrorClass::NonRetryable,
+            | Self::WritableWithoutEndpoint { .. }
+            | Self::PromotionTimedOut { .. }
+            | Self::StepOutOfOrder { .. }
+            | Self::NothingToFence { .. } => ErrorClass::NonRetryable,
         }
     }
 }

@@ -1,7 +1,7 @@
-//! The promotion flow as a script of named steps: parse the alarm, apply the policy, take
+//! The promotion flow as a script of named steps: parse the request, apply the policy, take
 //! (or resume) the failover lock, run the stages (promote once, wait until writable,
-//! publish), release the lease, report. Taking the lock lives in `lock.rs`, each stage in
-//! `stages.rs`.
+//! publish) as far as the request asks, release the lease, report. Taking the lock lives in
+//! `lock.rs`, each stage in `stages.rs`, the fence and its sweep in `fence.rs`.
 
 use std::time::Instant;
 
@@ -17,38 +17,43 @@ use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
 use crate::lock::LockStart;
-use crate::ports::{DbInstances, FailoverLockStore};
+use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
+use crate::request::{PlanStep, Request};
+use crate::stages::Goal;
 
 /// The rds-promoter handler, generic over its AWS dependencies.
-pub struct Promoter<R, S, L, P> {
+pub struct Promoter<R, S, L, P, M> {
     pub(crate) config: PromoterConfig,
     pub(crate) replica_side: R,
     pub(crate) source_side: S,
     pub(crate) lock: L,
     pub(crate) parameters: P,
+    pub(crate) mappings: M,
 }
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-impl<R, S, L, P> Promoter<R, S, L, P>
+impl<R, S, L, P, M> Promoter<R, S, L, P, M>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore,
+    L: FailoverLockStore + FenceStore,
     P: ParameterWriter,
+    M: ReplicationMappings,
 {
-    /// Wires the handler: `replica_side` talks to the replica's region, `source_side` to
-    /// the primary region (with short timeouts), `lock` to the state table.
-    pub fn new(config: PromoterConfig, replica_side: R, source_side: S, lock: L, parameters: P) -> Self {
+    /// Wires the handler: `replica_side` talks to the replica's region, `source_side` and
+    /// `mappings` to the primary region (with short timeouts), `lock` to the state table.
+    pub fn new(config: PromoterConfig, replica_side: R, source_side: S, lock: L, parameters: P, mappings: M) -> Self {
         Self {
             config,
             replica_side,
             source_side,
             lock,
             parameters,
+            mappings,
         }
     }
 
@@ -71,21 +76,36 @@ where
         }
     }
 
-    /// Handles one event (EventBridge alarm state change or direct alarm-action payload).
+    /// Handles one event: an alarm (EventBridge state change or alarm-action payload), a
+    /// step of the region-switch plan, or the scheduled fence sweep.
     pub async fn handle(&self, payload: Value, invocation: &Invocation) -> Result<PromotionReport, PromoterError> {
         let started = Instant::now();
-        let transition =
-            AlarmTransition::from_value(payload).map_err(|e| PromoterError::InvalidEvent(e.to_string()))?;
+        let (alarm, goal, dry_run) = match Request::from_value(payload).map_err(PromoterError::InvalidEvent)? {
+            Request::SweepFences => return Box::pin(self.sweep_fences()).await,
+            Request::Failover(alarm) => (alarm, Goal::Everything, self.config.dry_run),
+            Request::Step { step, alarm, dry_run } => {
+                let goal = match step {
+                    PlanStep::Promote => Goal::Promoted,
+                    PlanStep::CheckWritable => Goal::CheckedWritable,
+                    PlanStep::Publish => Goal::Published,
+                    PlanStep::Fence => Goal::Fenced,
+                };
+                (alarm, goal, dry_run || self.config.dry_run)
+            }
+        };
+        let transition = AlarmTransition::from_value(alarm).map_err(|e| PromoterError::InvalidEvent(e.to_string()))?;
         if let Verdict::Ignored { reason } = self.config.policy.evaluate(&transition) {
             info!(alarm = %transition.alarm_name, %reason, "transition ignored");
             let mut report = PromotionReport::new(PromotionAction::Ignored, &transition.alarm_name);
             report.ignored_because = Some(reason);
             return Ok(report);
         }
-        let mut report = if self.config.dry_run {
-            self.dry_run(&transition).await?
-        } else {
-            self.fail_over(&transition, invocation).await?
+        // Boxed: each branch is a deep future, and nested inline they overflow the
+        // compiler's layout depth in the binary's async main.
+        let mut report = match (dry_run, goal) {
+            (true, _) => Box::pin(self.dry_run(&transition)).await?,
+            (false, Goal::Fenced) => Box::pin(self.fence(&transition)).await?,
+            (false, goal) => Box::pin(self.fail_over(&transition, invocation, goal)).await?,
         };
         report.timings.invocation_ms = started.elapsed().as_millis() as u64;
         Ok(report)
@@ -96,13 +116,16 @@ where
         &self,
         transition: &AlarmTransition,
         invocation: &Invocation,
+        goal: Goal,
     ) -> Result<PromotionReport, PromoterError> {
         let (mut record, start) = self.take_lock(transition, invocation).await?;
         if start == LockStart::Finished {
             return Ok(self.report(transition, &record, PromotionAction::AlreadyComplete, None));
         }
         let resumed = start == LockStart::Resumed;
-        let result = self.run_stages(transition, &mut record, invocation, resumed).await;
+        let result = self
+            .run_stages(transition, &mut record, invocation, resumed, goal)
+            .await;
         record.lease_until_ms = 0;
         if let Err(e) = self.lock.save(&record).await {
             warn!(failover_id = %record.failover_id, error = %e, "could not release the lock lease; it lapses at the invocation deadline");
@@ -110,27 +133,39 @@ where
         result
     }
 
-    /// Advances the record stage by stage until published.
+    /// Advances the record stage by stage, as far as `goal`.
     async fn run_stages(
         &self,
         transition: &AlarmTransition,
         record: &mut LockRecord,
         invocation: &Invocation,
         resumed: bool,
+        goal: Goal,
     ) -> Result<PromotionReport, PromoterError> {
+        if let Some(refusal) = goal.out_of_order(record) {
+            return Err(refusal);
+        }
         let mut action = if resumed {
             PromotionAction::Resumed
         } else {
             PromotionAction::Promoted
         };
         let mut split_brain = None;
-        // Bounded: each pass moves the stage forward or returns.
+        // Bounded: each pass moves the stage forward or stops.
         for _ in 0..4 {
+            if goal.reached(record.stage) {
+                break;
+            }
             match record.stage {
                 Stage::Requested => {
                     let (next_action, verdict) = self.promote_once(transition, record).await?;
                     action = if resumed { PromotionAction::Resumed } else { next_action };
                     split_brain = verdict;
+                }
+                Stage::Promoting if goal == Goal::CheckedWritable => {
+                    if !self.check_writable(record).await? {
+                        break;
+                    }
                 }
                 Stage::Promoting => self.await_writable(record, invocation.deadline).await?,
                 Stage::Writable => self.publish(record).await?,
@@ -141,7 +176,7 @@ where
         Ok(self.report(transition, record, action, split_brain))
     }
 
-    fn report(
+    pub(crate) fn report(
         &self,
         transition: &AlarmTransition,
         record: &LockRecord,

@@ -1,8 +1,11 @@
 //! rds-promoter: on a failover alarm, promotes the cross-region RDS read replica exactly
-//! once, waits until it is writable, and publishes its endpoint and the active region.
+//! once, waits until it is writable, and publishes its endpoint and the active region; as
+//! steps of the region-switch plan, it does the same one step per invocation and fences
+//! the old writers (the database, the forward replicator), and on a schedule completes
+//! the fences that were pending.
 //!
-//! `handler` is the script (parse → policy → lock → stages → report); `lock`, `stages`
-//! and `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
+//! `handler` is the script (parse → policy → lock → stages → report); `request` what an
+//! invocation asks for; `lock`, `stages`, `fence` and `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
 //! their SDK implementations and in-memory fakes; `wiring` builds the production handler.
 
 pub mod adapters;
@@ -10,11 +13,13 @@ pub mod config;
 pub mod domain;
 mod dry_run;
 pub mod error;
+mod fence;
 pub mod handler;
 pub mod invocation;
 mod lock;
 pub mod ports;
 pub mod report;
+pub mod request;
 mod stages;
 pub mod wiring;
 

@@ -22,7 +22,7 @@ pub(crate) enum LockStart {
     Finished,
 }
 
-impl<R, S, L, P> Promoter<R, S, L, P>
+impl<R, S, L, P, M> Promoter<R, S, L, P, M>
 where
     R: DbInstances,
     S: DbInstances,

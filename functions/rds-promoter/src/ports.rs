@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{DbInstanceView, LockRecord};
+use crate::domain::{DbInstanceView, FenceRecord, LockRecord, MappingView};
 use failover_core::error::AwsFailure;
 
 /// Describes and promotes RDS instances in one region.
@@ -13,6 +13,12 @@ pub trait DbInstances: Send + Sync {
 
     /// Starts promoting a read replica to a standalone, writable instance.
     fn promote(&self, id: &str, backup_retention_days: i32) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// Stops an instance (the fence of an old primary).
+    fn stop(&self, id: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// Renames an instance at once, so its old endpoint name stops resolving.
+    fn rename(&self, id: &str, to: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
 }
 
 /// A shared client is a client too.
@@ -24,6 +30,35 @@ impl<T: DbInstances> DbInstances for std::sync::Arc<T> {
     fn promote(&self, id: &str, backup_retention_days: i32) -> impl Future<Output = Result<(), AwsFailure>> + Send {
         (**self).promote(id, backup_retention_days)
     }
+
+    fn stop(&self, id: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).stop(id)
+    }
+
+    fn rename(&self, id: &str, to: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).rename(id, to)
+    }
+}
+
+/// The event source mappings of a Lambda function in one region (the forward replicator's).
+pub trait ReplicationMappings: Send + Sync {
+    /// Every mapping of `function`; a function that does not exist has none.
+    fn list(&self, function: &str) -> impl Future<Output = Result<Vec<MappingView>, AwsFailure>> + Send;
+
+    /// Disables one mapping: Lambda stops reading its stream, which keeps its records.
+    fn disable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+}
+
+/// Stores each failover's [`FenceRecord`] beside its lock record.
+pub trait FenceStore: Send + Sync {
+    /// Writes the record (the fence's looks are idempotent, so the last look wins).
+    fn save_fence(&self, record: &FenceRecord) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// The record of one failover.
+    fn load_fence(&self, failover_id: &str) -> impl Future<Output = Result<Option<FenceRecord>, AwsFailure>> + Send;
+
+    /// Every fence record (one per failover: a small set).
+    fn fences(&self) -> impl Future<Output = Result<Vec<FenceRecord>, AwsFailure>> + Send;
 }
 
 /// Stores [`LockRecord`]s with conditional writes.
@@ -88,5 +123,31 @@ impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
         lease_until_ms: i64,
     ) -> impl Future<Output = Result<Option<String>, AwsFailure>> + Send {
         (**self).claim_replica(incarnation, failover_id, lease_until_ms)
+    }
+}
+
+/// A shared fake or client is a mapping lister too.
+impl<T: ReplicationMappings> ReplicationMappings for std::sync::Arc<T> {
+    fn list(&self, function: &str) -> impl Future<Output = Result<Vec<MappingView>, AwsFailure>> + Send {
+        (**self).list(function)
+    }
+
+    fn disable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).disable(uuid)
+    }
+}
+
+/// Shared stores hold fences too.
+impl<T: FenceStore> FenceStore for std::sync::Arc<T> {
+    fn save_fence(&self, record: &FenceRecord) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).save_fence(record)
+    }
+
+    fn load_fence(&self, failover_id: &str) -> impl Future<Output = Result<Option<FenceRecord>, AwsFailure>> + Send {
+        (**self).load_fence(failover_id)
+    }
+
+    fn fences(&self) -> impl Future<Output = Result<Vec<FenceRecord>, AwsFailure>> + Send {
+        (**self).fences()
     }
 }

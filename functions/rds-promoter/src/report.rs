@@ -1,6 +1,6 @@
 //! The JSON report each invocation logs and returns, and its EMF metrics.
 
-use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
+use crate::domain::{FenceRecord, LockRecord, SplitBrainVerdict, Stage};
 use failover_core::alarm::IgnoreReason;
 use failover_core::emf::{MetricLine, Unit};
 use failover_core::parameters::ParameterNames;
@@ -22,6 +22,12 @@ pub enum PromotionAction {
     AlreadyComplete,
     /// Dry run: every check ran, nothing was changed.
     DryRun,
+    /// The old writers are fenced (or fencing is switched off for them).
+    Fenced,
+    /// Some part of the fence waits for the primary region to answer.
+    FencePending,
+    /// The scheduled sweep looked at every recorded fence.
+    SweptFences,
 }
 
 /// The writable endpoint.
@@ -79,12 +85,17 @@ pub struct PromotionReport {
     /// Parameters written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub published: Vec<String>,
-    /// The lock's stage at the end.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The lock's stage at the end (`null` when no lock was taken: the plan reads it).
     pub stage: Option<Stage>,
     /// Dry run: what would have been done.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<String>,
+    /// Plan step `fence`: where this failover's fence stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fence: Option<FenceRecord>,
+    /// The sweep: every fence it looked at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fences: Vec<FenceRecord>,
     /// Durations.
     pub timings: Timings,
 }
@@ -105,6 +116,8 @@ impl PromotionReport {
             published: Vec::new(),
             stage: None,
             plan: Vec::new(),
+            fence: None,
+            fences: Vec::new(),
             timings: Timings::default(),
         }
     }
@@ -164,6 +177,16 @@ impl PromotionReport {
         }
         if self.action == PromotionAction::Ignored {
             line = line.metric("IgnoredTransitions", 1.0, Unit::Count);
+        }
+        // Alarmed by the stack: a fence that stays pending is two writers waiting to happen.
+        let pending = self
+            .fence
+            .iter()
+            .chain(&self.fences)
+            .filter(|fence| fence.is_pending())
+            .count();
+        if self.fence.is_some() || self.action == PromotionAction::SweptFences {
+            line = line.metric("PendingFences", pending as f64, Unit::Count);
         }
         line
     }

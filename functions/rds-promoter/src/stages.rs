@@ -1,6 +1,6 @@
 //! The stages of a failover, each one idempotent: assess and promote once (`Requested`),
 //! wait until writable (`Promoting`), publish (`Writable`). Each moves the lock record to
-//! its next stage; the handler saves it after each.
+//! its next stage; the handler saves it after each, and stops at the request's [`Goal`].
 
 use failover_core::alarm::AlarmTransition;
 use failover_core::parameters::{ParameterWriter, PublishedValues};
@@ -17,7 +17,49 @@ use crate::handler::{now_ms, Promoter};
 use crate::ports::{DbInstances, FailoverLockStore};
 use crate::report::PromotionAction;
 
-impl<R, S, L, P> Promoter<R, S, L, P>
+/// How far one invocation takes the failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// An alarm delivered to the function: every stage, waiting within the invocation.
+    Everything,
+    /// Plan step `promote`: until PromoteReadReplica is accepted (or found done).
+    Promoted,
+    /// Plan step `checkWritable`: one look, writable or not.
+    CheckedWritable,
+    /// Plan step `publish`: from writable to published.
+    Published,
+    /// Plan step `fence`: no stage moves (see `fence.rs`).
+    Fenced,
+}
+
+impl Goal {
+    /// True once `stage` is as far as this goal goes.
+    pub(crate) fn reached(self, stage: Stage) -> bool {
+        match self {
+            Goal::Everything | Goal::Published => stage == Stage::Published,
+            Goal::Promoted => stage >= Stage::Promoting,
+            Goal::CheckedWritable => stage >= Stage::Writable,
+            Goal::Fenced => true,
+        }
+    }
+
+    /// A plan step that comes before its stage (the plan calls them in order) is refused:
+    /// `checkWritable` before `promote`, or `publish` before writable, would skip a guard.
+    pub(crate) fn out_of_order(self, record: &LockRecord) -> Option<PromoterError> {
+        let needs = match self {
+            Goal::CheckedWritable => Stage::Promoting,
+            Goal::Published => Stage::Writable,
+            _ => return None,
+        };
+        (record.stage < needs).then(|| PromoterError::StepOutOfOrder {
+            failover_id: record.failover_id.clone(),
+            stage: record.stage,
+            needs,
+        })
+    }
+}
+
+impl<R, S, L, P, M> Promoter<R, S, L, P, M>
 where
     R: DbInstances,
     S: DbInstances,
@@ -127,38 +169,68 @@ where
         record: &mut LockRecord,
         deadline: Deadline,
     ) -> Result<(), PromoterError> {
-        let replica = &self.config.replica.id;
         let deadline = deadline.min(Deadline::after(self.config.max_wait));
         let mut poller = Poller::new(self.config.poll_initial, self.config.poll_max, deadline);
         loop {
-            let last_reason = match self.replica_side.describe(replica).await {
-                Ok(Some(view)) => match writability(&view) {
-                    Writability::Writable { address, port } => {
-                        info!(%replica, polls = poller.polls() + 1, waited_ms = poller.waited().as_millis() as u64, "replica is writable");
-                        record.endpoint_address = Some(address);
-                        record.endpoint_port = Some(port);
-                        record.writable_at_ms = Some(now_ms());
-                        record.stage = Stage::Writable;
-                        return Ok(());
-                    }
-                    Writability::NotYet(reason) => reason,
-                },
-                Ok(None) => {
-                    return Err(PromoterError::ReplicaDisappeared {
-                        replica: replica.clone(),
-                    })
+            let last_reason = match self.look_writable(record).await? {
+                None => {
+                    info!(replica = %self.config.replica.id, polls = poller.polls() + 1, waited_ms = poller.waited().as_millis() as u64, "replica is writable");
+                    return Ok(());
                 }
-                Err(failure) if failure.class == ErrorClass::Retryable => failure.to_string(),
-                Err(failure) => return Err(failure.into()),
+                Some(reason) => reason,
             };
             if !poller.pause_before_next().await {
                 return Err(PromoterError::NotWritableInTime {
-                    replica: replica.clone(),
+                    replica: self.config.replica.id.clone(),
                     waited: poller.waited(),
                     polls: poller.polls(),
                     last_reason,
                 });
             }
+        }
+    }
+
+    /// Stage `Promoting`, one look (the plan's Wait loop repeats it): `true` once writable.
+    /// Past `PROMOTION_MAX_WAIT_SECONDS` since PromoteReadReplica, a look that still finds it
+    /// not writable ends the switch with a permanent error naming what it found.
+    pub(crate) async fn check_writable(&self, record: &mut LockRecord) -> Result<bool, PromoterError> {
+        let Some(reason) = self.look_writable(record).await? else {
+            info!(replica = %self.config.replica.id, "replica is writable");
+            return Ok(true);
+        };
+        let waited_ms = record.promote_requested_at_ms.map_or(0, |at| now_ms() - at).max(0);
+        let waited = std::time::Duration::from_millis(waited_ms as u64);
+        if waited > self.config.promotion_max_wait {
+            return Err(PromoterError::PromotionTimedOut {
+                replica: self.config.replica.id.clone(),
+                waited,
+                last_reason: reason,
+            });
+        }
+        info!(replica = %self.config.replica.id, %reason, waited_s = waited.as_secs(), "replica not writable yet");
+        Ok(false)
+    }
+
+    /// One describe: `None` once writable (the record then holds the endpoint and moves to
+    /// `Writable`), else what the look found.
+    async fn look_writable(&self, record: &mut LockRecord) -> Result<Option<String>, PromoterError> {
+        let replica = &self.config.replica.id;
+        match self.replica_side.describe(replica).await {
+            Ok(Some(view)) => match writability(&view) {
+                Writability::Writable { address, port } => {
+                    record.endpoint_address = Some(address);
+                    record.endpoint_port = Some(port);
+                    record.writable_at_ms = Some(now_ms());
+                    record.stage = Stage::Writable;
+                    Ok(None)
+                }
+                Writability::NotYet(reason) => Ok(Some(reason)),
+            },
+            Ok(None) => Err(PromoterError::ReplicaDisappeared {
+                replica: replica.clone(),
+            }),
+            Err(failure) if failure.class == ErrorClass::Retryable => Ok(Some(failure.to_string())),
+            Err(failure) => Err(failure.into()),
         }
     }
 
@@ -213,11 +285,16 @@ where
         verdict
     }
 
-    /// Looks at the source primary in its own region, within the probe timeout.
+    /// The split-brain guard's look at the source, unless the guard is off.
     async fn probe_source(&self, source: &str) -> SourceProbe {
         if !self.config.split_brain_guard {
             return SourceProbe::Skipped;
         }
+        self.look_at_source(source).await
+    }
+
+    /// Looks at the source primary in its own region, within the probe timeout.
+    pub(crate) async fn look_at_source(&self, source: &str) -> SourceProbe {
         let (source_id, source_region) = split_source(source);
         if let Some(region) = source_region.filter(|r| *r != self.config.source_region.as_str()) {
             return SourceProbe::Unknown {
@@ -248,7 +325,7 @@ where
 }
 
 /// `arn:aws:rds:<region>:<account>:db:<id>` → (`id`, `Some(region)`); a bare id → (`id`, `None`).
-fn split_source(source: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_source(source: &str) -> (&str, Option<&str>) {
     let parts: Vec<&str> = source.split(':').collect();
     if parts.len() == 7 && parts[0] == "arn" && parts[5] == "db" {
         (parts[6], Some(parts[3]))

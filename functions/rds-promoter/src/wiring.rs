@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::adapters::{DynamoDbLockStore, RdsInstances};
+use crate::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances};
 use aws_sdk_rds::config::retry::RetryConfig;
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::parameters::SsmParameters;
@@ -11,9 +11,10 @@ use crate::config::PromoterConfig;
 use crate::handler::Promoter;
 
 /// The handler over the real AWS adapters.
-pub type ProductionPromoter = Promoter<RdsInstances, RdsInstances, DynamoDbLockStore, SsmParameters>;
+pub type ProductionPromoter = Promoter<RdsInstances, RdsInstances, DynamoDbLockStore, SsmParameters, LambdaMappings>;
 
-/// Builds clients for the replica's region and a fast-failing RDS client for the source's.
+/// Builds clients for the replica's region and fast-failing RDS and Lambda clients for the
+/// source's.
 pub async fn build(config: PromoterConfig) -> ProductionPromoter {
     let replica = sdk_config(&config.replica.region, ClientTimeouts::default()).await;
     // The split-brain probe must not hang on a dead region: short timeouts, no SDK retries.
@@ -27,6 +28,12 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .build(),
     );
+    // The fence's Lambda calls go to the same possibly dead region: as fast-failing.
+    let source_lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&source_sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .build(),
+    );
     let table = config.state_table.clone();
     Promoter::new(
         config,
@@ -34,5 +41,6 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
         RdsInstances::new(source_rds),
         DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&replica), table),
         SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),
+        LambdaMappings::new(source_lambda),
     )
 }

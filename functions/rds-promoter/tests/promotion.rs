@@ -12,8 +12,8 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use common::*;
 use failover_core::parameters::MemoryParameters;
 use failover_core::ErrorClass;
-use rds_promoter::adapters::MemoryLockStore;
 use rds_promoter::adapters::RdsInstances;
+use rds_promoter::adapters::{MemoryLockStore, MemoryMappings};
 use rds_promoter::domain::{SplitBrainVerdict, Stage};
 use rds_promoter::{Promoter, PromoterConfig, PromotionAction as Action};
 
@@ -34,25 +34,35 @@ fn source_down() -> Rule {
 }
 
 struct Harness {
-    promoter: Promoter<RdsInstances, RdsInstances, std::sync::Arc<MemoryLockStore>, std::sync::Arc<MemoryParameters>>,
+    promoter: Promoter<
+        RdsInstances,
+        RdsInstances,
+        std::sync::Arc<MemoryLockStore>,
+        std::sync::Arc<MemoryParameters>,
+        std::sync::Arc<MemoryMappings>,
+    >,
     lock: std::sync::Arc<MemoryLockStore>,
     parameters: std::sync::Arc<MemoryParameters>,
+    mappings: std::sync::Arc<MemoryMappings>,
 }
 
 fn harness(config: PromoterConfig, replica_rules: &[&Rule], source_rules: &[&Rule]) -> Harness {
     let lock = std::sync::Arc::new(MemoryLockStore::default());
     let parameters = std::sync::Arc::new(MemoryParameters::default());
+    let mappings = std::sync::Arc::new(MemoryMappings::default());
     let promoter = Promoter::new(
         config,
         rds(replica_rules),
         rds(source_rules),
         lock.clone(),
         parameters.clone(),
+        mappings.clone(),
     );
     Harness {
         promoter,
         lock,
         parameters,
+        mappings,
     }
 }
 
@@ -525,7 +535,19 @@ async fn dry_run_checks_everything_and_changes_nothing() {
         .unwrap();
     assert_eq!(outcome.action, Action::DryRun);
     assert_eq!(promote.num_calls(), 0);
-    assert_eq!(source_rule.num_calls(), 1, "the split-brain guard ran");
+    assert_eq!(
+        source_rule.num_calls(),
+        2,
+        "the split-brain guard and the fence's look at the old primary ran"
+    );
+    assert!(
+        outcome
+            .plan
+            .iter()
+            .any(|p| p.contains("database fence: would stay pending")),
+        "{:?}",
+        outcome.plan
+    );
     assert!(
         outcome
             .plan
@@ -537,4 +559,118 @@ async fn dry_run_checks_everything_and_changes_nothing() {
     assert!(outcome.plan.iter().any(|p| p.contains("/shop/failover/active-region")));
     assert!(h.lock.records.lock().unwrap().is_empty());
     assert!(h.parameters.writes().is_empty());
+}
+
+fn step(name: &str) -> serde_json::Value {
+    serde_json::json!({"planStep": name, "alarm": event("alarm-state-change-to-alarm.json")})
+}
+
+const REPLICATOR: &str = "shop-stream-replicator";
+
+fn enabled_mapping(h: &Harness) {
+    h.mappings.mappings.lock().unwrap().insert(
+        REPLICATOR.into(),
+        vec![rds_promoter::domain::MappingView {
+            uuid: "esm-1".into(),
+            state: "Enabled".into(),
+        }],
+    );
+}
+
+#[tokio::test]
+async fn plan_steps_promote_without_waiting_then_look_fence_and_publish_once() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("modifying", None, false))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    // The guard finds the old primary down; by the fence its region answers again.
+    let source_rule = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| source("inaccessible-encryption-credentials"))
+        .output(|| source("available"))
+        .build();
+    let stop = mock!(RdsClient::stop_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("shop-db"))
+        .then_output(|| aws_sdk_rds::operation::stop_db_instance::StopDbInstanceOutput::builder().build());
+    let h = harness(
+        config(&[("FORWARD_REPLICATOR_FUNCTION", REPLICATOR)]),
+        &[&describe, &promote],
+        &[&source_rule, &stop],
+    );
+    enabled_mapping(&h);
+    let inv = invocation("req-1", Duration::from_secs(30));
+
+    let promoted = h.promoter.handle(step("promote"), &inv).await.unwrap();
+    assert_eq!(
+        (promoted.action, promoted.stage),
+        (Action::Promoted, Some(Stage::Promoting))
+    );
+    assert!(h.parameters.writes().is_empty(), "promote does not publish");
+
+    let early = h.promoter.handle(step("publish"), &inv).await.unwrap_err();
+    assert!(early.to_string().contains("needs stage writable"), "{early}");
+
+    let first = h.promoter.handle(step("checkWritable"), &inv).await.unwrap();
+    assert_eq!(first.stage, Some(Stage::Promoting), "one look, not writable yet");
+    let second = h.promoter.handle(step("checkWritable"), &inv).await.unwrap();
+    assert_eq!(second.stage, Some(Stage::Writable));
+
+    let fenced = h.promoter.handle(step("fence"), &inv).await.unwrap();
+    assert_eq!(fenced.action, Action::Fenced, "{:?}", fenced.fence);
+    assert_eq!(stop.num_calls(), 1, "the old primary was stopped");
+    assert_eq!(h.mappings.mappings.lock().unwrap()[REPLICATOR][0].state, "Disabled");
+
+    let published = h.promoter.handle(step("publish"), &inv).await.unwrap();
+    assert_eq!(published.stage, Some(Stage::Published));
+    assert_eq!(h.parameters.writes().len(), 3);
+
+    let again = h.promoter.handle(step("promote"), &inv).await.unwrap();
+    assert_eq!(again.action, Action::AlreadyComplete);
+    assert_eq!(promote.num_calls(), 1, "exactly one PromoteReadReplica");
+}
+
+#[tokio::test]
+async fn a_fence_pending_on_a_dead_region_is_completed_by_the_sweep() {
+    let describe = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| replica("available", Some(SOURCE_ARN), true))
+        .output(|| replica("available", None, false))
+        .build();
+    let promote = promote_ok();
+    let source_rule = mock!(RdsClient::describe_db_instances)
+        .sequence()
+        .output(|| source("inaccessible-encryption-credentials"))
+        .output(|| source("inaccessible-encryption-credentials"))
+        .output(|| source("stopped"))
+        .build();
+    let h = harness(
+        config(&[("FORWARD_REPLICATOR_FUNCTION", REPLICATOR)]),
+        &[&describe, &promote],
+        &[&source_rule],
+    );
+    enabled_mapping(&h);
+    *h.mappings.unreachable.lock().unwrap() = Some("connect timeout".into());
+    let inv = invocation("req-1", Duration::from_secs(30));
+    h.promoter.handle(step("promote"), &inv).await.unwrap();
+    h.promoter.handle(step("checkWritable"), &inv).await.unwrap();
+
+    let pending = h.promoter.handle(step("fence"), &inv).await.unwrap();
+    assert_eq!(pending.action, Action::FencePending);
+    let fence = pending.fence.unwrap();
+    assert!(
+        fence.database.is_pending() && fence.replication.is_pending(),
+        "{fence:?}"
+    );
+
+    // The region answers again; the schedule's run completes the fence.
+    *h.mappings.unreachable.lock().unwrap() = None;
+    let swept = h.promoter.handle(event("scheduled-event.json"), &inv).await.unwrap();
+    assert_eq!(swept.action, Action::SweptFences);
+    assert_eq!(swept.fences.len(), 1);
+    assert!(!swept.fences[0].is_pending(), "{:?}", swept.fences[0]);
+    assert_eq!(h.mappings.mappings.lock().unwrap()[REPLICATOR][0].state, "Disabled");
+    assert!(!h.lock.fences.lock().unwrap()[FAILOVER_ID].is_pending());
 }

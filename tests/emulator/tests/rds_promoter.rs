@@ -14,7 +14,7 @@ use failover_core::{AwsFailure, EnvReader, ErrorClass};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, rds, ssm};
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
-use rds_promoter::adapters::{DynamoDbLockStore, RdsInstances};
+use rds_promoter::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances};
 use rds_promoter::domain::DbInstanceView;
 use rds_promoter::ports::DbInstances;
 use rds_promoter::{wiring, Invocation, Promoter, PromoterConfig, PromoterError, PromotionAction as Action};
@@ -34,6 +34,14 @@ impl<T: DbInstances> DbInstances for CountingPromotes<T> {
     async fn promote(&self, id: &str, backup_retention_days: i32) -> Result<(), AwsFailure> {
         self.promotes.fetch_add(1, Ordering::SeqCst);
         self.inner.promote(id, backup_retention_days).await
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), AwsFailure> {
+        self.inner.stop(id).await
+    }
+
+    async fn rename(&self, id: &str, to: &str) -> Result<(), AwsFailure> {
+        self.inner.rename(id, to).await
     }
 }
 
@@ -207,11 +215,13 @@ async fn promoter_probing_through_a_proxy(shop: &Shop) -> (wiring::ProductionPro
         RdsInstances::new(probe),
         DynamoDbLockStore::new(b.dynamodb.clone(), table),
         SsmParameters::new(b.ssm.clone()),
+        LambdaMappings::new(emu.clients(PRIMARY).await.lambda.clone()),
     );
     (promoter, proxy)
 }
 
-type CountingPromoter = Promoter<CountingPromotes<RdsInstances>, RdsInstances, DynamoDbLockStore, SsmParameters>;
+type CountingPromoter =
+    Promoter<CountingPromotes<RdsInstances>, RdsInstances, DynamoDbLockStore, SsmParameters, LambdaMappings>;
 
 /// A promoter for `shop` (split-brain guard off) that counts its PromoteReadReplica requests.
 async fn counting_promoter(shop: &Shop) -> (Arc<CountingPromoter>, Arc<AtomicUsize>) {
@@ -227,6 +237,7 @@ async fn counting_promoter(shop: &Shop) -> (Arc<CountingPromoter>, Arc<AtomicUsi
         RdsInstances::new(a.rds.clone()),
         DynamoDbLockStore::new(b.dynamodb.clone(), shop.state_table.clone()),
         SsmParameters::new(b.ssm.clone()),
+        LambdaMappings::new(a.lambda.clone()),
     );
     (Arc::new(promoter), promotes)
 }

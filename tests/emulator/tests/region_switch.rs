@@ -52,8 +52,9 @@ struct Switch {
     sfn: aws_sdk_sfn::Client,
     plan: String,
     log: std::path::PathBuf,
-    _proxy: FaultProxy,
-    _watch: LambdaWatch,
+    a: failover_testkit::clients::RegionClients,
+    proxy: FaultProxy,
+    watch: LambdaWatch,
 }
 
 impl Switch {
@@ -119,8 +120,9 @@ impl Switch {
             sfn: aws_sdk_sfn::Client::new(&config),
             plan: outputs["Plan"].clone(),
             log,
-            _proxy: proxy,
-            _watch: watch,
+            a,
+            proxy,
+            watch,
         }
     }
 
@@ -197,7 +199,36 @@ async fn the_plan_promotes_once_and_repoints_every_server_at_the_writable_replic
         .filter(|e| e.r#type() == &HistoryEventType::TaskStateEntered)
         .filter_map(|e| e.state_entered_event_details().map(|d| d.name()))
         .collect();
-    assert_eq!(entered, ["Promote", "Repoint"]);
+    let checks = entered.iter().filter(|s| **s == "CheckWritable").count();
+    assert!(checks >= 1, "{entered:?}");
+    assert_eq!(entered[0], "Promote");
+    assert_eq!(&entered[1 + checks..], ["Fence", "Publish", "Repoint"], "{entered:?}");
+
+    // The primary region did not answer: the fence of the old primary is pending, and the
+    // switch went on without it.
+    assert_eq!(output["fence"]["action"], "fence-pending", "{output}");
+    assert_eq!(output["fence"]["fence"]["database"]["state"], "pending", "{output}");
+    assert_eq!(
+        rds::describe(&switch.a, &switch.pair.primary_id)
+            .await
+            .db_instance_status(),
+        Some("available")
+    );
+    // It answers again: the scheduled sweep completes the fence, and the old primary stops.
+    switch.proxy.fail_region(PRIMARY, None);
+    let scheduled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_root().join("events/scheduled-event.json")).unwrap()).unwrap();
+    let swept = switch.watch.invoke("rds-promoter", &scheduled).unwrap().unwrap();
+    assert_eq!(swept["action"], "swept-fences", "{swept}");
+    let fence = &swept["fences"][0];
+    assert_eq!(fence["database"]["state"], "done", "{swept}");
+    let seen = rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
+    assert!(seen.contains(&"stopped".to_owned()), "{seen:?}");
+    eprintln!(
+        "region switch: fence completed by the sweep: {}",
+        fence["database"]["how"]
+    );
+
     // The step timeline, from the history's own timestamps (printed for the report).
     let start = history.first().map(|e| e.timestamp().as_secs_f64()).unwrap_or_default();
     for event in &history {
@@ -212,8 +243,9 @@ async fn the_plan_promotes_once_and_repoints_every_server_at_the_writable_replic
 }
 
 #[tokio::test]
-async fn a_promotion_longer_than_an_invocation_may_wait_is_resumed_until_it_completes() {
-    // Each rds-promoter invocation waits at most 2 s for writability; the promotion takes 12.
+async fn a_promotion_longer_than_an_invocation_may_wait_is_waited_for_by_the_plan() {
+    // Each rds-promoter invocation may wait at most 2 s; the promotion takes 12. The plan's
+    // Wait loop, not an invocation, waits for it.
     let switch = Switch::set_up(Some(12), &[("MAX_WAIT_SECONDS", "2")]).await;
 
     let done = switch.run().await;
@@ -225,19 +257,16 @@ async fn a_promotion_longer_than_an_invocation_may_wait_is_resumed_until_it_comp
     );
     switch.assert_switched().await;
     let history = switch.history(done.execution_arn()).await;
-    let retried = history
+    let looks = history
         .iter()
-        .filter(|e| e.r#type() == &HistoryEventType::TaskFailed)
-        .filter(|e| e.task_failed_event_details().and_then(|d| d.error()) == Some("Retryable"))
+        .filter_map(|e| e.state_entered_event_details())
+        .filter(|d| d.name() == "CheckWritable")
         .count();
     assert!(
-        retried >= 2,
-        "the plan resumed the promotion across invocations: {retried} Retryable attempts"
+        looks >= 2,
+        "the plan looked at the promoting replica across its Wait loop: {looks} looks"
     );
-    eprintln!(
-        "region switch: a 12 s promotion took {} Retryable attempts of 2 s waits",
-        retried
-    );
+    eprintln!("region switch: a 12 s promotion took {looks} CheckWritable looks, 5 s apart");
 }
 
 #[tokio::test]

@@ -18,6 +18,8 @@ pub struct RegionClients {
     pub ssm: aws_sdk_ssm::Client,
     /// EC2 (instance discovery).
     pub ec2: aws_sdk_ec2::Client,
+    /// Lambda (the forward replicator's event source mappings).
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl RegionClients {
@@ -29,6 +31,7 @@ impl RegionClients {
             rds: aws_sdk_rds::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
         }
     }
 

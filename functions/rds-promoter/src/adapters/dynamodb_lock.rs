@@ -4,12 +4,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{LockRecord, Stage};
-use crate::ports::FailoverLockStore;
+use crate::domain::{FenceRecord, LockRecord, Stage};
+use crate::ports::{FailoverLockStore, FenceStore};
 use failover_core::error::{conditional_write as conditional, AwsFailure, ErrorClass};
 
-/// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, and each
-/// replica claim the item `pk = "replica-claim#<replica incarnation>"`.
+/// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, each
+/// replica claim the item `pk = "replica-claim#<replica incarnation>"`, and each failover's
+/// fence the item `pk = "fence#<failover id>"` (the record as JSON, and `pending`).
 #[derive(Debug, Clone)]
 pub struct DynamoDbLockStore {
     client: aws_sdk_dynamodb::Client,
@@ -192,6 +193,75 @@ impl FailoverLockStore for DynamoDbLockStore {
             .cloned()
             .unwrap_or_else(|| "another failover".to_owned());
         Ok(Some(holder))
+    }
+}
+
+fn damaged_fence(message: String) -> AwsFailure {
+    AwsFailure {
+        operation: "GetItem",
+        code: None,
+        message: format!("fence item is damaged: {message}"),
+        class: ErrorClass::NonRetryable,
+    }
+}
+
+fn fence_from_item(item: &HashMap<String, AttributeValue>) -> Result<FenceRecord, AwsFailure> {
+    let body = item
+        .get("record")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| damaged_fence("attribute record is missing or not a string".into()))?;
+    serde_json::from_str(body).map_err(|e| damaged_fence(e.to_string()))
+}
+
+impl FenceStore for DynamoDbLockStore {
+    async fn save_fence(&self, record: &FenceRecord) -> Result<(), AwsFailure> {
+        let body = serde_json::to_string(record).unwrap_or_default();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&format!("fence#{}", record.failover_id)))
+            .item("kind", s("fence"))
+            .item("failover_id", s(&record.failover_id))
+            .item("pending", AttributeValue::Bool(record.is_pending()))
+            .item("updated_at_ms", n(record.updated_at_ms))
+            .item("record", s(&body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("PutItem", &err))
+    }
+
+    async fn load_fence(&self, failover_id: &str) -> Result<Option<FenceRecord>, AwsFailure> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&format!("fence#{failover_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("GetItem", &err))?;
+        output.item().map(fence_from_item).transpose()
+    }
+
+    async fn fences(&self) -> Result<Vec<FenceRecord>, AwsFailure> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("kind = :fence")
+            .expression_attribute_values(":fence", s("fence"))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut records = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| AwsFailure::from_sdk("Scan", &err))?;
+            for item in page.items() {
+                records.push(fence_from_item(item)?);
+            }
+        }
+        Ok(records)
     }
 }
 

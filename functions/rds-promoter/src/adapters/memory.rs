@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use failover_core::AwsFailure;
 
-use crate::domain::LockRecord;
-use crate::ports::FailoverLockStore;
+use crate::domain::{FenceRecord, LockRecord, MappingView};
+use crate::ports::{FailoverLockStore, FenceStore, ReplicationMappings};
 
 /// A lock store with DynamoDB's conditional-write semantics, in memory.
 #[derive(Default)]
@@ -16,6 +16,8 @@ pub struct MemoryLockStore {
     pub records: Mutex<HashMap<String, LockRecord>>,
     /// Replica incarnation → the failover id holding its promotion claim, and its lease end.
     pub replica_claims: Mutex<HashMap<String, (String, i64)>>,
+    /// Failover id → its fence.
+    pub fences: Mutex<HashMap<String, FenceRecord>>,
 }
 
 impl MemoryLockStore {
@@ -77,5 +79,66 @@ impl FailoverLockStore for MemoryLockStore {
                 Ok(None)
             }
         }
+    }
+}
+
+impl FenceStore for MemoryLockStore {
+    async fn save_fence(&self, record: &FenceRecord) -> Result<(), AwsFailure> {
+        self.fences
+            .lock()
+            .unwrap()
+            .insert(record.failover_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn load_fence(&self, failover_id: &str) -> Result<Option<FenceRecord>, AwsFailure> {
+        Ok(self.fences.lock().unwrap().get(failover_id).cloned())
+    }
+
+    async fn fences(&self) -> Result<Vec<FenceRecord>, AwsFailure> {
+        let mut all: Vec<FenceRecord> = self.fences.lock().unwrap().values().cloned().collect();
+        all.sort_by(|a, b| a.failover_id.cmp(&b.failover_id));
+        Ok(all)
+    }
+}
+
+/// Event source mappings in memory: function name → its mappings; `unreachable` makes
+/// every call fail as a dead region's Lambda API does.
+#[derive(Default)]
+pub struct MemoryMappings {
+    /// Function name → mappings.
+    pub mappings: Mutex<HashMap<String, Vec<MappingView>>>,
+    /// When set, every call fails with this retryable error.
+    pub unreachable: Mutex<Option<String>>,
+}
+
+impl MemoryMappings {
+    fn reachable(&self, operation: &'static str) -> Result<(), AwsFailure> {
+        match self.unreachable.lock().unwrap().clone() {
+            Some(message) => Err(AwsFailure {
+                operation,
+                code: None,
+                message,
+                class: failover_core::ErrorClass::Retryable,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ReplicationMappings for MemoryMappings {
+    async fn list(&self, function: &str) -> Result<Vec<MappingView>, AwsFailure> {
+        self.reachable("ListEventSourceMappings")?;
+        Ok(self.mappings.lock().unwrap().get(function).cloned().unwrap_or_default())
+    }
+
+    async fn disable(&self, uuid: &str) -> Result<(), AwsFailure> {
+        self.reachable("UpdateEventSourceMapping")?;
+        for mapping in self.mappings.lock().unwrap().values_mut().flatten() {
+            if mapping.uuid == uuid {
+                mapping.state = "Disabled".into();
+            }
+        }
+        Ok(())
     }
 }

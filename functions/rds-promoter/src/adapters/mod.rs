@@ -1,9 +1,11 @@
 //! The ports of rds-promoter over the AWS SDK, and the in-memory fakes the tests use.
 
 mod dynamodb_lock;
+mod lambda_mappings;
 mod memory;
 mod rds;
 
 pub use dynamodb_lock::DynamoDbLockStore;
-pub use memory::MemoryLockStore;
+pub use lambda_mappings::LambdaMappings;
+pub use memory::{MemoryLockStore, MemoryMappings};
 pub use rds::RdsInstances;

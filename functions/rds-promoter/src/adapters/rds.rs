@@ -50,6 +50,28 @@ impl DbInstances for RdsInstances {
             .map(|_| ())
             .map_err(|err| AwsFailure::from_sdk("PromoteReadReplica", &err))
     }
+
+    async fn stop(&self, id: &str) -> Result<(), AwsFailure> {
+        self.client
+            .stop_db_instance()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("StopDBInstance", &err))
+    }
+
+    async fn rename(&self, id: &str, to: &str) -> Result<(), AwsFailure> {
+        self.client
+            .modify_db_instance()
+            .db_instance_identifier(id)
+            .new_db_instance_identifier(to)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("ModifyDBInstance", &err))
+    }
 }
 
 fn view(requested_id: &str, instance: &DbInstance) -> DbInstanceView {

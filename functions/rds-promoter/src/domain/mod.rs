@@ -2,11 +2,16 @@
 //! (synchronous, no AWS types).
 
 mod decision;
+mod fence;
 mod instance;
 mod lock;
 mod split_brain;
 
 pub use decision::{promotion_step, PromotionStep};
+pub use fence::{
+    database_fence_step, fenced_name, replication_fence_step, DatabaseFenceStep, FenceMode, FenceOutcome, FenceRecord,
+    FenceState, MappingView, ReplicationFenceStep,
+};
 pub use instance::{guard_replica, writability, DbInstanceView, ReplicaGuard, Writability};
 pub use lock::{Claim, LockRecord, Stage};
 pub use split_brain::{split_brain_verdict, SourceProbe, SplitBrainVerdict};
