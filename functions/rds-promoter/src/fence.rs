@@ -8,8 +8,8 @@ use failover_core::parameters::ParameterWriter;
 use tracing::{info, warn};
 
 use crate::domain::{
-    database_fence_step, replication_fence_step, DatabaseFenceStep, FenceMode, FenceOutcome, FenceRecord, MappingView,
-    ReplicationFenceStep, Stage,
+    database_fence_step, replication_fence_step, DatabaseFenceStep, FenceMode, FenceOutcome, FenceRecord,
+    ReplicationFenceStep, SourceProbe, Stage,
 };
 use crate::error::PromoterError;
 use crate::handler::{now_ms, Promoter};
@@ -93,16 +93,11 @@ where
                     .into(),
             };
         };
-        let (id, _) = split_source(source);
-        let probe = if self.config.fence_mode == FenceMode::None {
-            crate::domain::SourceProbe::Skipped
-        } else {
-            self.look_at_source(source).await
-        };
+        let (id, step) = self.database_decision(source).await;
         let refused = |operation: &str, failure: failover_core::AwsFailure| FenceOutcome::NotYet {
             reason: format!("{operation} {id} failed: {failure}"),
         };
-        match database_fence_step(self.config.fence_mode, id, &probe) {
+        match step {
             DatabaseFenceStep::Known(outcome) => outcome,
             DatabaseFenceStep::Stop => match self.source_side.stop(id).await {
                 Ok(()) => FenceOutcome::Fenced {
@@ -121,8 +116,7 @@ where
 
     async fn pause_replication(&self) -> FenceOutcome {
         let function = self.config.forward_replicator.as_deref();
-        let listed = self.forward_mappings().await;
-        match replication_fence_step(function, listed.as_deref().map_err(String::as_str)) {
+        match self.replication_decision().await {
             ReplicationFenceStep::Known(outcome) => outcome,
             ReplicationFenceStep::Disable(uuids) => {
                 for uuid in &uuids {
@@ -143,12 +137,27 @@ where
         }
     }
 
-    /// The forward replicator's mappings in the primary region (none when not configured).
-    async fn forward_mappings(&self) -> Result<Vec<MappingView>, String> {
-        match self.config.forward_replicator.as_deref() {
+    /// The look at the old primary and what to do about it: the fence acts on the answer,
+    /// the dry run describes it.
+    async fn database_decision<'a>(&self, source: &'a str) -> (&'a str, DatabaseFenceStep) {
+        let (id, _) = split_source(source);
+        let probe = if self.config.fence_mode == FenceMode::None {
+            SourceProbe::Skipped
+        } else {
+            self.look_at_source(source).await
+        };
+        (id, database_fence_step(self.config.fence_mode, id, &probe))
+    }
+
+    /// The forward replicator's mappings in the primary region (none when not configured)
+    /// and what to do about them: the fence acts on the answer, the dry run describes it.
+    async fn replication_decision(&self) -> ReplicationFenceStep {
+        let function = self.config.forward_replicator.as_deref();
+        let listed = match function {
             Some(function) => self.mappings.list(function).await.map_err(|e| e.to_string()),
             None => Ok(Vec::new()),
-        }
+        };
+        replication_fence_step(function, listed.as_deref().map_err(String::as_str))
     }
 
     /// The dry run's account of the fence: the same decisions, read-only.
@@ -157,9 +166,8 @@ where
         match former_source {
             None => plan.push("would fence no database: the replica names no source".to_owned()),
             Some(source) => {
-                let (id, _) = split_source(source);
-                let probe = self.look_at_source(source).await;
-                plan.push(match database_fence_step(self.config.fence_mode, id, &probe) {
+                let (id, step) = self.database_decision(source).await;
+                plan.push(match step {
                     DatabaseFenceStep::Stop => format!(
                         "would fence the old primary: StopDBInstance {id} in {}",
                         self.config.source_region
@@ -173,18 +181,15 @@ where
             }
         }
         let function = self.config.forward_replicator.as_deref();
-        let listed = self.forward_mappings().await;
-        plan.push(
-            match replication_fence_step(function, listed.as_deref().map_err(String::as_str)) {
-                ReplicationFenceStep::Disable(uuids) => format!(
-                    "would pause forward replication: disable event source mapping(s) {} of {} in {}",
-                    uuids.join(", "),
-                    function.unwrap_or_default(),
-                    self.config.source_region
-                ),
-                ReplicationFenceStep::Known(outcome) => format!("replication fence: {}", describe(&outcome)),
-            },
-        );
+        plan.push(match self.replication_decision().await {
+            ReplicationFenceStep::Disable(uuids) => format!(
+                "would pause forward replication: disable event source mapping(s) {} of {} in {}",
+                uuids.join(", "),
+                function.unwrap_or_default(),
+                self.config.source_region
+            ),
+            ReplicationFenceStep::Known(outcome) => format!("replication fence: {}", describe(&outcome)),
+        });
         plan
     }
 }
