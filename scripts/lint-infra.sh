@@ -31,6 +31,21 @@ step "sam validate"
 step "IAM coverage (every SDK call of each function allowed by its role)"
 "$bin/python" tools/iam_coverage.py
 
+step "IAM coverage fails on a role without an action the code or the plan needs (injected defect)"
+broken=$(mktemp -d)
+sed -e 's/Action: sns:Publish$/Action: sns:GetTopicAttributes/' \
+  -e 's/Action: states:GetExecutionHistory$/Action: states:DescribeExecution/' infra/core.yaml > "$broken/core.yaml"
+if "$bin/python" tools/iam_coverage.py --core "$broken/core.yaml" > "$broken/out" 2>&1; then
+  echo "iam_coverage passed a core.yaml whose roles lack sns:Publish and states:GetExecutionHistory" >&2
+  exit 1
+fi
+for missing in "RegionSwitchRole (infra/core.yaml) does not allow sns:Publish" \
+  "RdsPromoterRole (infra/core.yaml) does not allow states:GetExecutionHistory"; do
+  grep -qF "$missing" "$broken/out" || { echo "iam_coverage did not report: $missing" >&2; cat "$broken/out" >&2; exit 1; }
+done
+rm -rf "$broken"
+echo "iam_coverage reported both missing actions"
+
 # checkov resolves Conditions with parameter defaults, so besides the templates as written
 # (the secondary stack) it scans copies whose defaults select the primary stack and every
 # optional feature (see tools/checkov_variants.py).

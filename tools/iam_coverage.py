@@ -21,18 +21,24 @@ the actions are derived from the code, not from a hand-kept list:
 3. The template adds what Lambda itself does with the role: log writes, reading a DynamoDB
    stream for an event source mapping, sending to an SQS on-failure destination, X-Ray
    segments when tracing is active (in the template or in the crate's cargo-lambda metadata).
-4. Every action must be allowed by an `Allow` statement of the role's inline policies
+4. Every AWS::Serverless::StateMachine's definition (DefinitionUri) is read the same way: each
+   Task's service integration (`arn:aws:states:::lambda:invoke`, `...:::sns:publish`,
+   `...:::aws-sdk:<service>:<operation>`) is an action its role (Role: a Core output) needs,
+   and its Logging and Tracing add what Step Functions does with the role.
+5. Every action must be allowed by an `Allow` statement of the role's inline policies
    (wildcards such as `ssm:Get*` are honoured). Resources and conditions are not compared:
    the check is about actions; their scoping is reviewed in core.yaml.
 
   python tools/iam_coverage.py          # check; exit 1 naming each missing action
   python tools/iam_coverage.py --list   # also print every function's actions and their origin
+  python tools/iam_coverage.py --core F # check the roles of another core template (the lint's defect test)
 
 Run with a Python that has cfn-lint and botocore: the lint venv (.venv/infra) or the emulator
 venv (.venv/emulator); scripts/lint-infra.sh runs it with the lint venv.
 """
 
 import fnmatch
+import json
 import re
 import sys
 import tomllib
@@ -55,6 +61,26 @@ SHARED_CRATE = "failover_core"
 # DynamoDB Streams, SSM, RDS, EC2). Operations whose IAM action is named differently go here,
 # e.g. "s3:ListObjectsV2": "s3:ListBucket".
 IAM_ACTION_EXCEPTIONS = {}
+
+# aws-sdk-<crate> suffixes whose botocore service name differs.
+BOTOCORE_NAMES = {"sfn": "stepfunctions"}
+
+# Step Functions' optimized integrations (`arn:aws:states:::<service>:<name>`) and their actions.
+OPTIMIZED_INTEGRATIONS = {
+    "lambda:invoke": "lambda:InvokeFunction",
+    "sns:publish": "sns:Publish",
+    "sqs:sendMessage": "sqs:SendMessage",
+    "states:startExecution": "states:StartExecution",
+    "dynamodb:getItem": "dynamodb:GetItem",
+    "dynamodb:putItem": "dynamodb:PutItem",
+    "dynamodb:updateItem": "dynamodb:UpdateItem",
+}
+# What Step Functions does with the role for CloudWatch Logs delivery and X-Ray tracing.
+SFN_LOG_DELIVERY = (
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+)
+SFN_XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
 
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
@@ -190,7 +216,7 @@ class Services:
     def operations(self, service):
         if service not in self.cache:
             try:
-                model = self.session.get_service_model(service)
+                model = self.session.get_service_model(BOTOCORE_NAMES.get(service, service))
             except Exception as err:  # unknown service name
                 fail(f"no botocore model for aws-sdk-{service}: {err}")
             prefix = model.signing_name or model.endpoint_prefix
@@ -366,6 +392,63 @@ def platform_actions(name, properties, globals_, deploy_metadata):
     return needs
 
 
+def core_role(core, output, where):
+    """The AWS::IAM::Role behind `!GetAtt Core.Outputs.<output>`: (logical id, resource)."""
+    if not output:
+        fail(f"template.yaml {where}: Role is not !GetAtt Core.Outputs.<role>")
+    value = core.get("Outputs", {}).get(output, {}).get("Value")
+    role_id = (value or {}).get("Fn::GetAtt", [None])
+    role_id = role_id.split(".")[0] if isinstance(role_id, str) else role_id[0]
+    role = core.get("Resources", {}).get(role_id)
+    if not role or role.get("Type") != "AWS::IAM::Role":
+        fail(f"core.yaml output {output} is not the Arn of an AWS::IAM::Role")
+    return role_id, role
+
+
+def task_resources(states):
+    """Every Task's Resource in a definition, nested Parallel and Map states included."""
+    for name, state in (states or {}).items():
+        if state.get("Type") == "Task":
+            yield name, state.get("Resource", "")
+        for branch in state.get("Branches", []):
+            yield from task_resources(branch.get("States"))
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from task_resources(state[key].get("States"))
+
+
+def state_machine_needs(logical, properties, services):
+    """The actions a state machine's role needs: its tasks' integrations, logs, tracing."""
+    uri = plain_sub(properties.get("DefinitionUri"))
+    if not uri:
+        fail(f"template.yaml {logical}: DefinitionUri is not a path")
+    path = (TEMPLATE.parent / uri).resolve()
+    definition = json.loads(path.read_text())
+    needs = []
+    for state, resource in task_resources(definition.get("States")):
+        where = f"{path.relative_to(ROOT)} {state}"
+        integration = resource.split(":::", 1)[1] if ":::" in resource else None
+        if integration is None:
+            needs.append(("lambda:InvokeFunction", f"{where}: function ARN as Resource"))
+            continue
+        integration = integration.split(".")[0]  # .sync, .waitForTaskToken
+        if integration.startswith("aws-sdk:"):
+            _, service, operation = integration.split(":", 2)
+            action = services.operations(service).get(botocore.xform_name(operation[0].upper() + operation[1:]))
+            if not action:
+                fail(f"{where}: {resource} names no operation of {service}")
+            needs.append((action, f"{where}: {resource}"))
+        elif integration in OPTIMIZED_INTEGRATIONS:
+            needs.append((OPTIMIZED_INTEGRATIONS[integration], f"{where}: {resource}"))
+        else:
+            fail(f"{where}: unknown integration {resource}; add its IAM action to OPTIMIZED_INTEGRATIONS")
+    if properties.get("Logging"):
+        needs += [(a, "template: Logging") for a in SFN_LOG_DELIVERY]
+    if (properties.get("Tracing") or {}).get("Enabled"):
+        needs += [(a, "template: Tracing Enabled") for a in SFN_XRAY]
+    return needs
+
+
 def functions(template, core):
     globals_ = (template.get("Globals") or {}).get("Function") or {}
     found = {}
@@ -377,15 +460,7 @@ def functions(template, core):
         if not code_uri:
             fail(f"template.yaml {logical}: CodeUri is not a path")
         crate = (TEMPLATE.parent / code_uri).resolve()
-        output = output_of(properties.get("Role"))
-        if not output:
-            fail(f"template.yaml {logical}: Role is not !GetAtt Core.Outputs.<role>")
-        value = core.get("Outputs", {}).get(output, {}).get("Value")
-        role_id = (value or {}).get("Fn::GetAtt", [None])
-        role_id = role_id.split(".")[0] if isinstance(role_id, str) else role_id[0]
-        role = core.get("Resources", {}).get(role_id)
-        if not role or role.get("Type") != "AWS::IAM::Role":
-            fail(f"core.yaml output {output} is not the Arn of an AWS::IAM::Role")
+        role_id, role = core_role(core, output_of(properties.get("Role")), logical)
         found[crate.name] = (logical, crate, role_id, role, properties, globals_)
     return found
 
@@ -396,7 +471,8 @@ def functions(template, core):
 def main(argv):
     listing = "--list" in argv
     template = cfn_yaml.load(str(TEMPLATE))
-    core = cfn_yaml.load(str(CORE))
+    core_path = Path(argv[argv.index("--core") + 1]) if "--core" in argv else CORE
+    core = cfn_yaml.load(str(core_path))
     services = Services()
     adapters = Adapters(services)
     deployed = functions(template, core)
@@ -438,11 +514,29 @@ def main(argv):
                     f"{name}: role {role_id} (infra/core.yaml) does not allow {action}, needed by "
                     + "; ".join(by_action[action])
                 )
+    machines = 0
+    for logical, resource in sorted(template.get("Resources", {}).items()):
+        if resource.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        machines += 1
+        properties = resource.get("Properties", {})
+        role_id, role = core_role(core, output_of(properties.get("Role")), logical)
+        allowed = allowed_actions(role)
+        needs = state_machine_needs(logical, properties, services)
+        if listing:
+            print(f"{logical} (state machine, role {role_id}):")
+            for action, origin in sorted(set(needs)):
+                print(f"  {action:38} {origin}")
+        for action, origin in needs:
+            if not allows(allowed, action):
+                problems.append(f"{logical}: role {role_id} (infra/core.yaml) does not allow {action}, needed by {origin}")
     if problems:
         print("\n".join(problems), file=sys.stderr)
         print(f"iam_coverage: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"iam coverage: every AWS call of {len(deployed)} functions is allowed by its role")
+    print(
+        f"iam coverage: every AWS call of {len(deployed)} functions and {machines} state machine(s) is allowed by its role"
+    )
     return 0
 
 

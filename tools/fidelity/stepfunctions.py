@@ -30,7 +30,8 @@ This module:
 - points the interpreter's other service clients (aws-sdk:*, sqs, sns, dynamodb, ...) at
   127.0.0.1 in the execution's account, and makes aws-sdk:lambda:invoke send JSON and
   return the Payload as a string, as AWS does;
-- gives unnamed executions a UUID name, and passes SendTaskFailure's `cause` on.
+- gives unnamed executions a UUID name, and passes SendTaskFailure's `cause` on;
+- applies a CloudFormation state machine's `DefinitionSubstitutions` (moto ignores them).
 """
 
 import importlib
@@ -366,6 +367,20 @@ def _start_execution(self, state_machine_arn, name=None, execution_input=None, t
     )
 
 
+def _definition(properties) -> str:
+    """`DefinitionString` with its `DefinitionSubstitutions` applied, as CloudFormation does:
+    each `${key}` becomes the key's value, and nothing else changes (a `$$.Execution.Id`
+    stays as written). SAM's `DefinitionUri` + `DefinitionSubstitutions` become exactly this.
+    moto ignores the property, and its `Fn::Sub` with a variable map runs Python's
+    `string.Template`, which turns `$$` into `$`: a definition must not go through it."""
+    definition = properties.get("DefinitionString", "")
+    if isinstance(definition, dict):  # CloudFormation also takes the definition as an object
+        definition = json.dumps(definition)
+    for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    return definition
+
+
 # CloudFormation: moto's handlers use the non-executing backend by name; these use the one the
 # API serves (`responses.get_backend`), so a stack's state machine can be started.
 def _cfn_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
@@ -373,7 +388,7 @@ def _cfn_create(cls, resource_name, cloudformation_json, account_id, region_name
     backend = sfn_responses.get_backend(account_id, region_name)
     return backend.create_state_machine(
         properties.get("StateMachineName", resource_name),
-        properties.get("DefinitionString", ""),
+        _definition(properties),
         properties.get("RoleArn", ""),
         tags=cfn_to_api_tags(properties.get("Tags", [])),
     )
@@ -397,7 +412,7 @@ def _cfn_update(
         return new
     state_machine = backend.update_state_machine(
         original.arn,
-        definition=properties.get("DefinitionString"),
+        definition=_definition(properties) if "DefinitionString" in properties else None,
         role_arn=properties.get("RoleArn"),
     )
     backend.tagger.tag_resource(state_machine.arn, cfn_to_api_tags(properties.get("Tags", [])))

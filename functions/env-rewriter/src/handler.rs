@@ -75,7 +75,7 @@ where
     pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<RewriteReport, RewriterError> {
         let trigger = RewriteTrigger::from_value(payload).map_err(|e| RewriterError::InvalidEvent(e.to_string()))?;
         let trigger_name = trigger.describe();
-        let (target, failover_id, dry_run) = match self.resolve(trigger).await? {
+        let (target, failover_id, dry_run, report_partial) = match self.resolve(trigger).await? {
             Resolution::Ignore(reason) => {
                 info!(%reason, "event ignored");
                 let mut report = RewriteReport::new(RewriteStatus::Ignored, &trigger_name);
@@ -86,7 +86,8 @@ where
                 target,
                 failover_id,
                 dry_run,
-            } => (target, failover_id, dry_run || self.config.dry_run),
+                report_partial,
+            } => (target, failover_id, dry_run || self.config.dry_run, report_partial),
         };
         let status = if dry_run {
             RewriteStatus::DryRun
@@ -142,16 +143,18 @@ where
         if dry_run {
             return Ok(report);
         }
-        self.verdict(report, selection.targets.len(), selection.skipped.len())
+        self.verdict(report, selection.targets.len(), selection.skipped.len(), report_partial)
     }
 
     /// Success only when every commanded server succeeded and at least one was commanded;
-    /// otherwise the report is logged and the error names each server that was not repointed.
+    /// otherwise the report is logged and the error names each server that was not repointed
+    /// (or, when `report_partial`, the report with status `partial-failure` is the answer).
     fn verdict(
         &self,
         mut report: RewriteReport,
         targeted: usize,
         skipped: usize,
+        report_partial: bool,
     ) -> Result<RewriteReport, RewriterError> {
         let failed = report.count(|r| !r.is_success() && !matches!(r, InstanceResult::Skipped { .. }));
         let error = if targeted == 0 {
@@ -174,6 +177,9 @@ where
         } else {
             "env-rewriter partial failure"
         };
+        if report_partial {
+            return Ok(report);
+        }
         info!(report = %serde_json::to_value(&report).unwrap_or_default(), "{message}");
         report.metric_line().emit();
         Err(error)

@@ -16,6 +16,8 @@ pub(crate) enum Resolution {
         target: RewriteTarget,
         failover_id: String,
         dry_run: bool,
+        /// A partial repoint is answered with its report, not a retryable error.
+        report_partial: bool,
     },
     /// Nothing to do, for this reason.
     Ignore(String),
@@ -36,6 +38,7 @@ where
                 db_host,
                 db_port,
                 dry_run,
+                report_partial,
             } => Ok(Resolution::Rewrite {
                 failover_id: format!("manual {region}"),
                 target: RewriteTarget {
@@ -44,6 +47,7 @@ where
                     db_port,
                 },
                 dry_run,
+                report_partial,
             }),
             RewriteTrigger::ParameterChange { change, trigger_id } => {
                 let names = &self.config.parameters;
@@ -65,6 +69,7 @@ where
                     failover_id: trigger_id,
                     target,
                     dry_run: false,
+                    report_partial: false,
                 })
             }
             RewriteTrigger::Alarm(transition) => {
@@ -81,6 +86,7 @@ where
                             db_port: None,
                         },
                         dry_run: false,
+                        report_partial: false,
                     }),
                 }
             }

@@ -127,6 +127,13 @@ fn ssm_error(code: &str, status: u16) -> aws_smithy_runtime_api::http::Response 
     )
 }
 
+/// The script exits non-zero on i-2 with `stderr`.
+fn script_fails_on_i2(stderr: &'static str) -> Rule {
+    mock!(SsmClient::get_command_invocation)
+        .match_requests(|r| r.instance_id() == Some("i-2"))
+        .then_output(move || invocation(CommandInvocationStatus::Failed, "Failed", "", stderr))
+}
+
 fn manual() -> serde_json::Value {
     json!({"region": "us-west-2", "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com"})
 }
@@ -175,16 +182,7 @@ async fn polls_through_invocation_does_not_exist_in_progress_and_throttling_to_s
 #[tokio::test]
 async fn a_partial_failure_is_a_retryable_error_naming_each_server() {
     let send = send_ok();
-    let failed = mock!(SsmClient::get_command_invocation)
-        .match_requests(|r| r.instance_id() == Some("i-2"))
-        .then_output(|| {
-            invocation(
-                CommandInvocationStatus::Failed,
-                "Failed",
-                "",
-                "repoint: service nginx is not active\n",
-            )
-        });
+    let failed = script_fails_on_i2("repoint: service nginx is not active\n");
     let timed_out = mock!(SsmClient::get_command_invocation)
         .match_requests(|r| r.instance_id() == Some("i-3"))
         .then_output(|| invocation(CommandInvocationStatus::TimedOut, "DeliveryTimedOut", "", ""));
@@ -220,6 +218,36 @@ async fn a_partial_failure_is_a_retryable_error_naming_each_server() {
         send.num_calls(),
         2,
         "magento and wordpress profiles get one command each"
+    );
+}
+
+#[tokio::test]
+async fn the_plan_gets_a_partial_repoint_as_its_report_with_every_server() {
+    // The region-switch plan asks with reportPartial: it applies its own failure policy, so
+    // the answer is the report (each server's result), not an error that hides them.
+    let send = send_ok();
+    let failed = script_fails_on_i2("repoint: systemctl restart nginx failed\n");
+    let ok = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
+    let servers = [("i-1", "Magento", "Online"), ("i-2", "Magento", "Online")];
+    let plan_rewriter = rewriter(&servers, &[&send, &failed, &ok]);
+    let mut event = manual();
+    event["reportPartial"] = json!(true);
+
+    let report = run(&plan_rewriter, event).await.unwrap();
+
+    assert_eq!(report.status, Status::PartialFailure);
+    assert!(result_of(&report, "i-1").is_success());
+    assert!(
+        matches!(result_of(&report, "i-2"), InstanceResult::Failed { .. }),
+        "{:?}",
+        result_of(&report, "i-2")
+    );
+    // Without it, the same run is the retryable error of the event-driven path.
+    let event_rewriter = rewriter(&servers, &[&send, &failed, &ok]);
+    assert_eq!(
+        run(&event_rewriter, manual()).await.unwrap_err().class(),
+        ErrorClass::Retryable
     );
 }
 

@@ -119,9 +119,9 @@ where
         self.emit(run_metric_lines(Some(&decision), &next));
         self.log_decision(&decision, &next);
         if !next.published {
-            self.publish(&mut next, version, &decision, approved_by_parameter)
+            report.published = self
+                .publish(&mut next, version, &decision, approved_by_parameter)
                 .await?;
-            report.published = true;
         }
         Ok(report)
     }

@@ -72,14 +72,27 @@ where
     }
 
     /// Writes the active region, marks the state published (saved as the next version),
-    /// and after an approved failback resets the approval.
+    /// and after an approved failback resets the approval; `false` when the switch is not
+    /// health-monitor's to publish (a failover: the region-switch plan publishes it).
     pub(crate) async fn publish(
         &self,
         next: &mut HealthState,
         version: Option<u64>,
         decision: &Decision,
         approved_by_parameter: bool,
-    ) -> Result<(), MonitorError> {
+    ) -> Result<bool, MonitorError> {
+        let kind = next.last_switch.as_ref().map(|s| s.kind);
+        if kind.is_some_and(|k| !k.published_by_monitor()) {
+            info!(
+                active_region = %next.active_region,
+                "failover recorded; the region-switch plan (started by the failover alarm) publishes the active region after promoting and fencing"
+            );
+            next.published = true;
+            if !self.store.save(next, Some(version.unwrap_or(0) + 1)).await? {
+                info!("the state changed after the switch was recorded; the next run re-checks it");
+            }
+            return Ok(false);
+        }
         self.parameters
             .put(&self.config.parameters.active_region(), next.active_region.as_str())
             .await?;
@@ -95,6 +108,6 @@ where
                 warn!(error = %e, "could not reset {approval_name} after the failback; it is ignored from now on");
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -10,7 +10,7 @@ use crate::handler::Promoter;
 use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 
-impl<R, S, L, P, M> Promoter<R, S, L, P, M>
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,

@@ -17,7 +17,7 @@ use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappin
 use crate::report::{PromotionAction, PromotionReport};
 use crate::stages::split_source;
 
-impl<R, S, L, P, M> Promoter<R, S, L, P, M>
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,

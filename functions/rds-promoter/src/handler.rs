@@ -1,7 +1,8 @@
 //! The promotion flow as a script of named steps: parse the request, apply the policy, take
 //! (or resume) the failover lock, run the stages (promote once, wait until writable,
 //! publish) as far as the request asks, release the lease, report. Taking the lock lives in
-//! `lock.rs`, each stage in `stages.rs`, the fence and its sweep in `fence.rs`.
+//! `lock.rs`, each stage in `stages.rs`, the fence and its sweep in `fence.rs`, the plan's
+//! closing report in `plan_report.rs`.
 
 use std::time::Instant;
 
@@ -12,40 +13,36 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::adapters::MemoryHistory;
 use crate::config::PromoterConfig;
 use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
 use crate::lock::LockStart;
-use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{DbInstances, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::request::{PlanStep, Request};
 use crate::stages::Goal;
 
 /// The rds-promoter handler, generic over its AWS dependencies.
-pub struct Promoter<R, S, L, P, M> {
+pub struct Promoter<R, S, L, P, M, H = MemoryHistory> {
     pub(crate) config: PromoterConfig,
     pub(crate) replica_side: R,
     pub(crate) source_side: S,
     pub(crate) lock: L,
     pub(crate) parameters: P,
     pub(crate) mappings: M,
+    pub(crate) history: H,
 }
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-impl<R, S, L, P, M> Promoter<R, S, L, P, M>
-where
-    R: DbInstances,
-    S: DbInstances,
-    L: FailoverLockStore + FenceStore,
-    P: ParameterWriter,
-    M: ReplicationMappings,
-{
+impl<R, S, L, P, M> Promoter<R, S, L, P, M> {
     /// Wires the handler: `replica_side` talks to the replica's region, `source_side` and
     /// `mappings` to the primary region (with short timeouts), `lock` to the state table.
+    /// Plan reports read an in-memory history until [`Promoter::with_history`] wires one.
     pub fn new(config: PromoterConfig, replica_side: R, source_side: S, lock: L, parameters: P, mappings: M) -> Self {
         Self {
             config,
@@ -54,13 +51,49 @@ where
             lock,
             parameters,
             mappings,
+            history: MemoryHistory::default(),
+        }
+    }
+}
+
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H> {
+    /// The same handler, reading plan execution histories from `history`.
+    pub fn with_history<H2: ExecutionHistory>(self, history: H2) -> Promoter<R, S, L, P, M, H2> {
+        Promoter {
+            config: self.config,
+            replica_side: self.replica_side,
+            source_side: self.source_side,
+            lock: self.lock,
+            parameters: self.parameters,
+            mappings: self.mappings,
+            history,
         }
     }
 
+    /// The execution history the plan reports read (e.g. to record one in tests).
+    pub fn history(&self) -> &H {
+        &self.history
+    }
+}
+
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
+where
+    R: DbInstances,
+    S: DbInstances,
+    L: FailoverLockStore + FenceStore,
+    P: ParameterWriter,
+    M: ReplicationMappings,
+{
     /// The Lambda entry point: [`Self::handle`], plus the summary log line, EMF metrics,
     /// and the JSON report.
-    pub async fn handle_lambda_event(&self, event: LambdaEvent<Value>) -> Result<Value, PromoterError> {
+    pub async fn handle_lambda_event(&self, event: LambdaEvent<Value>) -> Result<Value, PromoterError>
+    where
+        H: ExecutionHistory,
+    {
         let invocation = Invocation::from_context(&event.context);
+        if let Ok(Request::Report { execution_arn, plan }) = Request::from_value(event.payload.clone()) {
+            return Box::pin(self.report_plan(&execution_arn, plan)).await;
+        }
         match self.handle(event.payload, &invocation).await {
             Ok(report) => {
                 let json = serde_json::to_value(&report).unwrap_or_default();
@@ -82,6 +115,11 @@ where
         let started = Instant::now();
         let (alarm, goal, dry_run) = match Request::from_value(payload).map_err(PromoterError::InvalidEvent)? {
             Request::SweepFences => return Box::pin(self.sweep_fences()).await,
+            Request::Report { .. } => {
+                return Err(PromoterError::InvalidEvent(
+                    "planStep \"report\" answers with the plan report, not a promotion report: call report_plan".into(),
+                ))
+            }
             Request::Failover(alarm) => (alarm, Goal::Everything, self.config.dry_run),
             Request::Step { step, alarm, dry_run } => {
                 let goal = match step {

@@ -5,7 +5,7 @@
 //! the fences that were pending.
 //!
 //! `handler` is the script (parse → policy → lock → stages → report); `request` what an
-//! invocation asks for; `lock`, `stages`, `fence` and `dry_run` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
+//! invocation asks for; `lock`, `stages`, `fence`, `dry_run` and `plan_report` its steps; `domain` the pure decisions; `ports` the AWS traits and `adapters`
 //! their SDK implementations and in-memory fakes; `wiring` builds the production handler.
 
 pub mod adapters;
@@ -17,6 +17,7 @@ mod fence;
 pub mod handler;
 pub mod invocation;
 mod lock;
+mod plan_report;
 pub mod ports;
 pub mod report;
 pub mod request;

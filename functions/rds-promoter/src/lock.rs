@@ -22,7 +22,7 @@ pub(crate) enum LockStart {
     Finished,
 }
 
-impl<R, S, L, P, M> Promoter<R, S, L, P, M>
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{DbInstanceView, FenceRecord, LockRecord, MappingView};
+use crate::domain::{DbInstanceView, FenceRecord, LockRecord, MappingView, StateVisit};
 use failover_core::error::AwsFailure;
 
 /// Describes and promotes RDS instances in one region.
@@ -150,4 +150,11 @@ impl<T: FenceStore> FenceStore for std::sync::Arc<T> {
     fn fences(&self) -> impl Future<Output = Result<Vec<FenceRecord>, AwsFailure>> + Send {
         (**self).fences()
     }
+}
+
+/// The history of a region-switch plan execution (Step Functions): the source of the
+/// plan report's timeline.
+pub trait ExecutionHistory: Send + Sync {
+    /// When the execution started (epoch ms) and every state visit so far, in order.
+    fn visits(&self, execution_arn: &str) -> impl Future<Output = Result<(i64, Vec<StateVisit>), AwsFailure>> + Send;
 }

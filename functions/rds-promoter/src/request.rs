@@ -44,6 +44,13 @@ pub enum Request {
     },
     /// EventBridge's schedule: complete pending fences and keep the done ones fenced.
     SweepFences,
+    /// The plan's last step: its report, from the execution's history and state.
+    Report {
+        /// The plan execution (`$$.Execution.Id`).
+        execution_arn: String,
+        /// The execution's state (what the steps returned).
+        plan: Value,
+    },
 }
 
 impl Request {
@@ -56,8 +63,13 @@ impl Request {
             return Ok(Self::Failover(payload));
         };
         let name = raw_step.as_str().unwrap_or_default();
+        if name == "report" {
+            return Self::report(&payload);
+        }
         let step = PlanStep::parse(name).ok_or_else(|| {
-            format!("planStep {raw_step} is not one of \"promote\", \"checkWritable\", \"fence\", \"publish\"")
+            format!(
+                "planStep {raw_step} is not one of \"promote\", \"checkWritable\", \"fence\", \"publish\", \"report\""
+            )
         })?;
         let alarm = payload
             .get("alarm")
@@ -69,6 +81,23 @@ impl Request {
             Some(other) => return Err(format!("dryRun must be true or false, not {other}")),
         };
         Ok(Self::Step { step, alarm, dry_run })
+    }
+
+    fn report(payload: &Value) -> Result<Self, String> {
+        let execution_arn = payload
+            .get("executionArn")
+            .and_then(Value::as_str)
+            .filter(|arn| arn.starts_with("arn:"))
+            .ok_or("planStep \"report\" needs \"executionArn\": the plan execution's ARN ($$.Execution.Id)")?;
+        let plan = payload
+            .get("plan")
+            .filter(|plan| plan.is_object())
+            .cloned()
+            .ok_or("planStep \"report\" needs \"plan\": the execution's state object ($)")?;
+        Ok(Self::Report {
+            execution_arn: execution_arn.to_owned(),
+            plan,
+        })
     }
 }
 
@@ -103,5 +132,17 @@ mod tests {
         assert!(err.contains("needs \"alarm\""), "{err}");
         let err = Request::from_value(json!({"planStep": "promote", "alarm": {}, "dryRun": "yes"})).unwrap_err();
         assert!(err.contains("dryRun"), "{err}");
+        let err = Request::from_value(json!({"planStep": "report", "plan": {}})).unwrap_err();
+        assert!(err.contains("executionArn"), "{err}");
+        let err = Request::from_value(json!({"planStep": "report", "executionArn": "arn:x", "plan": 3})).unwrap_err();
+        assert!(err.contains("\"plan\""), "{err}");
+        let ok = Request::from_value(json!({"planStep": "report", "executionArn": "arn:x", "plan": {"a": 1}}));
+        assert_eq!(
+            ok,
+            Ok(Request::Report {
+                execution_arn: "arn:x".into(),
+                plan: json!({"a": 1})
+            })
+        );
     }
 }

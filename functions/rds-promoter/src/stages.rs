@@ -59,7 +59,7 @@ impl Goal {
     }
 }
 
-impl<R, S, L, P, M> Promoter<R, S, L, P, M>
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,

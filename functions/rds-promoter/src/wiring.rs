@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances};
+use crate::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances, SfnHistory};
 use aws_sdk_rds::config::retry::RetryConfig;
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::parameters::SsmParameters;
@@ -11,7 +11,8 @@ use crate::config::PromoterConfig;
 use crate::handler::Promoter;
 
 /// The handler over the real AWS adapters.
-pub type ProductionPromoter = Promoter<RdsInstances, RdsInstances, DynamoDbLockStore, SsmParameters, LambdaMappings>;
+pub type ProductionPromoter =
+    Promoter<RdsInstances, RdsInstances, DynamoDbLockStore, SsmParameters, LambdaMappings, SfnHistory>;
 
 /// Builds clients for the replica's region and fast-failing RDS and Lambda clients for the
 /// source's.
@@ -43,4 +44,6 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
         SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),
         LambdaMappings::new(source_lambda),
     )
+    // The plan runs in the replica's region: its execution histories are there.
+    .with_history(SfnHistory::new(aws_sdk_sfn::Client::new(&replica)))
 }

@@ -674,3 +674,60 @@ async fn a_fence_pending_on_a_dead_region_is_completed_by_the_sweep() {
     assert_eq!(h.mappings.mappings.lock().unwrap()[REPLICATOR][0].state, "Disabled");
     assert!(!h.lock.fences.lock().unwrap()[FAILOVER_ID].is_pending());
 }
+
+#[tokio::test]
+async fn the_plan_report_is_the_recorded_history_and_the_steps_results() {
+    use rds_promoter::domain::{StateKind, StateVisit};
+    let h = harness(config(&[]), &[], &[]);
+    let arn = "arn:aws:states:us-west-2:123456789012:execution:shop-failover-region-switch:e-1";
+    let visit = |name: &str, kind, entered, exited| StateVisit {
+        name: name.into(),
+        kind,
+        entered_at_ms: entered,
+        exited_at_ms: exited,
+    };
+    h.promoter.history().executions.lock().unwrap().insert(
+        arn.into(),
+        (
+            10_000,
+            vec![
+                visit("Promote", StateKind::Task, 10_100, Some(10_900)),
+                visit("WaitForWritable", StateKind::Wait, 10_900, Some(15_900)),
+                visit("Repoint", StateKind::Task, 16_000, Some(17_000)),
+                visit("Report", StateKind::Task, 17_100, None),
+            ],
+        ),
+    );
+    let plan = serde_json::json!({
+        "alarm": event("alarm-state-change-to-alarm.json"),
+        "promotion": {"action": "promoted", "report": {"action": "promoted", "failoverId": FAILOVER_ID, "replica": REPLICA}},
+        "repoint": {"status": "success", "instances": [{"instanceId": "i-1", "app": "Magento", "result": "success", "summary": "repoint: ok"}]}
+    });
+
+    let report = h.promoter.report_plan(arn, plan.clone()).await.unwrap();
+
+    assert_eq!(report["outcome"], "switched", "{report}");
+    assert_eq!(report["failoverId"], FAILOVER_ID);
+    let steps: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["Promote", "WaitForWritable", "Repoint", "Report"]);
+    assert_eq!(report["waitedS"], 5.0);
+    assert_eq!(report["instances"][0]["instanceId"], "i-1");
+
+    let err = h
+        .promoter
+        .report_plan("arn:aws:states:x:1:execution:y:unknown", plan)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown"), "{err}");
+    let err = h
+        .promoter
+        .report_plan(arn, serde_json::json!({"repoint": {"instances": []}}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the plan's state"), "{err}");
+}

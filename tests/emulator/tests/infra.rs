@@ -251,14 +251,28 @@ async fn secondary_core_creates_the_tables_parameters_document_and_roles_the_fun
         "RdsPromoterLogGroup",
         "EnvRewriterLogGroup",
         "HealthMonitorLogGroup",
+        "RegionSwitchRole",
+        "RegionSwitchLogGroup",
+        "SwitchNotificationTopic",
     ] {
         assert!(resources.contains(id), "{id} missing from {resources:?}");
     }
-    for id in ["StreamReplicatorRole", "ReplicationFailureQueue", "DataGlobalTable"] {
+    for id in [
+        "StreamReplicatorRole",
+        "ReplicationFailureQueue",
+        "DataGlobalTable",
+        "SwitchNotificationEmail",
+    ] {
         assert!(!resources.contains(id), "{id} belongs to another deployment");
     }
     assert!(outputs["RdsPromoterRoleArn"].starts_with("arn:aws:iam::"));
     assert_eq!(outputs["EventDeadLetterQueueName"], format!("{prefix}-event-dlq"));
+    // The region-switch plan's topic (its notifications) and role.
+    assert_eq!(
+        outputs["SwitchNotificationTopicArn"],
+        format!("arn:aws:sns:{SECONDARY}:123456789012:{prefix}-region-switch")
+    );
+    assert!(outputs["RegionSwitchRoleArn"].starts_with("arn:aws:iam::"));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use failover_core::{AwsFailure, EnvReader, ErrorClass};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, rds, ssm};
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
-use rds_promoter::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances};
+use rds_promoter::adapters::{DynamoDbLockStore, LambdaMappings, RdsInstances, SfnHistory};
 use rds_promoter::domain::DbInstanceView;
 use rds_promoter::ports::DbInstances;
 use rds_promoter::{wiring, Invocation, Promoter, PromoterConfig, PromoterError, PromotionAction as Action};
@@ -216,7 +216,10 @@ async fn promoter_probing_through_a_proxy(shop: &Shop) -> (wiring::ProductionPro
         DynamoDbLockStore::new(b.dynamodb.clone(), table),
         SsmParameters::new(b.ssm.clone()),
         LambdaMappings::new(emu.clients(PRIMARY).await.lambda.clone()),
-    );
+    )
+    .with_history(SfnHistory::new(aws_sdk_sfn::Client::new(
+        &sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await,
+    )));
     (promoter, proxy)
 }
 

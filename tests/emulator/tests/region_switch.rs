@@ -1,10 +1,13 @@
-//! The region-switch plan (`infra/statemachine/region-switch.asl.json`, its first slice) on
-//! the emulator's Step Functions, against the real function binaries and real MariaDB:
-//! deployed with CloudFormation as the definition is written, its Lambda tasks routed to
-//! `cargo lambda watch`, the primary region taken away through a fault proxy.
+//! The region-switch plan (`infra/statemachine/region-switch.asl.json`) on the emulator's
+//! Step Functions, against the real function binaries and real MariaDB: deployed with
+//! CloudFormation as SAM deploys it (the definition as written, with
+//! `DefinitionSubstitutions`), its Lambda tasks routed to `cargo lambda watch`, its
+//! notifications delivered by SNS to a queue the test reads, the primary region taken away
+//! through a fault proxy.
 
 use std::time::Duration;
 
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::Region;
@@ -13,33 +16,56 @@ use failover_testkit::fixtures::{dynamodb, ec2, node, rds, ssm, stack};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::venv::repo_root;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
+use serde_json::{json, Value};
 
 /// Promotion (3 s in the emulator), repointing, and the first build of two functions.
 const LIMIT: Duration = Duration::from_secs(600);
 
-/// A stack with the two functions and the plan, its definition substituted as SAM's
-/// `DefinitionSubstitutions` do.
-fn template(stack_name: &str) -> String {
+/// A stack with the two functions, the plan, its notification topic and a queue subscribed
+/// to the topic (the test's pager).
+fn template(stack_name: &str, repoint_failures: &str) -> String {
     let definition = std::fs::read_to_string(repo_root().join("infra/statemachine/region-switch.asl.json")).unwrap();
-    serde_json::json!({
+    json!({
         "Resources": {
             "Role": stack::service_role(),
             "RdsPromoter": stack::watched_function(&format!("{stack_name}-rds-promoter"), "Role"),
             "EnvRewriter": stack::watched_function(&format!("{stack_name}-env-rewriter"), "Role"),
+            "Pager": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{stack_name}-pager")}},
+            "Topic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "TopicName": format!("{stack_name}-region-switch"),
+                    "Subscription": [{"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Pager", "Arn"]}}]
+                }
+            },
             "Plan": {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
                     "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
-                    "DefinitionString": {"Fn::Sub": [definition, {
+                    "DefinitionString": definition,
+                    "DefinitionSubstitutions": {
                         "RdsPromoterFunctionArn": {"Fn::GetAtt": ["RdsPromoter", "Arn"]},
-                        "EnvRewriterFunctionArn": {"Fn::GetAtt": ["EnvRewriter", "Arn"]}
-                    }]}
+                        "EnvRewriterFunctionArn": {"Fn::GetAtt": ["EnvRewriter", "Arn"]},
+                        "NotificationTopicArn": {"Ref": "Topic"},
+                        "RepointFailurePolicy": repoint_failures
+                    }
                 }
             }
         },
-        "Outputs": {"Plan": {"Value": {"Ref": "Plan"}}}
+        "Outputs": {"Plan": {"Value": {"Ref": "Plan"}}, "Pager": {"Value": {"Ref": "Pager"}}}
     })
     .to_string()
+}
+
+/// What a switch is set up with.
+#[derive(Default)]
+struct Options<'a> {
+    /// Tags the replica with the emulator's promotion time for it.
+    promotion_seconds: Option<u32>,
+    /// More function configuration.
+    extra: &'a [(&'a str, &'a str)],
+    /// The plan's RepointFailurePolicy (default continue).
+    repoint_failures: Option<&'a str>,
 }
 
 /// One shop ready for a switch: the MariaDB pair, two managed Magento servers, the state
@@ -48,9 +74,13 @@ fn template(stack_name: &str) -> String {
 struct Switch {
     b: failover_testkit::clients::RegionClients,
     pair: rds::ReplicaPair,
+    servers: Vec<String>,
     roots: Vec<std::path::PathBuf>,
     sfn: aws_sdk_sfn::Client,
+    sqs: aws_sdk_sqs::Client,
     plan: String,
+    pager: String,
+    prefix: String,
     log: std::path::PathBuf,
     a: failover_testkit::clients::RegionClients,
     proxy: FaultProxy,
@@ -58,14 +88,12 @@ struct Switch {
 }
 
 impl Switch {
-    /// `promotion_seconds` tags the replica (the emulator's promotion time for it);
-    /// `extra` adds function configuration.
-    async fn set_up(promotion_seconds: Option<u32>, extra: &[(&str, &str)]) -> Switch {
+    async fn set_up(options: Options<'_>) -> Switch {
         let emu = Emulator::shared();
         let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
         let name = unique_name("switch");
         let pair = rds::create_mysql_with_cross_region_replica(&a, &b, &name).await;
-        if let Some(seconds) = promotion_seconds {
+        if let Some(seconds) = options.promotion_seconds {
             rds::set_promotion_seconds(&b, &pair.replica_arn, seconds).await;
         }
         let state_table = format!("{name}-state");
@@ -100,7 +128,7 @@ impl Switch {
                     ("ENV_FILE", node::ENV_FILE),
                 ]
                 .iter()
-                .chain(extra)
+                .chain(options.extra)
                 .map(|(k, v)| (k.to_string(), v.to_string())),
             )
             .collect();
@@ -112,13 +140,18 @@ impl Switch {
             emu.route_lambda(&format!("{name}-{binary}"), &url, binary);
         }
         let config = sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await;
-        let outputs = stack::deploy(&aws_sdk_cloudformation::Client::new(&config), &name, &template(&name)).await;
+        let body = template(&name, options.repoint_failures.unwrap_or("continue"));
+        let outputs = stack::deploy(&aws_sdk_cloudformation::Client::new(&config), &name, &body).await;
         Switch {
             b,
             pair,
+            servers,
             roots,
             sfn: aws_sdk_sfn::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
             plan: outputs["Plan"].clone(),
+            pager: outputs["Pager"].clone(),
+            prefix,
             log,
             a,
             proxy,
@@ -126,23 +159,17 @@ impl Switch {
         }
     }
 
-    fn input() -> serde_json::Value {
-        let alarm: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(repo_root().join("events/alarm-state-change-to-alarm.json")).unwrap(),
-        )
-        .unwrap();
-        serde_json::json!({"alarm": alarm})
+    fn alarm() -> Value {
+        serde_json::from_slice(&std::fs::read(repo_root().join("events/alarm-state-change-to-alarm.json")).unwrap())
+            .unwrap()
     }
 
-    async fn run(&self) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-        stack::run_execution(&self.sfn, &self.plan, &Self::input(), LIMIT).await
+    async fn run(&self) -> DescribeExecutionOutput {
+        stack::run_execution(&self.sfn, &self.plan, &json!({"alarm": Self::alarm()}), LIMIT).await
     }
 
     /// The execution's output, after asserting it succeeded.
-    fn succeeded(
-        &self,
-        done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
-    ) -> serde_json::Value {
+    fn succeeded(&self, done: &DescribeExecutionOutput) -> Value {
         assert_eq!(
             done.status(),
             &ExecutionStatus::Succeeded,
@@ -155,20 +182,32 @@ impl Switch {
     }
 
     /// What the shop relies on, read from the parts: the replica is detached and takes
-    /// writes, and each server's files name it.
-    async fn assert_switched(&self) {
+    /// writes, and each server's files name it. Each problem found, by server.
+    async fn switch_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let promoted = rds::describe(&self.b, &self.pair.replica_id).await;
-        assert_eq!(promoted.read_replica_source_db_instance_identifier(), None);
+        if let Some(source) = promoted.read_replica_source_db_instance_identifier() {
+            problems.push(format!("{} still replicates from {source}", self.pair.replica_id));
+            return problems;
+        }
         rds::database(&self.b, &self.pair.replica_id)
             .await
             .exec("CREATE DATABASE IF NOT EXISTS switched");
         let endpoint = promoted.endpoint().unwrap();
         let address = format!("{}:{}", endpoint.address().unwrap(), endpoint.port().unwrap());
-        for root in &self.roots {
+        for (server, root) in self.servers.iter().zip(&self.roots) {
             let env = node::read(root, node::ENV_FILE);
-            assert!(env.contains(&format!("DB_HOST={address}")), "{env}");
-            assert!(node::read(root, "/var/www/magento/app/etc/env.php").contains(&format!("'host' => '{address}'")));
+            let magento = node::read(root, "/var/www/magento/app/etc/env.php");
+            if !env.contains(&format!("DB_HOST={address}")) || !magento.contains(&format!("'host' => '{address}'")) {
+                problems.push(format!("{server} does not name {address}"));
+            }
         }
+        problems
+    }
+
+    async fn assert_switched(&self) {
+        let problems = self.switch_problems().await;
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     async fn history(&self, execution: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
@@ -176,38 +215,135 @@ impl Switch {
             .sfn
             .get_execution_history()
             .execution_arn(execution)
+            .max_results(1000)
             .send()
             .await
             .unwrap();
         history.events().to_vec()
     }
+
+    /// Every notification delivered to the pager queue so far: (subject, message).
+    async fn notifications(&self) -> Vec<(String, String)> {
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.pager)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if received.messages().is_empty() {
+                break;
+            }
+            for message in received.messages() {
+                let envelope: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+                seen.push((
+                    envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                    envelope["Message"].as_str().unwrap_or_default().to_owned(),
+                ));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.pager)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        seen
+    }
+
+    /// The scheduled fence sweep, as EventBridge invokes it.
+    fn sweep(&self) -> Value {
+        let scheduled: Value =
+            serde_json::from_slice(&std::fs::read(repo_root().join("events/scheduled-event.json")).unwrap()).unwrap();
+        self.watch.invoke("rds-promoter", &scheduled).unwrap().unwrap()
+    }
 }
 
+/// An operator's input from `infra/statemachine/`.
+fn manual(file: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(repo_root().join("infra/statemachine").join(file)).unwrap()).unwrap()
+}
+
+/// The names of the Task states entered, in order.
+fn tasks_entered(history: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<String> {
+    history
+        .iter()
+        .filter(|e| e.r#type() == &HistoryEventType::TaskStateEntered)
+        .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+        .collect()
+}
+
+/// The sweep completed the database fence: the guard of "the old primary is fenced".
+fn database_fenced(swept: &Value) -> Result<(), String> {
+    match swept["fences"][0]["database"]["state"].as_str() {
+        Some("done") => Ok(()),
+        other => Err(format!("the old primary's fence is {other:?}: {swept}")),
+    }
+}
+
+const STARTED: &str = "shop-failover: region switch started";
+const FINISHED: &str = "shop-failover: region switch finished";
+const FAILED: &str = "shop-failover: region switch FAILED";
+
 #[tokio::test]
-async fn the_plan_promotes_once_and_repoints_every_server_at_the_writable_replica() {
-    let switch = Switch::set_up(None, &[]).await;
+async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_history() {
+    let switch = Switch::set_up(Options::default()).await;
 
     let done = switch.run().await;
 
-    let output = switch.succeeded(&done);
-    assert_eq!(output["promotion"]["action"], "promoted", "{output}");
-    assert_eq!(output["repoint"]["status"], "success", "{output}");
+    let report = switch.succeeded(&done);
+    assert_eq!(report["outcome"], "switched", "{report}");
+    assert_eq!(report["promotion"], "promoted", "{report}");
+    let repointed: Vec<&str> = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["result"] == "success")
+        .filter_map(|i| i["instanceId"].as_str())
+        .collect();
+    assert_eq!(repointed.len(), 2, "{report}");
     switch.assert_switched().await;
     let history = switch.history(done.execution_arn()).await;
-    let entered: Vec<&str> = history
-        .iter()
-        .filter(|e| e.r#type() == &HistoryEventType::TaskStateEntered)
-        .filter_map(|e| e.state_entered_event_details().map(|d| d.name()))
-        .collect();
-    let checks = entered.iter().filter(|s| **s == "CheckWritable").count();
-    assert!(checks >= 1, "{entered:?}");
-    assert_eq!(entered[0], "Promote");
-    assert_eq!(&entered[1 + checks..], ["Fence", "Publish", "Repoint"], "{entered:?}");
+    let tasks = tasks_entered(&history);
+    let checks = tasks.iter().filter(|s| *s == "CheckWritable").count();
+    assert!(checks >= 1, "{tasks:?}");
+    assert_eq!(tasks[..2], ["Promote", "NotifyStart"], "{tasks:?}");
+    assert_eq!(
+        tasks[2 + checks..],
+        ["Fence", "Publish", "Repoint", "Report", "NotifyEnd"],
+        "{tasks:?}"
+    );
+    // The report's timeline is the execution history's.
+    let step = |name: &str| {
+        report["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing from the timeline: {report}"))
+    };
+    assert_eq!(step("CheckWritable")["visits"], checks as u64);
+    // One notification per phase: the start, and the end carrying the report.
+    let notes = switch.notifications().await;
+    let subjects: Vec<&str> = notes.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(subjects, [STARTED, FINISHED], "{notes:?}");
+    let notified: Value = serde_json::from_str(&notes[1].1).unwrap();
+    assert_eq!(notified["timeline"], report["timeline"]);
+    assert_eq!(notified["executionArn"], done.execution_arn());
 
-    // The primary region did not answer: the fence of the old primary is pending, and the
-    // switch went on without it.
-    assert_eq!(output["fence"]["action"], "fence-pending", "{output}");
-    assert_eq!(output["fence"]["fence"]["database"]["state"], "pending", "{output}");
+    // The primary region did not answer: the fence of the old primary is pending, the
+    // report says so, and the switch went on without it.
+    assert_eq!(report["fence"]["database"]["state"], "pending", "{report}");
+    let pending = report["pending"].to_string();
+    assert!(
+        pending.contains("fence of the old primary database pending"),
+        "{pending}"
+    );
     assert_eq!(
         rds::describe(&switch.a, &switch.pair.primary_id)
             .await
@@ -216,74 +352,72 @@ async fn the_plan_promotes_once_and_repoints_every_server_at_the_writable_replic
     );
     // It answers again: the scheduled sweep completes the fence, and the old primary stops.
     switch.proxy.fail_region(PRIMARY, None);
-    let scheduled: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo_root().join("events/scheduled-event.json")).unwrap()).unwrap();
-    let swept = switch.watch.invoke("rds-promoter", &scheduled).unwrap().unwrap();
+    let swept = switch.sweep();
     assert_eq!(swept["action"], "swept-fences", "{swept}");
-    let fence = &swept["fences"][0];
-    assert_eq!(fence["database"]["state"], "done", "{swept}");
+    database_fenced(&swept).unwrap();
     let seen = rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
     assert!(seen.contains(&"stopped".to_owned()), "{seen:?}");
-    eprintln!(
-        "region switch: fence completed by the sweep: {}",
-        fence["database"]["how"]
-    );
 
-    // The step timeline, from the history's own timestamps (printed for the report).
-    let start = history.first().map(|e| e.timestamp().as_secs_f64()).unwrap_or_default();
-    for event in &history {
-        let at = event.timestamp().as_secs_f64() - start;
-        if let Some(details) = event.state_entered_event_details() {
-            eprintln!("region switch: +{at:6.2} s entered {}", details.name());
-        }
-        if let Some(details) = event.state_exited_event_details() {
-            eprintln!("region switch: +{at:6.2} s exited  {}", details.name());
-        }
+    // The step timeline, as the plan reported it from its history (printed for the notes).
+    for step in report["timeline"].as_array().unwrap() {
+        eprintln!(
+            "region switch: +{:6.2} s .. {:>6} s {:16} x{} ({} s in it)",
+            step["startedAtS"].as_f64().unwrap_or_default(),
+            step["endedAtS"].to_string(),
+            step["step"].as_str().unwrap_or_default(),
+            step["visits"],
+            step["spentS"]
+        );
     }
+    eprintln!(
+        "region switch: {} s to the report, {} s of it waiting for the promotion",
+        report["elapsedS"], report["waitedS"]
+    );
 }
 
 #[tokio::test]
 async fn a_promotion_longer_than_an_invocation_may_wait_is_waited_for_by_the_plan() {
     // Each rds-promoter invocation may wait at most 2 s; the promotion takes 12. The plan's
     // Wait loop, not an invocation, waits for it.
-    let switch = Switch::set_up(Some(12), &[("MAX_WAIT_SECONDS", "2")]).await;
+    let switch = Switch::set_up(Options {
+        promotion_seconds: Some(12),
+        extra: &[("MAX_WAIT_SECONDS", "2")],
+        ..Options::default()
+    })
+    .await;
 
     let done = switch.run().await;
 
-    let output = switch.succeeded(&done);
+    let report = switch.succeeded(&done);
     assert!(
-        matches!(output["promotion"]["action"].as_str(), Some("promoted" | "resumed")),
-        "{output}"
+        matches!(report["promotion"].as_str(), Some("promoted" | "resumed")),
+        "{report}"
     );
     switch.assert_switched().await;
-    let history = switch.history(done.execution_arn()).await;
-    let looks = history
+    let looks = tasks_entered(&switch.history(done.execution_arn()).await)
         .iter()
-        .filter_map(|e| e.state_entered_event_details())
-        .filter(|d| d.name() == "CheckWritable")
+        .filter(|s| *s == "CheckWritable")
         .count();
     assert!(
         looks >= 2,
         "the plan looked at the promoting replica across its Wait loop: {looks} looks"
     );
-    eprintln!("region switch: a 12 s promotion took {looks} CheckWritable looks, 5 s apart");
+    eprintln!(
+        "region switch: a 12 s promotion took {looks} CheckWritable looks, 5 s apart; {} s waited",
+        report["waitedS"]
+    );
 }
 
 #[tokio::test]
 async fn ten_concurrent_starts_make_one_switch() {
-    let switch = Switch::set_up(None, &[]).await;
+    let switch = Switch::set_up(Options::default()).await;
 
     let runs = (0..10).map(|_| switch.run());
     let results = futures_util::future::join_all(runs).await;
 
     let actions: Vec<String> = results
         .iter()
-        .map(|done| {
-            switch.succeeded(done)["promotion"]["action"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
-        })
+        .map(|done| switch.succeeded(done)["promotion"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(
         actions.iter().filter(|a| *a == "promoted").count(),
@@ -297,4 +431,119 @@ async fn ten_concurrent_starts_make_one_switch() {
         "{actions:?}"
     );
     switch.assert_switched().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_every_step_and_changes_nothing() {
+    let switch = Switch::set_up(Options::default()).await;
+
+    // The operator's documented dry-run input.
+    let input = manual("manual-dry-run.json");
+    assert_eq!(input["dryRun"], true);
+    let done = stack::run_execution(&switch.sfn, &switch.plan, &input, LIMIT).await;
+
+    let output = switch.succeeded(&done);
+    let plan = output["dryRunPromotion"]["report"]["plan"].to_string();
+    for step in ["would call PromoteReadReplica", "fence", "would publish"] {
+        assert!(plan.contains(step), "{step:?} missing from {plan}");
+    }
+    let instances = output["dryRunRepoint"]["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{output}");
+    assert!(instances.iter().all(|i| i["reason"] == "dry run"), "{output}");
+    assert_eq!(
+        tasks_entered(&switch.history(done.execution_arn()).await),
+        ["DryRun", "DryRunRepoint"]
+    );
+    // Nothing changed, and nobody was paged.
+    let problems = switch.switch_problems().await;
+    assert!(
+        problems.iter().any(|p| p.contains("still replicates")),
+        "the replica is still a replica: {problems:?}"
+    );
+    assert_eq!(
+        ssm::get_parameter(&switch.b, &format!("{}/active-region", switch.prefix)).await,
+        None
+    );
+    for root in &switch.roots {
+        assert!(node::read(root, node::ENV_FILE).contains(node::OLD_DB_HOST));
+    }
+    assert_eq!(switch.notifications().await, []);
+}
+
+#[tokio::test]
+async fn a_server_that_fails_is_reported_and_the_repoint_failure_policy_is_honoured() {
+    let (stop, go_on) = tokio::join!(
+        Switch::set_up(Options {
+            repoint_failures: Some("stop"),
+            ..Options::default()
+        }),
+        Switch::set_up(Options::default()),
+    );
+    // One server of each shop cannot be repointed: its web server does not restart (stop),
+    // Magento's setup:config:set fails (continue).
+    node::fail_restart(&stop.roots[1], "nginx");
+    node::fail_magento(&go_on.roots[1], "setup:config:set");
+
+    let (stopped, continued) = tokio::join!(stop.run(), go_on.run());
+
+    // stop: the plan ends in RepointFailed and pages with the report of each server.
+    assert_eq!(stopped.status(), &ExecutionStatus::Failed, "{stopped:?}");
+    assert_eq!(stopped.error(), Some("RepointFailed"));
+    let notes = stop.notifications().await;
+    let subjects: Vec<&str> = notes.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(subjects, [STARTED, FAILED], "{notes:?}");
+    let failed: Value = serde_json::from_str(&notes[1].1).unwrap();
+    assert_eq!(failed["outcome"], "failed", "{failed}");
+    assert_eq!(failed["failedAt"], "RepointFailed");
+    assert_eq!(failed["leftToConvergence"], json!([stop.servers[1]]));
+    let server = failed["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instanceId"] == stop.servers[1].as_str())
+        .unwrap();
+    assert!(server.to_string().contains("nginx"), "{server}");
+    let repoints = tasks_entered(&stop.history(stopped.execution_arn()).await)
+        .iter()
+        .filter(|s| *s == "Repoint")
+        .count();
+    assert_eq!(repoints, 2, "one more attempt before the policy applies");
+
+    // continue: the switch completes, and the report names the server left behind; the
+    // file check of the shop finds exactly that server.
+    let report = go_on.succeeded(&continued);
+    assert_eq!(report["outcome"], "switched-with-failures", "{report}");
+    assert_eq!(report["leftToConvergence"], json!([go_on.servers[1]]));
+    assert!(report["pending"].to_string().contains("not repointed"), "{report}");
+    let problems = go_on.switch_problems().await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with(&go_on.servers[1]), "{problems:?}");
+}
+
+#[tokio::test]
+async fn with_the_database_fence_switched_off_the_fence_check_fails() {
+    // The injected defect: FENCE_DATABASE=none. The check the happy path relies on
+    // (database_fenced) must fail, and the old primary must stay up.
+    let switch = Switch::set_up(Options {
+        extra: &[("FENCE_DATABASE", "none")],
+        ..Options::default()
+    })
+    .await;
+
+    // Started by hand, with the operator's documented input.
+    let input = manual("manual-start.json");
+    let report = switch.succeeded(&stack::run_execution(&switch.sfn, &switch.plan, &input, LIMIT).await);
+
+    assert_eq!(report["outcome"], "switched", "{report}");
+    assert_eq!(report["fence"]["database"]["state"], "not-configured", "{report}");
+    assert!(report["pending"].to_string().contains("is not fenced"), "{report}");
+    switch.proxy.fail_region(PRIMARY, None);
+    let swept = switch.sweep();
+    assert!(database_fenced(&swept).is_err(), "{swept}");
+    assert_eq!(
+        rds::describe(&switch.a, &switch.pair.primary_id)
+            .await
+            .db_instance_status(),
+        Some("available")
+    );
 }

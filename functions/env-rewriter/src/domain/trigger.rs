@@ -31,6 +31,9 @@ pub enum RewriteTrigger {
         db_port: Option<u16>,
         /// Only report what would be done.
         dry_run: bool,
+        /// Answer a partial repoint with its report (status `partial-failure`) instead of a
+        /// retryable error: the region-switch plan applies its own repoint failure policy.
+        report_partial: bool,
     },
 }
 
@@ -49,6 +52,8 @@ struct ManualRequest {
     db_port: Option<u16>,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    report_partial: bool,
 }
 
 impl RewriteTrigger {
@@ -62,7 +67,7 @@ impl RewriteTrigger {
     }
 
     /// Recognises the event: a Parameter Store Change, an alarm transition (EventBridge or
-    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?}` request.
+    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?, "reportPartial"?}` request.
     pub fn from_value(value: Value) -> Result<Self, TriggerError> {
         let detail_type = value.get("detail-type").and_then(Value::as_str).map(str::to_owned);
         match detail_type.as_deref() {
@@ -105,6 +110,7 @@ impl RewriteTrigger {
             db_host,
             db_port: request.db_port,
             dry_run: request.dry_run,
+            report_partial: request.report_partial,
         })
     }
 }
@@ -143,8 +149,20 @@ mod tests {
                 region: Region::new("us-east-1").unwrap(),
                 db_host: Some(DbHost::new("db.example").unwrap()),
                 db_port: None,
-                dry_run: true
+                dry_run: true,
+                report_partial: false,
             }
+        );
+        let plan = RewriteTrigger::from_value(json!({"region": "us-east-1", "reportPartial": true})).unwrap();
+        assert!(
+            matches!(
+                plan,
+                RewriteTrigger::Manual {
+                    report_partial: true,
+                    ..
+                }
+            ),
+            "{plan:?}"
         );
         for (bad, needle) in [
             (json!({"region": "us-east-1; id"}), "manual request region"),

@@ -26,6 +26,16 @@ pub enum SwitchKind {
     Failback,
 }
 
+impl SwitchKind {
+    /// Whether health-monitor itself writes `active-region` for this switch. A failover is
+    /// the region-switch plan's to publish, after the promotion and the fence (published
+    /// here, servers would be repointed at the old database first); a failback is still
+    /// health-monitor's until the failback plan replaces it.
+    pub fn published_by_monitor(self) -> bool {
+        self == Self::Failback
+    }
+}
+
 /// A change of active region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -142,3 +142,26 @@ impl ReplicationMappings for MemoryMappings {
         Ok(())
     }
 }
+
+/// Execution histories by ARN, as a test recorded them.
+#[derive(Debug, Default)]
+pub struct MemoryHistory {
+    /// ARN → (start, visits).
+    pub executions: Mutex<HashMap<String, (i64, Vec<crate::domain::StateVisit>)>>,
+}
+
+impl crate::ports::ExecutionHistory for MemoryHistory {
+    async fn visits(&self, execution_arn: &str) -> Result<(i64, Vec<crate::domain::StateVisit>), AwsFailure> {
+        self.executions
+            .lock()
+            .unwrap()
+            .get(execution_arn)
+            .cloned()
+            .ok_or_else(|| AwsFailure {
+                operation: "GetExecutionHistory",
+                code: Some("ExecutionDoesNotExist".into()),
+                message: format!("Execution Does Not Exist: '{execution_arn}'"),
+                class: failover_core::ErrorClass::NonRetryable,
+            })
+    }
+}

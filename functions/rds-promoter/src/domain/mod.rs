@@ -5,6 +5,7 @@ mod decision;
 mod fence;
 mod instance;
 mod lock;
+mod plan_report;
 mod split_brain;
 
 pub use decision::{promotion_step, PromotionStep};
@@ -14,4 +15,5 @@ pub use fence::{
 };
 pub use instance::{guard_replica, writability, DbInstanceView, ReplicaGuard, Writability};
 pub use lock::{Claim, LockRecord, Stage};
+pub use plan_report::{plan_report, timeline, PlanOutcome, PlanReport, PlanState, StateKind, StateVisit, StepTiming};
 pub use split_brain::{split_brain_verdict, SourceProbe, SplitBrainVerdict};
