@@ -55,7 +55,10 @@ check() {
 
 check appProfile "$PROFILE" '^(magento|wordpress|envfile)$'
 check region "$REGION" '^[a-z]+(-[a-z]+){1,3}-[0-9]{1,2}$'
-check dbHost "$DB_HOST" '^([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)?$'
+# A host name: dot-separated labels of letters, digits and inner hyphens (no empty label),
+# at most 253 characters (the length SSM's pattern cannot express is checked here).
+check dbHost "$DB_HOST" '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)?$'
+(( ${#DB_HOST} <= 253 )) || fail "invalid dbHost: longer than 253 characters"
 check dbPort "$DB_PORT" '^([0-9]{1,5})?$'
 check appRoot "$APP_ROOT" '^/[A-Za-z0-9._/-]{0,200}$'
 check webUser "$WEB_USER" '^[a-z_][a-z0-9_-]{0,31}$'
