@@ -57,6 +57,37 @@ fn template(stack_name: &str, repoint_failures: &str) -> String {
     .to_string()
 }
 
+/// The primary region's forward replicator: a function reading the data table's stream
+/// through an event source mapping (what the fence pauses).
+fn forward_replicator_template(function: &str, table: &str) -> String {
+    json!({
+        "Resources": {
+            "Role": stack::service_role(),
+            "Replicator": stack::watched_function(function, "Role"),
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "TableName": table,
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+                }
+            },
+            "Mapping": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {
+                    "FunctionName": {"Ref": "Replicator"},
+                    "EventSourceArn": {"Fn::GetAtt": ["Table", "StreamArn"]},
+                    "StartingPosition": "TRIM_HORIZON",
+                    "Enabled": true
+                }
+            }
+        }
+    })
+    .to_string()
+}
+
 /// What a switch is set up with.
 #[derive(Default)]
 struct Options<'a> {
@@ -81,6 +112,7 @@ struct Switch {
     plan: String,
     pager: String,
     prefix: String,
+    replicator: String,
     log: std::path::PathBuf,
     a: failover_testkit::clients::RegionClients,
     proxy: FaultProxy,
@@ -103,6 +135,14 @@ impl Switch {
         let roots = ec2::manage(emu, "Magento", &servers);
         let document = format!("{name}-repoint");
         ssm::create_command_document(&b, &document, &ssm::repoint_document()).await;
+        let replicator = format!("{name}-stream-replicator");
+        let primary_config = sdk_config(&Region::new(PRIMARY).unwrap(), ClientTimeouts::default()).await;
+        stack::deploy(
+            &aws_sdk_cloudformation::Client::new(&primary_config),
+            &format!("{name}-primary"),
+            &forward_replicator_template(&replicator, &format!("{name}-data")),
+        )
+        .await;
         let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 31).unwrap();
         proxy.fail_region(PRIMARY, Some(Fault::Drop));
         let prefix = format!("/{name}/failover");
@@ -126,6 +166,7 @@ impl Switch {
                     ("ENVIRONMENT", environment.as_str()),
                     ("DOCUMENT_NAME", document.as_str()),
                     ("ENV_FILE", node::ENV_FILE),
+                    ("FORWARD_REPLICATOR_FUNCTION", replicator.as_str()),
                 ]
                 .iter()
                 .chain(options.extra)
@@ -152,6 +193,7 @@ impl Switch {
             plan: outputs["Plan"].clone(),
             pager: outputs["Pager"].clone(),
             prefix,
+            replicator,
             log,
             a,
             proxy,
@@ -255,6 +297,23 @@ impl Switch {
         seen
     }
 
+    /// The states of the forward replicator's event source mappings.
+    async fn mapping_states(&self) -> Vec<String> {
+        let listed = self
+            .a
+            .lambda
+            .list_event_source_mappings()
+            .function_name(&self.replicator)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .event_source_mappings()
+            .iter()
+            .map(|m| m.state().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// The scheduled fence sweep, as EventBridge invokes it.
     fn sweep(&self) -> Value {
         let scheduled: Value =
@@ -339,11 +398,17 @@ async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_histo
     // The primary region did not answer: the fence of the old primary is pending, the
     // report says so, and the switch went on without it.
     assert_eq!(report["fence"]["database"]["state"], "pending", "{report}");
+    assert_eq!(report["fence"]["replication"]["state"], "pending", "{report}");
     let pending = report["pending"].to_string();
     assert!(
         pending.contains("fence of the old primary database pending"),
         "{pending}"
     );
+    assert!(
+        pending.contains("fence of the forward stream replicator pending"),
+        "{pending}"
+    );
+    assert_eq!(switch.mapping_states().await, ["Enabled"]);
     assert_eq!(
         rds::describe(&switch.a, &switch.pair.primary_id)
             .await
@@ -357,6 +422,9 @@ async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_histo
     database_fenced(&swept).unwrap();
     let seen = rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
     assert!(seen.contains(&"stopped".to_owned()), "{seen:?}");
+    // Forward replication is paused: the replicator's mapping no longer reads the stream.
+    assert_eq!(swept["fences"][0]["replication"]["state"], "done", "{swept}");
+    assert_eq!(switch.mapping_states().await, ["Disabled"]);
 
     // The step timeline, as the plan reported it from its history (printed for the notes).
     for step in report["timeline"].as_array().unwrap() {
