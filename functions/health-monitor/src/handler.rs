@@ -16,7 +16,7 @@ use crate::domain::{decide, CheckResult, HealthState};
 use crate::error::MonitorError;
 use crate::event::MonitorEvent;
 use crate::ports::{HealthStateStore, HeartbeatProbe};
-use crate::report::{check_metric_lines, run_metric_lines, MonitorReport};
+use crate::report::{check_metric_lines, primary_active_line, run_metric_lines, MonitorReport};
 
 /// Where metric lines go: stdout (for Lambda's log agent) unless replaced.
 pub type MetricSink = Arc<dyn Fn(&MetricLine) + Send + Sync>;
@@ -91,6 +91,9 @@ where
         // Before anything can fail: the failover alarm treats a missing RegionHealthy
         // datapoint as breaching, so a state-table problem must not silence the checks.
         self.emit(check_metric_lines(&checks, &replication_lag_ms));
+        // What DNS may follow: the published active region (the plan's), not endpoint health.
+        let primary_active = self.primary_active().await;
+        self.emit(primary_active_line(primary_active));
 
         let (state, version) = match self.store.load().await? {
             Some((state, version)) => (state, Some(version)),
@@ -107,6 +110,7 @@ where
             replication_lag_ms,
             conflict: false,
             published: false,
+            primary_active,
         };
         if !self.store.save(&next, version).await? {
             info!("another monitor run updated the health state first; this run changed nothing");

@@ -24,6 +24,24 @@ pub struct MonitorReport {
     pub conflict: bool,
     /// True when this run wrote the active region to Parameter Store.
     pub published: bool,
+    /// Whether the published active region is the primary (`None`: nothing readable is
+    /// published); emitted as `PrimaryActive` for the Route 53 PRIMARY record's check.
+    pub primary_active: Option<bool>,
+}
+
+/// `PrimaryActive` (1 while the published active region is the primary, 0 after a switch),
+/// or nothing when no active region could be read.
+pub fn primary_active_line(primary_active: Option<bool>) -> Vec<MetricLine> {
+    primary_active
+        .map(|active| {
+            MetricLine::for_function(crate::FUNCTION).metric(
+                "PrimaryActive",
+                if active { 1.0 } else { 0.0 },
+                Unit::None,
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Per region, from the checks alone: `RegionHealthy`, latencies, replication lag.

@@ -4,7 +4,7 @@
 use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use tracing::{error, info, warn};
 
-use crate::domain::{approval_is_current, Decision, HealthState, SwitchKind};
+use crate::domain::{approval_is_current, primary_active, Decision, HealthState, SwitchKind};
 use crate::error::MonitorError;
 use crate::handler::Monitor;
 use crate::ports::{HealthStateStore, HeartbeatProbe};
@@ -30,6 +30,19 @@ where
             Err(e) => {
                 warn!(error = %e, "cannot read the failback approval parameter; treating as not approved");
                 false
+            }
+        }
+    }
+
+    /// Whether the published `active-region` is the primary. Unreadable is `None` (no
+    /// datapoint), never a failed run: the heartbeat checks matter more.
+    pub(crate) async fn primary_active(&self) -> Option<bool> {
+        let name = self.config.parameters.active_region();
+        match self.parameters.get_with_modified_time(&name).await {
+            Ok(stored) => primary_active(stored.as_ref().map(|s| s.value.as_str()), &self.config.regions.primary),
+            Err(e) => {
+                warn!(error = %e, "cannot read {name}; PrimaryActive is not emitted this run");
+                None
             }
         }
     }

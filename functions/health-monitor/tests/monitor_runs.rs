@@ -311,3 +311,27 @@ async fn a_failing_secondary_does_not_send_the_shop_home_early_and_is_critical()
     assert_eq!(metrics.take("BothRegionsUnhealthy").len(), 3);
     assert!(m_writes(&m).is_empty(), "no failback was published");
 }
+
+#[tokio::test]
+async fn the_published_active_region_is_emitted_for_dns_to_follow() {
+    // Route 53's PRIMARY record is healthy only while PrimaryActive is 1: DNS follows what
+    // the region-switch plan published, not the primary endpoint answering again.
+    let metrics = Metrics::default();
+    let m = metrics.attach(monitor(ScriptedHeartbeats::new(vec![(true, true); 3]), &[]));
+    let report = m.run(scheduled()).await.unwrap();
+    assert_eq!(report.primary_active, None);
+    assert!(
+        metrics.take("PrimaryActive").is_empty(),
+        "nothing published: no datapoint"
+    );
+
+    metrics.clear();
+    m.parameters().set(ACTIVE, "us-east-1");
+    assert_eq!(m.run(scheduled()).await.unwrap().primary_active, Some(true));
+    assert_eq!(metrics.take("PrimaryActive"), [("health-monitor".to_string(), 1.0)]);
+
+    metrics.clear();
+    m.parameters().set(ACTIVE, "us-west-2");
+    assert_eq!(m.run(scheduled()).await.unwrap().primary_active, Some(false));
+    assert_eq!(metrics.take("PrimaryActive"), [("health-monitor".to_string(), 0.0)]);
+}
