@@ -62,6 +62,10 @@ SHARED_CRATE = "failover_core"
 # e.g. "s3:ListObjectsV2": "s3:ListBucket".
 IAM_ACTION_EXCEPTIONS = {}
 
+# Services whose IAM action prefix differs from their signing name (CloudWatch signs as
+# `monitoring`, its actions are `cloudwatch:*`).
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+
 # aws-sdk-<crate> suffixes whose botocore service name differs.
 BOTOCORE_NAMES = {"sfn": "stepfunctions"}
 
@@ -220,6 +224,7 @@ class Services:
             except Exception as err:  # unknown service name
                 fail(f"no botocore model for aws-sdk-{service}: {err}")
             prefix = model.signing_name or model.endpoint_prefix
+            prefix = IAM_PREFIXES.get(prefix, prefix)
             self.cache[service] = {botocore.xform_name(op): f"{prefix}:{op}" for op in model.operation_names}
         return self.cache[service]
 

@@ -56,10 +56,12 @@ where
                 return Ok(report);
             }
             PromotionStep::Promote { source, verdict } => {
+                let rpo = self.rpo_estimate().await;
                 report.plan.push(format!(
-                    "would call PromoteReadReplica {replica} (BackupRetentionPeriod={}) in {}",
-                    self.config.backup_retention_days, self.config.replica.region
+                    "would call PromoteReadReplica {replica} (BackupRetentionPeriod={}) in {}; {}",
+                    self.config.backup_retention_days, self.config.replica.region, rpo.meaning
                 ));
+                report.rpo_estimate = Some(rpo);
                 report.former_source = Some(source);
                 report.split_brain = Some(verdict);
             }

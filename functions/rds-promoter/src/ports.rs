@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{DbInstanceView, FenceRecord, LockRecord, MappingView, StateVisit};
+use crate::domain::{DbInstanceView, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
 use failover_core::error::AwsFailure;
 
 /// Describes and promotes RDS instances in one region.
@@ -19,6 +19,9 @@ pub trait DbInstances: Send + Sync {
 
     /// Renames an instance at once, so its old endpoint name stops resolving.
     fn rename(&self, id: &str, to: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// The replica's `ReplicaLag` over the last 15 minutes, one entry per minute.
+    fn replica_lag(&self, id: &str) -> impl Future<Output = Result<Vec<LagMinute>, AwsFailure>> + Send;
 }
 
 /// A shared client is a client too.
@@ -37,6 +40,10 @@ impl<T: DbInstances> DbInstances for std::sync::Arc<T> {
 
     fn rename(&self, id: &str, to: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
         (**self).rename(id, to)
+    }
+
+    fn replica_lag(&self, id: &str) -> impl Future<Output = Result<Vec<LagMinute>, AwsFailure>> + Send {
+        (**self).replica_lag(id)
     }
 }
 

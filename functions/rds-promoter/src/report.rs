@@ -1,6 +1,6 @@
 //! The JSON report each invocation logs and returns, and its EMF metrics.
 
-use crate::domain::{FenceRecord, LockRecord, SplitBrainVerdict, Stage};
+use crate::domain::{FenceRecord, LockRecord, RpoEstimate, SplitBrainVerdict, Stage};
 use failover_core::alarm::IgnoreReason;
 use failover_core::emf::{MetricLine, Unit};
 use failover_core::parameters::ParameterNames;
@@ -96,6 +96,9 @@ pub struct PromotionReport {
     /// The sweep: every fence it looked at.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fences: Vec<FenceRecord>,
+    /// How far behind the replica was when it was promoted (what the failover may lose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_estimate: Option<RpoEstimate>,
     /// Durations.
     pub timings: Timings,
 }
@@ -118,6 +121,7 @@ impl PromotionReport {
             plan: Vec::new(),
             fence: None,
             fences: Vec::new(),
+            rpo_estimate: None,
             timings: Timings::default(),
         }
     }
@@ -151,6 +155,7 @@ impl PromotionReport {
             .zip(record.writable_at_ms)
             .map(|(a, b)| b - a);
         report.timings.failover_ms = record.published_at_ms.map(|p| p - record.created_at_ms);
+        report.rpo_estimate = record.rpo.clone();
         report
     }
 

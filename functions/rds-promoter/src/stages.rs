@@ -9,8 +9,8 @@ use failover_core::{AwsFailure, ErrorClass};
 use tracing::info;
 
 use crate::domain::{
-    guard_replica, promotion_step, split_brain_verdict, writability, DbInstanceView, LockRecord, PromotionStep,
-    ReplicaGuard, SourceProbe, SplitBrainVerdict, Stage, Writability,
+    guard_replica, promotion_step, rpo_estimate, split_brain_verdict, writability, DbInstanceView, LockRecord,
+    PromotionStep, ReplicaGuard, RpoEstimate, SourceProbe, SplitBrainVerdict, Stage, Writability,
 };
 use crate::error::PromoterError;
 use crate::handler::{now_ms, Promoter};
@@ -125,6 +125,7 @@ where
                 holder,
             });
         }
+        record.rpo = Some(self.rpo_estimate().await);
         match self
             .replica_side
             .promote(replica, self.config.backup_retention_days)
@@ -140,6 +141,18 @@ where
         record.promote_requested_at_ms = Some(now_ms());
         record.stage = Stage::Promoting;
         Ok((PromotionAction::Promoted, Some(verdict)))
+    }
+
+    /// How far behind the replica is, read just before it is promoted. Unreadable metrics
+    /// are an unknown estimate, never a reason to delay a failover.
+    pub(crate) async fn rpo_estimate(&self) -> RpoEstimate {
+        let replica = &self.config.replica.id;
+        let estimate = match self.replica_side.replica_lag(replica).await {
+            Ok(minutes) => rpo_estimate(&minutes),
+            Err(failure) => RpoEstimate::unknown(&format!("ReplicaLag of {replica} unreadable: {failure}")),
+        };
+        info!(%replica, rpo = %estimate.meaning, "RPO estimate at promotion");
+        estimate
     }
 
     /// After `InvalidDBInstanceState`, proceeds only once the replica is detached from its

@@ -38,7 +38,7 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
     let table = config.state_table.clone();
     Promoter::new(
         config,
-        RdsInstances::new(aws_sdk_rds::Client::new(&replica)),
+        RdsInstances::new(aws_sdk_rds::Client::new(&replica)).with_metrics(aws_sdk_cloudwatch::Client::new(&replica)),
         RdsInstances::new(source_rds),
         DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&replica), table),
         SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),

@@ -95,3 +95,58 @@ async fn an_unknown_execution_is_a_clear_error() {
     assert_eq!(err.code.as_deref(), Some("ExecutionDoesNotExist"), "{err}");
     assert_eq!(err.class, failover_core::ErrorClass::NonRetryable, "{err}");
 }
+
+/// CloudWatch's GetMetricStatistics for `AWS/RDS` `ReplicaLag` (CloudWatch API Reference:
+/// datapoints in no particular order, one per period; RDS User Guide: ReplicaLag is
+/// Seconds_Behind_Master, -1 while replication is not running).
+#[tokio::test]
+async fn the_rpo_estimate_is_read_from_the_replicas_lag_metric() {
+    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+    use aws_sdk_cloudwatch::types::{Datapoint, Statistic};
+    use aws_sdk_cloudwatch::Client as CloudWatchClient;
+    use rds_promoter::adapters::RdsInstances;
+    use rds_promoter::domain::rpo_estimate;
+    use rds_promoter::ports::DbInstances;
+
+    let minute = |at_s: i64, minimum: f64, maximum: f64| {
+        Datapoint::builder()
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(at_s))
+            .minimum(minimum)
+            .maximum(maximum)
+            .build()
+    };
+    let lag = mock!(CloudWatchClient::get_metric_statistics)
+        .match_requests(|r| {
+            r.namespace() == Some("AWS/RDS")
+                && r.metric_name() == Some("ReplicaLag")
+                && r.dimensions().first().and_then(|d| d.value()) == Some("shop-db-replica")
+                && r.period() == Some(60)
+                && r.statistics().contains(&Statistic::Maximum)
+                && r.statistics().contains(&Statistic::Minimum)
+        })
+        .then_output(move || {
+            GetMetricStatisticsOutput::builder()
+                .label("ReplicaLag")
+                .datapoints(minute(1_800, -1.0, 4.0))
+                .datapoints(minute(1_740, 0.0, 2.0))
+                .build()
+        });
+    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, []);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&lag]);
+    let replica = RdsInstances::new(rds).with_metrics(cloudwatch);
+
+    let minutes = replica.replica_lag("shop-db-replica").await.unwrap();
+    let estimate = rpo_estimate(&minutes);
+
+    assert_eq!(estimate.replica_lag_seconds, Some(4.0), "{estimate:?}");
+    assert_eq!(estimate.measured_at_ms, Some(1_800_000));
+    assert!(
+        !estimate.replication_running,
+        "replication stopped during the last minute"
+    );
+
+    // The primary's side reads no metrics: an unknown estimate, never a failed promotion.
+    let source = RdsInstances::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, []));
+    let err = source.replica_lag("shop-db").await.unwrap_err();
+    assert_eq!(err.operation, "GetMetricStatistics");
+}

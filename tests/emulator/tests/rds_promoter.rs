@@ -27,6 +27,10 @@ struct CountingPromotes<T> {
 }
 
 impl<T: DbInstances> DbInstances for CountingPromotes<T> {
+    async fn replica_lag(&self, id: &str) -> Result<Vec<rds_promoter::domain::LagMinute>, AwsFailure> {
+        self.inner.replica_lag(id).await
+    }
+
     async fn describe(&self, id: &str) -> Result<Option<DbInstanceView>, AwsFailure> {
         self.inner.describe(id).await
     }

@@ -357,6 +357,11 @@ async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_histo
     let report = switch.succeeded(&done);
     assert_eq!(report["outcome"], "switched", "{report}");
     assert_eq!(report["promotion"], "promoted", "{report}");
+    // The RPO estimate comes from the replica's ReplicaLag metric (the emulator publishes
+    // MariaDB's Seconds_Behind_Master, as RDS does): measured, whatever it is.
+    let rpo = &report["rpoEstimate"];
+    assert!(rpo["replicaLagSeconds"].as_f64().is_some_and(|s| s >= 0.0), "{report}");
+    eprintln!("region switch: RPO estimate at promotion: {}", rpo["meaning"]);
     let repointed: Vec<&str> = report["instances"]
         .as_array()
         .unwrap()

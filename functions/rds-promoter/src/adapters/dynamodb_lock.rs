@@ -58,6 +58,14 @@ pub(crate) fn to_item(record: &LockRecord) -> HashMap<String, AttributeValue> {
         ("published_at_ms", record.published_at_ms.map(n)),
         ("endpoint_address", record.endpoint_address.as_deref().map(s)),
         ("endpoint_port", record.endpoint_port.map(|p| n(p.into()))),
+        (
+            "rpo",
+            record
+                .rpo
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok())
+                .map(|j| s(&j)),
+        ),
     ];
     item.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))));
     item
@@ -92,6 +100,10 @@ pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Result<LockRe
         published_at_ms: number("published_at_ms"),
         endpoint_address: text("endpoint_address"),
         endpoint_port: number("endpoint_port").and_then(|p| u16::try_from(p).ok()),
+        rpo: match text("rpo") {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|_| damaged("rpo"))?),
+            None => None,
+        },
     })
 }
 

@@ -1,21 +1,37 @@
-//! [`DbInstances`] over the RDS API.
+//! [`DbInstances`] over the RDS API, and the `AWS/RDS` `ReplicaLag` metric in CloudWatch.
 
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_rds::types::DbInstance;
 
-use crate::domain::DbInstanceView;
+use crate::domain::{DbInstanceView, LagMinute};
 use crate::ports::DbInstances;
 use failover_core::error::AwsFailure;
+
+/// How far back the replica's lag is read: the last minutes before a promotion.
+const LAG_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// RDS instances in the client's region.
 #[derive(Debug, Clone)]
 pub struct RdsInstances {
     client: aws_sdk_rds::Client,
+    metrics: Option<aws_sdk_cloudwatch::Client>,
 }
 
 impl RdsInstances {
     /// Wraps a client (its region is the instances' region).
     pub fn new(client: aws_sdk_rds::Client) -> Self {
-        Self { client }
+        Self { client, metrics: None }
+    }
+
+    /// Also reads the instances' metrics (CloudWatch in the same region): the replica side.
+    pub fn with_metrics(self, metrics: aws_sdk_cloudwatch::Client) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
+        }
     }
 }
 
@@ -49,6 +65,42 @@ impl DbInstances for RdsInstances {
             .await
             .map(|_| ())
             .map_err(|err| AwsFailure::from_sdk("PromoteReadReplica", &err))
+    }
+
+    async fn replica_lag(&self, id: &str) -> Result<Vec<LagMinute>, AwsFailure> {
+        let Some(metrics) = &self.metrics else {
+            return Err(AwsFailure {
+                operation: "GetMetricStatistics",
+                code: None,
+                message: "this RDS side is not wired to CloudWatch (only the replica's side is)".into(),
+                class: failover_core::ErrorClass::NonRetryable,
+            });
+        };
+        let now = SystemTime::now();
+        let output = metrics
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(id).build())
+            .start_time(DateTime::from(now - LAG_WINDOW))
+            .end_time(DateTime::from(now))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .statistics(Statistic::Minimum)
+            .send()
+            .await
+            .map_err(|err| AwsFailure::from_sdk("GetMetricStatistics", &err))?;
+        Ok(output
+            .datapoints()
+            .iter()
+            .filter_map(|d| {
+                Some(LagMinute {
+                    at_ms: d.timestamp()?.to_millis().ok()?,
+                    maximum: d.maximum()?,
+                    minimum: d.minimum()?,
+                })
+            })
+            .collect())
     }
 
     async fn stop(&self, id: &str) -> Result<(), AwsFailure> {

@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use super::rpo::RpoEstimate;
+
 /// How far a failover got. Stages only move forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,7 +47,7 @@ impl Stage {
 }
 
 /// The lock item as stored in the state table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LockRecord {
     /// The failover id (alarm name @ state timestamp).
     pub failover_id: String,
@@ -71,6 +73,8 @@ pub struct LockRecord {
     pub endpoint_address: Option<String>,
     /// Endpoint port once writable.
     pub endpoint_port: Option<u16>,
+    /// How far behind the replica was when PromoteReadReplica was sent (the RPO estimate).
+    pub rpo: Option<RpoEstimate>,
 }
 
 impl LockRecord {
@@ -89,6 +93,7 @@ impl LockRecord {
             published_at_ms: None,
             endpoint_address: None,
             endpoint_port: None,
+            rpo: None,
         }
     }
 

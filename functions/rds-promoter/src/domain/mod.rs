@@ -6,6 +6,7 @@ mod fence;
 mod instance;
 mod lock;
 mod plan_report;
+mod rpo;
 mod split_brain;
 
 pub use decision::{promotion_step, PromotionStep};
@@ -16,4 +17,5 @@ pub use fence::{
 pub use instance::{guard_replica, writability, DbInstanceView, ReplicaGuard, Writability};
 pub use lock::{Claim, LockRecord, Stage};
 pub use plan_report::{plan_report, timeline, PlanOutcome, PlanReport, PlanState, StateKind, StateVisit, StepTiming};
+pub use rpo::{rpo_estimate, LagMinute, RpoEstimate};
 pub use split_brain::{split_brain_verdict, SourceProbe, SplitBrainVerdict};

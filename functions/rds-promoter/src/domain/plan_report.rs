@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::fence::{FenceRecord, FenceState};
+use super::rpo::RpoEstimate;
 
 /// What kind of state a history entry belongs to: Wait states are the plan waiting (for a
 /// promotion), not working.
@@ -164,6 +165,9 @@ pub struct PlanReport {
     /// The promoted replica.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+    /// How far behind the replica was when it was promoted: what the switch may have lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_estimate: Option<RpoEstimate>,
     /// The published endpoint and active region.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Value>,
@@ -226,6 +230,9 @@ pub fn plan_report(
         failover_id: text("failoverId"),
         promotion: text("action"),
         replica: text("replica"),
+        rpo_estimate: promotion_report
+            .and_then(|r| r.get("rpoEstimate"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
         published: state.published.clone(),
         fence,
         instances: state.repoint.as_ref().map(|r| r.instances.clone()).unwrap_or_default(),
