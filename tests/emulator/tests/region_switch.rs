@@ -504,6 +504,14 @@ async fn ten_concurrent_starts_make_one_switch() {
         "{actions:?}"
     );
     switch.assert_switched().await;
+    // One switch, one page that it started (the executions that joined it do not page).
+    let starts = switch
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject == STARTED)
+        .count();
+    assert_eq!(starts, 1, "{actions:?}");
 }
 
 #[tokio::test]
