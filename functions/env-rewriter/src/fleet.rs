@@ -12,7 +12,7 @@ use crate::domain::{select_targets, CommandBatch, InstanceResult, InvocationStat
 use crate::error::RewriterError;
 use crate::handler::Rewriter;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
-use crate::report::InstanceReport;
+use crate::report::{InstanceReport, PendingCommand};
 
 impl<F, N, C, P> Rewriter<F, N, C, P>
 where
@@ -85,28 +85,8 @@ where
         let mut pending = sent;
         let mut results = BTreeMap::new();
         loop {
-            let mut still_pending = Vec::new();
-            for (command_id, instance_id) in pending {
-                match self.commands.invocation(&command_id, &instance_id).await {
-                    Ok(InvocationStatus::Done(result)) => {
-                        results.insert(instance_id, result);
-                    }
-                    Ok(InvocationStatus::NotYetVisible | InvocationStatus::Running(_)) => {
-                        still_pending.push((command_id, instance_id))
-                    }
-                    Err(failure) if failure.class == ErrorClass::Retryable => {
-                        still_pending.push((command_id, instance_id))
-                    }
-                    Err(failure) => {
-                        results.insert(
-                            instance_id,
-                            InstanceResult::Undeliverable {
-                                detail: failure.to_string(),
-                            },
-                        );
-                    }
-                }
-            }
+            let (still_pending, done) = self.look(pending).await;
+            results.extend(done);
             pending = still_pending;
             if pending.is_empty() {
                 break;
@@ -126,6 +106,47 @@ where
         }
         results
     }
+
+    /// One look at each sent (command, instance): the ones still running, and the results
+    /// of the others.
+    pub(crate) async fn look(
+        &self,
+        pending: Vec<(String, String)>,
+    ) -> (Vec<(String, String)>, BTreeMap<String, InstanceResult>) {
+        let mut still_pending = Vec::new();
+        let mut results = BTreeMap::new();
+        for (command_id, instance_id) in pending {
+            match self.commands.invocation(&command_id, &instance_id).await {
+                Ok(InvocationStatus::Done(result)) => {
+                    results.insert(instance_id, result);
+                }
+                Ok(InvocationStatus::NotYetVisible | InvocationStatus::Running(_)) => {
+                    still_pending.push((command_id, instance_id))
+                }
+                Err(failure) if failure.class == ErrorClass::Retryable => still_pending.push((command_id, instance_id)),
+                Err(failure) => {
+                    results.insert(
+                        instance_id,
+                        InstanceResult::Undeliverable {
+                            detail: failure.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        (still_pending, results)
+    }
+}
+
+/// The commands of `sent` as the report hands them to the plan, each with its App tag.
+pub(crate) fn pending_commands(sent: &[(String, String)], apps: &BTreeMap<String, String>) -> Vec<PendingCommand> {
+    sent.iter()
+        .map(|(command_id, instance_id)| PendingCommand {
+            command_id: command_id.clone(),
+            instance_id: instance_id.clone(),
+            app: apps.get(instance_id).cloned().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// One line per server: every commanded one with its result, every skipped one with why.

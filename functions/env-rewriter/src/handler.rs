@@ -73,9 +73,12 @@ where
     /// server that did not succeed; the full report is logged. So is a run in which servers
     /// matched but none could be commanded (all skipped).
     pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<RewriteReport, RewriterError> {
+        if let Some(sent) = payload.get("collect") {
+            return Box::pin(self.collect(sent.clone())).await;
+        }
         let trigger = RewriteTrigger::from_value(payload).map_err(|e| RewriterError::InvalidEvent(e.to_string()))?;
         let trigger_name = trigger.describe();
-        let (target, failover_id, dry_run, report_partial) = match self.resolve(trigger).await? {
+        let (target, failover_id, dry_run, report_partial, send_only) = match self.resolve(trigger).await? {
             Resolution::Ignore(reason) => {
                 info!(%reason, "event ignored");
                 let mut report = RewriteReport::new(RewriteStatus::Ignored, &trigger_name);
@@ -87,7 +90,14 @@ where
                 failover_id,
                 dry_run,
                 report_partial,
-            } => (target, failover_id, dry_run || self.config.dry_run, report_partial),
+                send_only,
+            } => (
+                target,
+                failover_id,
+                dry_run || self.config.dry_run,
+                report_partial,
+                send_only,
+            ),
         };
         let status = if dry_run {
             RewriteStatus::DryRun
@@ -136,6 +146,13 @@ where
             per_instance.iter().map(|(id, _)| dry(id)).collect()
         } else {
             let (sent, mut results) = self.send(&batches, &mut report.command_ids).await;
+            if send_only && !sent.is_empty() {
+                report.status = RewriteStatus::Sent;
+                report.sent_at_ms = Some(crate::collect::now_ms());
+                report.pending = crate::fleet::pending_commands(&sent, &apps);
+                report.instances = crate::fleet::instance_reports(&selection.skipped, &apps, results);
+                return Ok(report);
+            }
             results.extend(self.collect_results(sent, deadline).await);
             results
         };
@@ -149,7 +166,7 @@ where
     /// Success only when every commanded server succeeded and at least one was commanded;
     /// otherwise the report is logged and the error names each server that was not repointed
     /// (or, when `report_partial`, the report with status `partial-failure` is the answer).
-    fn verdict(
+    pub(crate) fn verdict(
         &self,
         mut report: RewriteReport,
         targeted: usize,

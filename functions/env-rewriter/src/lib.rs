@@ -2,11 +2,12 @@
 //! region and database through SSM Run Command, and reports the result for every server.
 //!
 //! `handler` is the script (parse → resolve → discover → plan → send → collect → report);
-//! `resolve` and `fleet` its steps; `domain` and `plan` the pure decisions; `ports` the AWS
+//! `resolve`, `fleet` and `collect` (the plan's repoint loop) its steps; `domain` and `plan` the pure decisions; `ports` the AWS
 //! traits and `adapters` their SDK implementations and in-memory fakes; `document` renders
 //! the SSM document from the repoint script; `wiring` builds the production handler.
 
 pub mod adapters;
+mod collect;
 pub mod config;
 pub mod document;
 pub mod domain;

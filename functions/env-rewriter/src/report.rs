@@ -3,14 +3,17 @@
 
 use crate::domain::{InstanceResult, RewriteTarget};
 use failover_core::emf::{MetricLine, Unit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RewriteStatus {
     /// Every targeted server reported success.
     Success,
+    /// Commands sent, results still to collect (`sendOnly`, or a `collect` look with
+    /// commands still running): hand the report back as `{"collect": <report>}`.
+    Sent,
     /// Some targeted servers did not, or servers matched but none could be commanded.
     PartialFailure,
     /// The event does not call for a rewrite.
@@ -20,7 +23,7 @@ pub enum RewriteStatus {
 }
 
 /// One server's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceReport {
     /// Instance or node id.
@@ -32,8 +35,20 @@ pub struct InstanceReport {
     pub result: InstanceResult,
 }
 
+/// A command sent to one server whose result is still to be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCommand {
+    /// SendCommand's id.
+    pub command_id: String,
+    /// The server.
+    pub instance_id: String,
+    /// Its App tag.
+    pub app: String,
+}
+
 /// The report of one invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RewriteReport {
     /// Overall result.
@@ -50,9 +65,17 @@ pub struct RewriteReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failover_id: Option<String>,
     /// SendCommand ids.
+    #[serde(default)]
     pub command_ids: Vec<String>,
-    /// Every matching server, commanded or skipped.
+    /// Every matching server with a result (commanded and done, or skipped).
+    #[serde(default)]
     pub instances: Vec<InstanceReport>,
+    /// Status `sent`: the commands whose results are still to be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingCommand>,
+    /// When the commands were sent (epoch ms): the collect looks' wait budget starts here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<i64>,
 }
 
 impl RewriteReport {
@@ -66,6 +89,8 @@ impl RewriteReport {
             failover_id: None,
             command_ids: Vec::new(),
             instances: Vec::new(),
+            pending: Vec::new(),
+            sent_at_ms: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub(crate) enum Resolution {
         dry_run: bool,
         /// A partial repoint is answered with its report, not a retryable error.
         report_partial: bool,
+        /// Answer once the commands are sent; the plan collects their results.
+        send_only: bool,
     },
     /// Nothing to do, for this reason.
     Ignore(String),
@@ -39,6 +41,7 @@ where
                 db_port,
                 dry_run,
                 report_partial,
+                send_only,
             } => Ok(Resolution::Rewrite {
                 failover_id: format!("manual {region}"),
                 target: RewriteTarget {
@@ -48,6 +51,7 @@ where
                 },
                 dry_run,
                 report_partial,
+                send_only,
             }),
             RewriteTrigger::ParameterChange { change, trigger_id } => {
                 let names = &self.config.parameters;
@@ -70,6 +74,7 @@ where
                     target,
                     dry_run: false,
                     report_partial: false,
+                    send_only: false,
                 })
             }
             RewriteTrigger::Alarm(transition) => {
@@ -87,6 +92,7 @@ where
                         },
                         dry_run: false,
                         report_partial: false,
+                        send_only: false,
                     }),
                 }
             }

@@ -464,3 +464,71 @@ async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(err.to_string().contains("has no profile"), "{err}");
 }
+
+/// The region-switch plan's repoint loop: `sendOnly` answers once the commands are sent,
+/// and each `{"collect": <report>}` takes one look, until every server has its result.
+#[tokio::test]
+async fn the_plan_sends_then_collects_in_its_own_loop() {
+    let send = send_ok();
+    let running = mock!(SsmClient::get_command_invocation)
+        .sequence()
+        .output(|| invocation(CommandInvocationStatus::InProgress, "InProgress", "", ""))
+        .output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""))
+        .build();
+    let rewriter = rewriter(&[("i-1", "Magento", "Online")], &[&send, &running]);
+    let mut request = manual();
+    request["sendOnly"] = json!(true);
+    request["reportPartial"] = json!(true);
+
+    let sent = run(&rewriter, request).await.unwrap();
+
+    assert_eq!(sent.status, Status::Sent);
+    assert_eq!(running.num_calls(), 0, "sendOnly reads no result");
+    assert_eq!(
+        (
+            sent.pending[0].command_id.as_str(),
+            sent.pending[0].instance_id.as_str()
+        ),
+        ("cmd-1", "i-1")
+    );
+    assert!(sent.sent_at_ms.is_some());
+    let first = run(&rewriter, json!({"collect": sent})).await.unwrap();
+    assert_eq!(first.status, Status::Sent, "still running: {first:?}");
+    assert_eq!(first.pending.len(), 1);
+    let done = run(&rewriter, json!({"collect": first})).await.unwrap();
+    assert_eq!(done.status, Status::Success, "{done:?}");
+    assert!(done.pending.is_empty());
+    assert!(result_of(&done, "i-1").is_success());
+    assert_eq!(done.target.as_ref().map(|t| t.region.as_str()), Some("us-west-2"));
+    assert_eq!(send.num_calls(), 1, "collecting never sends again");
+}
+
+#[tokio::test]
+async fn a_collect_past_its_wait_budget_times_the_rest_out_and_bad_reports_are_refused() {
+    let send = send_ok();
+    let running = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::InProgress, "InProgress", "", ""));
+    let rewriter = rewriter(&[("i-1", "Magento", "Online")], &[&send, &running]);
+    let mut request = manual();
+    request["sendOnly"] = json!(true);
+    let mut sent = run(&rewriter, request).await.unwrap();
+    // Sent longer ago than MAX_WAIT_SECONDS (default 780 s).
+    sent.sent_at_ms = sent.sent_at_ms.map(|ms| ms - 800_000);
+
+    let late = run(&rewriter, json!({"collect": sent.clone()})).await.unwrap();
+
+    assert_eq!(late.status, Status::PartialFailure, "{late:?}");
+    assert!(
+        matches!(result_of(&late, "i-1"), InstanceResult::TimedOut { detail } if detail.contains("after SendCommand")),
+        "{late:?}"
+    );
+    for (bad, needle) in [
+        (json!({"collect": late}), "not sent"),
+        (json!({"collect": {"status": "sent", "trigger": "manual"}}), "sentAtMs"),
+        (json!({"collect": "cmd-1"}), "collect:"),
+    ] {
+        let err = run(&rewriter, bad).await.unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        assert_eq!(err.class(), ErrorClass::NonRetryable);
+    }
+}

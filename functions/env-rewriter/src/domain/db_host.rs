@@ -3,9 +3,24 @@
 use std::fmt;
 
 /// A DNS host name or IPv4 address (letters, digits, dots, hyphens; RFC 1123 labels).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct DbHost(String);
+
+impl From<DbHost> for String {
+    fn from(host: DbHost) -> Self {
+        host.0
+    }
+}
+
+/// Read back (the plan hands a report back to collect its results): validated again.
+impl TryFrom<String> for DbHost {
+    type Error = InvalidDbHost;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(&value)
+    }
+}
 
 /// Why a string is not a host name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! What one instance's command invocation came to.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One poll of GetCommandInvocation, reduced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub enum InvocationStatus {
 }
 
 /// The final result for one instance, as reported to the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum InstanceResult {
     /// The script ran and exited 0.

@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::db_host::DbHost;
 use failover_core::parameters::ParameterNames;
 use failover_core::Region;
 
 /// The region the app must use and, when the database moved, its new host and port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RewriteTarget {
     /// Region for AWS_REGION / DYNAMODB_REGION.

@@ -34,6 +34,9 @@ pub enum RewriteTrigger {
         /// Answer a partial repoint with its report (status `partial-failure`) instead of a
         /// retryable error: the region-switch plan applies its own repoint failure policy.
         report_partial: bool,
+        /// Send the commands and answer at once (status `sent`): the plan collects the
+        /// results in its own Wait loop (`{"collect": <that report>}`), not this invocation.
+        send_only: bool,
     },
 }
 
@@ -54,6 +57,8 @@ struct ManualRequest {
     dry_run: bool,
     #[serde(default)]
     report_partial: bool,
+    #[serde(default)]
+    send_only: bool,
 }
 
 impl RewriteTrigger {
@@ -67,7 +72,7 @@ impl RewriteTrigger {
     }
 
     /// Recognises the event: a Parameter Store Change, an alarm transition (EventBridge or
-    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?, "reportPartial"?}` request.
+    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?, "reportPartial"?, "sendOnly"?}` request.
     pub fn from_value(value: Value) -> Result<Self, TriggerError> {
         let detail_type = value.get("detail-type").and_then(Value::as_str).map(str::to_owned);
         match detail_type.as_deref() {
@@ -111,6 +116,7 @@ impl RewriteTrigger {
             db_port: request.db_port,
             dry_run: request.dry_run,
             report_partial: request.report_partial,
+            send_only: request.send_only,
         })
     }
 }
@@ -151,6 +157,7 @@ mod tests {
                 db_port: None,
                 dry_run: true,
                 report_partial: false,
+                send_only: false,
             }
         );
         let plan = RewriteTrigger::from_value(json!({"region": "us-east-1", "reportPartial": true})).unwrap();

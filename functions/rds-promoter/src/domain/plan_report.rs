@@ -183,7 +183,7 @@ pub struct PlanReport {
     pub timeline: Vec<StepTiming>,
     /// From the execution's start to this report.
     pub elapsed_s: f64,
-    /// Of that, time in Wait states (waiting for the promotion).
+    /// Of that, time in Wait states (waiting for the promotion and the servers' commands).
     pub waited_s: f64,
     /// What is still to be done, in words.
     pub pending: Vec<String>,
