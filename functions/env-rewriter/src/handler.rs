@@ -110,11 +110,18 @@ where
 
         let selection = self.discover().await?;
         if selection.targets.is_empty() && selection.skipped.is_empty() {
-            return Err(RewriterError::NoServers {
+            let none = RewriterError::NoServers {
                 apps: self.config.apps(),
                 environment: self.config.environment.clone(),
                 region: self.config.app_region.to_string(),
-            });
+            };
+            // The plan applies its repoint failure policy to an empty fleet too (pilot light).
+            if report_partial {
+                report.status = RewriteStatus::PartialFailure;
+                report.ignored_because = Some(none.to_string());
+                return Ok(report);
+            }
+            return Err(none);
         }
         let selection = assign_profiles(selection, &self.config.profiles);
         let per_instance: Vec<(String, BTreeMap<String, String>)> = selection

@@ -395,6 +395,20 @@ async fn finding_no_server_at_all_is_an_error_not_a_silent_success() {
     let rewriter = rewriter(&[], &[&send]);
     let err = run(&rewriter, manual()).await.unwrap_err();
     assert!(err.to_string().contains("nothing was repointed"), "{err}");
+    // The plan gets it as a partial repoint, and applies its failure policy.
+    let mut plan = manual();
+    plan["reportPartial"] = json!(true);
+    let report = run(&rewriter, plan).await.unwrap();
+    assert_eq!(report.status, Status::PartialFailure);
+    assert!(report.instances.is_empty());
+    assert!(
+        report
+            .ignored_because
+            .as_deref()
+            .is_some_and(|why| why.contains("nothing was repointed")),
+        "{report:?}"
+    );
+    assert_eq!(send.num_calls(), 0);
 }
 
 #[tokio::test]

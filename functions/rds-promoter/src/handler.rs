@@ -196,8 +196,10 @@ where
             }
             match record.stage {
                 Stage::Requested => {
+                    // This invocation decides and promotes, even when it took the lock over
+                    // from an attempt that stopped before promoting: it reports what it did.
                     let (next_action, verdict) = self.promote_once(transition, record).await?;
-                    action = if resumed { PromotionAction::Resumed } else { next_action };
+                    action = next_action;
                     split_brain = verdict;
                 }
                 Stage::Promoting if goal == Goal::CheckedWritable => {

@@ -125,7 +125,6 @@ where
                 holder,
             });
         }
-        record.rpo = Some(self.rpo_estimate().await);
         match self
             .replica_side
             .promote(replica, self.config.backup_retention_days)
@@ -139,6 +138,9 @@ where
             Err(failure) => return Err(failure.into()),
         }
         record.promote_requested_at_ms = Some(now_ms());
+        // Read after the promote call, so a slow CloudWatch never delays the promotion; the
+        // minutes it reads lie before it anyway.
+        record.rpo = Some(self.rpo_estimate().await);
         record.stage = Stage::Promoting;
         Ok((PromotionAction::Promoted, Some(verdict)))
     }
@@ -211,7 +213,9 @@ where
             info!(replica = %self.config.replica.id, "replica is writable");
             return Ok(true);
         };
-        let waited_ms = record.promote_requested_at_ms.map_or(0, |at| now_ms() - at).max(0);
+        // A replica found already detached has no promote time: the wait counts from the lock.
+        let since = record.promote_requested_at_ms.unwrap_or(record.created_at_ms);
+        let waited_ms = (now_ms() - since).max(0);
         let waited = std::time::Duration::from_millis(waited_ms as u64);
         if waited > self.config.promotion_max_wait {
             return Err(PromoterError::PromotionTimedOut {

@@ -35,10 +35,24 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .build(),
     );
+    // The RPO estimate is reported, never waited for: short timeouts, one retry.
+    let metrics_sdk = sdk_config(
+        &config.replica.region,
+        ClientTimeouts {
+            connect: Duration::from_secs(2),
+            attempt: Duration::from_secs(3),
+        },
+    )
+    .await;
+    let metrics = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&metrics_sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build(),
+    );
     let table = config.state_table.clone();
     Promoter::new(
         config,
-        RdsInstances::new(aws_sdk_rds::Client::new(&replica)).with_metrics(aws_sdk_cloudwatch::Client::new(&replica)),
+        RdsInstances::new(aws_sdk_rds::Client::new(&replica)).with_metrics(metrics),
         RdsInstances::new(source_rds),
         DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&replica), table),
         SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),

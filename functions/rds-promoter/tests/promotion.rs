@@ -290,7 +290,11 @@ async fn a_promote_refused_while_the_replica_is_busy_is_retried_not_taken_for_pr
     );
 
     let outcome = h.alarm("req-1-retry").await.unwrap();
-    assert_eq!(outcome.action, Action::Resumed);
+    assert_eq!(
+        outcome.action,
+        Action::Promoted,
+        "the retry that sent PromoteReadReplica says it promoted (the plan pages on it)"
+    );
     assert_eq!(
         promote.num_calls(),
         2,
@@ -701,7 +705,7 @@ async fn the_plan_report_is_the_recorded_history_and_the_steps_results() {
     let plan = serde_json::json!({
         "alarm": event("alarm-state-change-to-alarm.json"),
         "promotion": {"action": "promoted", "report": {"action": "promoted", "failoverId": FAILOVER_ID, "replica": REPLICA}},
-        "repoint": {"status": "success", "instances": [{"instanceId": "i-1", "app": "Magento", "result": "success", "summary": "repoint: ok"}]}
+        "repoint": {"status": "success", "report": {"instances": [{"instanceId": "i-1", "app": "Magento", "result": "success", "summary": "repoint: ok"}]}}
     });
 
     let report = h.promoter.report_plan(arn, plan.clone()).await.unwrap();
@@ -726,7 +730,7 @@ async fn the_plan_report_is_the_recorded_history_and_the_steps_results() {
     assert!(err.to_string().contains("unknown"), "{err}");
     let err = h
         .promoter
-        .report_plan(arn, serde_json::json!({"repoint": {"instances": []}}))
+        .report_plan(arn, serde_json::json!({"repoint": {"report": {"instances": []}}}))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("the plan's state"), "{err}");

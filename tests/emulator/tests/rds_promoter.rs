@@ -156,8 +156,8 @@ async fn alarm_promotes_the_replica_and_publishes_in_the_secondary_region() {
     let outcome = promoter.handle(shop.alarm.clone(), &invocation("req-2")).await.unwrap();
     assert_eq!(
         outcome.action,
-        Action::Resumed,
-        "the retry resumed the recorded failover"
+        Action::Promoted,
+        "the retry took the recorded failover over and promoted: it says so"
     );
     let replica = b
         .rds

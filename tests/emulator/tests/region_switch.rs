@@ -298,6 +298,8 @@ impl Switch {
                 .receive_message()
                 .queue_url(&self.pager)
                 .max_number_of_messages(10)
+                // A short long-poll: a notification still on its way is waited for.
+                .wait_time_seconds(2)
                 .send()
                 .await
                 .unwrap();
@@ -579,6 +581,41 @@ async fn a_dry_run_reports_every_step_and_changes_nothing() {
     for root in &switch.roots {
         assert!(node::read(root, node::ENV_FILE).contains(node::OLD_DB_HOST));
     }
+    assert_eq!(switch.notifications().await, []);
+
+    // A dryRun that is not a boolean is refused, not taken for a real switch.
+    let mut wrong = manual("manual-dry-run.json");
+    wrong["dryRun"] = json!("yes");
+    let refused = stack::run_execution(&switch.sfn, &switch.plan, &wrong, LIMIT).await;
+    assert_eq!(refused.status(), &ExecutionStatus::Failed);
+    assert_eq!(refused.error(), Some("InvalidInput"));
+    assert!(switch
+        .switch_problems()
+        .await
+        .iter()
+        .any(|p| p.contains("still replicates")));
+}
+
+#[tokio::test]
+async fn a_deployment_in_dry_run_reports_a_real_alarm_and_acts_on_nothing() {
+    // DRY_RUN=true (the template's DryRun parameter, for drills): the alarm's plan ends
+    // after Promote's dry run, without paging and without waiting for a promotion.
+    let switch = Switch::set_up(Options {
+        extra: &[("DRY_RUN", "true")],
+        ..Options::default()
+    })
+    .await;
+
+    let done = switch.run().await;
+
+    let output = switch.succeeded(&done);
+    assert_eq!(output["promotion"]["action"], "dry-run", "{output}");
+    assert_eq!(tasks_entered(&switch.history(done.execution_arn()).await), ["Promote"]);
+    assert!(switch
+        .switch_problems()
+        .await
+        .iter()
+        .any(|p| p.contains("still replicates")));
     assert_eq!(switch.notifications().await, []);
 }
 

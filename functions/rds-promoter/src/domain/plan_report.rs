@@ -132,11 +132,19 @@ pub struct FenceStepResult {
     pub fence: Option<FenceRecord>,
 }
 
-/// The Repoint step's result.
+/// The Repoint (or CollectRepoint) step's result.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RepointStepResult {
-    /// `success` or `partial-failure`.
+    /// `success`, `partial-failure` (or `sent` while commands run).
     pub status: String,
+    /// env-rewriter's report.
+    #[serde(default)]
+    pub report: RepointReport,
+}
+
+/// What the report uses of env-rewriter's report.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RepointReport {
     /// One entry per server: `instanceId`, `app`, `result`, …
     #[serde(default)]
     pub instances: Vec<Value>,
@@ -207,11 +215,12 @@ pub fn plan_report(
     let left_to_convergence: Vec<String> = state
         .repoint
         .iter()
-        .flat_map(|r| &r.instances)
+        .flat_map(|r| &r.report.instances)
         .filter(|i| i.get("result").and_then(Value::as_str) != Some("success"))
         .filter_map(|i| i.get("instanceId").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    let outcome = match (&state.failed_at, left_to_convergence.is_empty()) {
+    let repoint_partial = state.repoint.as_ref().is_some_and(|r| r.status != "success");
+    let outcome = match (&state.failed_at, left_to_convergence.is_empty() && !repoint_partial) {
         (Some(_), _) => PlanOutcome::Failed,
         (None, true) => PlanOutcome::Switched,
         (None, false) => PlanOutcome::SwitchedWithFailures,
@@ -235,7 +244,11 @@ pub fn plan_report(
             .and_then(|v| serde_json::from_value(v.clone()).ok()),
         published: state.published.clone(),
         fence,
-        instances: state.repoint.as_ref().map(|r| r.instances.clone()).unwrap_or_default(),
+        instances: state
+            .repoint
+            .as_ref()
+            .map(|r| r.report.instances.clone())
+            .unwrap_or_default(),
         left_to_convergence,
         timeline: timeline(visits, started_at_ms),
         elapsed_s: (now_ms - started_at_ms) as f64 / 1000.0,
@@ -264,6 +277,12 @@ fn pending(report: &PlanReport) -> Vec<String> {
                 FenceState::Done { .. } => {}
             }
         }
+    }
+    if report.instances.is_empty() && report.promotion.is_some() && report.failed_at.is_none() {
+        pending.push(
+            "no running server was found to repoint: the convergence associations repoint servers that start later"
+                .to_owned(),
+        );
     }
     if !report.left_to_convergence.is_empty() {
         pending.push(format!(
@@ -332,9 +351,9 @@ mod tests {
                 "replication": {"state": "done", "how": "disabled 1 mapping", "atMs": 5},
                 "updatedAtMs": 5}},
             "published": {"activeRegion": "us-west-2"},
-            "repoint": {"status": "partial-failure", "instances": [
+            "repoint": {"status": "partial-failure", "report": {"instances": [
                 {"instanceId": "i-1", "result": "success"},
-                {"instanceId": "i-2", "result": "failed", "stderr": "restart failed"}]}
+                {"instanceId": "i-2", "result": "failed", "stderr": "restart failed"}]}}
         }));
         let visits = [visit("WaitForWritable", StateKind::Wait, 2_000, Some(7_000))];
         let report = plan_report("arn:x", &plan, &visits, 0, 9_500);
@@ -359,7 +378,7 @@ mod tests {
     fn a_clean_switch_and_a_failed_one_are_told_apart() {
         let clean = state(json!({
             "promotion": {"report": {"action": "promoted"}},
-            "repoint": {"status": "success", "instances": [{"instanceId": "i-1", "result": "success"}]}
+            "repoint": {"status": "success", "report": {"instances": [{"instanceId": "i-1", "result": "success"}]}}
         }));
         assert_eq!(plan_report("a", &clean, &[], 0, 1).outcome, PlanOutcome::Switched);
         let failed = state(json!({
