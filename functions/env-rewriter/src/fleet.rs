@@ -12,7 +12,7 @@ use crate::domain::{select_targets, CommandBatch, InstanceResult, InvocationStat
 use crate::error::RewriterError;
 use crate::handler::Rewriter;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
-use crate::report::{InstanceReport, PendingCommand};
+use crate::report::{InstanceReport, PendingCommand, RewriteReport, RewriteStatus};
 
 impl<F, N, C, P> Rewriter<F, N, C, P>
 where
@@ -136,6 +136,22 @@ where
         }
         (still_pending, results)
     }
+}
+
+/// The answer of a `sendOnly` run: status `sent`, the commands still to collect, and the
+/// servers already done with (not sent, skipped).
+pub(crate) fn sent_report(
+    mut report: RewriteReport,
+    sent: &[(String, String)],
+    results: BTreeMap<String, InstanceResult>,
+    skipped: &[Skipped],
+    apps: &BTreeMap<String, String>,
+) -> RewriteReport {
+    report.status = RewriteStatus::Sent;
+    report.sent_at_ms = Some(crate::collect::now_ms());
+    report.pending = pending_commands(sent, apps);
+    report.instances = instance_reports(skipped, apps, results);
+    report
 }
 
 /// The commands of `sent` as the report hands them to the plan, each with its App tag.

@@ -2,8 +2,6 @@
 //! discover the servers, plan one command per batch, send (unless a dry run), collect each
 //! server's result, report. The steps that talk to AWS live in `resolve.rs` and `fleet.rs`.
 
-use std::collections::BTreeMap;
-
 use failover_core::emf::MetricLine;
 use failover_core::parameters::ParameterReader;
 use failover_core::retry::Deadline;
@@ -14,7 +12,7 @@ use tracing::{error, info};
 use crate::config::RewriterConfig;
 use crate::domain::{batch_commands, InstanceResult, RewriteTrigger};
 use crate::error::RewriterError;
-use crate::plan::{assign_profiles, document_parameters};
+use crate::plan::assign_profiles;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
 use crate::report::{RewriteReport, RewriteStatus};
 use crate::resolve::Resolution;
@@ -78,7 +76,7 @@ where
         }
         let trigger = RewriteTrigger::from_value(payload).map_err(|e| RewriterError::InvalidEvent(e.to_string()))?;
         let trigger_name = trigger.describe();
-        let (target, failover_id, dry_run, report_partial, send_only) = match self.resolve(trigger).await? {
+        let (target, failover_id, mut mode) = match self.resolve(trigger).await? {
             Resolution::Ignore(reason) => {
                 info!(%reason, "event ignored");
                 let mut report = RewriteReport::new(RewriteStatus::Ignored, &trigger_name);
@@ -88,18 +86,11 @@ where
             Resolution::Rewrite {
                 target,
                 failover_id,
-                dry_run,
-                report_partial,
-                send_only,
-            } => (
-                target,
-                failover_id,
-                dry_run || self.config.dry_run,
-                report_partial,
-                send_only,
-            ),
+                mode,
+            } => (target, failover_id, mode),
         };
-        let status = if dry_run {
+        mode.dry_run |= self.config.dry_run;
+        let status = if mode.dry_run {
             RewriteStatus::DryRun
         } else {
             RewriteStatus::Success
@@ -116,7 +107,7 @@ where
                 region: self.config.app_region.to_string(),
             };
             // The plan applies its repoint failure policy to an empty fleet too (pilot light).
-            if report_partial {
+            if mode.report_partial {
                 report.status = RewriteStatus::PartialFailure;
                 report.ignored_because = Some(none.to_string());
                 return Ok(report);
@@ -124,50 +115,39 @@ where
             return Err(none);
         }
         let selection = assign_profiles(selection, &self.config.profiles);
-        let per_instance: Vec<(String, BTreeMap<String, String>)> = selection
-            .targets
-            .iter()
-            .map(|(t, profile)| {
-                (
-                    t.instance_id.clone(),
-                    document_parameters(&self.config, *profile, &target),
-                )
-            })
-            .collect();
-        let apps: BTreeMap<String, String> = selection
-            .targets
-            .iter()
-            .map(|(t, _)| (t.instance_id.clone(), t.app.clone()))
-            .collect();
+        let per_instance = selection.document_parameters(&self.config, &target);
+        let apps = selection.apps();
         let batches = batch_commands(&per_instance, &failover_id);
 
-        let results = if dry_run {
-            let dry = |id: &String| {
-                (
-                    id.clone(),
-                    InstanceResult::Skipped {
-                        reason: "dry run".into(),
-                    },
-                )
+        let results = if mode.dry_run {
+            let dry = || InstanceResult::Skipped {
+                reason: "dry run".into(),
             };
-            per_instance.iter().map(|(id, _)| dry(id)).collect()
+            per_instance.iter().map(|(id, _)| (id.clone(), dry())).collect()
         } else {
             let (sent, mut results) = self.send(&batches, &mut report.command_ids).await;
-            if send_only && !sent.is_empty() {
-                report.status = RewriteStatus::Sent;
-                report.sent_at_ms = Some(crate::collect::now_ms());
-                report.pending = crate::fleet::pending_commands(&sent, &apps);
-                report.instances = crate::fleet::instance_reports(&selection.skipped, &apps, results);
-                return Ok(report);
+            if mode.send_only && !sent.is_empty() {
+                return Ok(crate::fleet::sent_report(
+                    report,
+                    &sent,
+                    results,
+                    &selection.skipped,
+                    &apps,
+                ));
             }
             results.extend(self.collect_results(sent, deadline).await);
             results
         };
         report.instances = crate::fleet::instance_reports(&selection.skipped, &apps, results);
-        if dry_run {
+        if mode.dry_run {
             return Ok(report);
         }
-        self.verdict(report, selection.targets.len(), selection.skipped.len(), report_partial)
+        self.verdict(
+            report,
+            selection.targets.len(),
+            selection.skipped.len(),
+            mode.report_partial,
+        )
     }
 
     /// Success only when every commanded server succeeded and at least one was commanded;
@@ -196,14 +176,14 @@ where
             return Ok(report);
         };
         report.status = RewriteStatus::PartialFailure;
+        if report_partial {
+            return Ok(report);
+        }
         let message = if targeted == 0 {
             "env-rewriter reached no server"
         } else {
             "env-rewriter partial failure"
         };
-        if report_partial {
-            return Ok(report);
-        }
         info!(report = %serde_json::to_value(&report).unwrap_or_default(), "{message}");
         report.metric_line().emit();
         Err(error)

@@ -45,6 +45,28 @@ pub struct ProfiledSelection {
     pub skipped: Vec<Skipped>,
 }
 
+impl ProfiledSelection {
+    /// Each target's document parameters for `target`, by instance id.
+    pub fn document_parameters(
+        &self,
+        config: &RewriterConfig,
+        target: &RewriteTarget,
+    ) -> Vec<(String, BTreeMap<String, String>)> {
+        self.targets
+            .iter()
+            .map(|(t, profile)| (t.instance_id.clone(), document_parameters(config, *profile, target)))
+            .collect()
+    }
+
+    /// Each target's App tag, by instance id (for the report).
+    pub fn apps(&self) -> BTreeMap<String, String> {
+        self.targets
+            .iter()
+            .map(|(t, _)| (t.instance_id.clone(), t.app.clone()))
+            .collect()
+    }
+}
+
 /// Pairs each target with the profile of its App tag. The tag comes from the server, so a
 /// value that is not an `APP_PROFILES` key (a discovery that matched differently, a tag edited
 /// meanwhile) skips that server with the reason instead of guessing a profile.

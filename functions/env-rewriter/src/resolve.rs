@@ -4,7 +4,7 @@
 use failover_core::alarm::Verdict;
 use failover_core::parameters::ParameterReader;
 
-use crate::domain::{RewriteTarget, RewriteTrigger};
+use crate::domain::{RewriteMode, RewriteTarget, RewriteTrigger};
 use crate::error::RewriterError;
 use crate::handler::Rewriter;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
@@ -15,11 +15,7 @@ pub(crate) enum Resolution {
     Rewrite {
         target: RewriteTarget,
         failover_id: String,
-        dry_run: bool,
-        /// A partial repoint is answered with its report, not a retryable error.
-        report_partial: bool,
-        /// Answer once the commands are sent; the plan collects their results.
-        send_only: bool,
+        mode: RewriteMode,
     },
     /// Nothing to do, for this reason.
     Ignore(String),
@@ -39,9 +35,7 @@ where
                 region,
                 db_host,
                 db_port,
-                dry_run,
-                report_partial,
-                send_only,
+                mode,
             } => Ok(Resolution::Rewrite {
                 failover_id: format!("manual {region}"),
                 target: RewriteTarget {
@@ -49,9 +43,7 @@ where
                     db_host,
                     db_port,
                 },
-                dry_run,
-                report_partial,
-                send_only,
+                mode,
             }),
             RewriteTrigger::ParameterChange { change, trigger_id } => {
                 let names = &self.config.parameters;
@@ -72,9 +64,7 @@ where
                 Ok(Resolution::Rewrite {
                     failover_id: trigger_id,
                     target,
-                    dry_run: false,
-                    report_partial: false,
-                    send_only: false,
+                    mode: RewriteMode::default(),
                 })
             }
             RewriteTrigger::Alarm(transition) => {
@@ -90,9 +80,7 @@ where
                             db_host: None,
                             db_port: None,
                         },
-                        dry_run: false,
-                        report_partial: false,
-                        send_only: false,
+                        mode: RewriteMode::default(),
                     }),
                 }
             }

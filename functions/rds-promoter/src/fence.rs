@@ -12,7 +12,8 @@ use crate::domain::{
     ReplicationFenceStep, SourceProbe, Stage,
 };
 use crate::error::PromoterError;
-use crate::handler::{now_ms, Promoter};
+use crate::handler::Promoter;
+use crate::invocation::now_ms;
 use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::stages::split_source;

@@ -11,7 +11,7 @@ use failover_core::emf::MetricLine;
 use failover_core::parameters::ParameterWriter;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::adapters::MemoryHistory;
 use crate::config::PromoterConfig;
@@ -21,7 +21,7 @@ use crate::invocation::Invocation;
 use crate::lock::LockStart;
 use crate::ports::{DbInstances, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
-use crate::request::{PlanStep, Request};
+use crate::request::Request;
 use crate::stages::Goal;
 
 /// The rds-promoter handler, generic over its AWS dependencies.
@@ -33,47 +33,6 @@ pub struct Promoter<R, S, L, P, M, H = MemoryHistory> {
     pub(crate) parameters: P,
     pub(crate) mappings: M,
     pub(crate) history: H,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-impl<R, S, L, P, M> Promoter<R, S, L, P, M> {
-    /// Wires the handler: `replica_side` talks to the replica's region, `source_side` and
-    /// `mappings` to the primary region (with short timeouts), `lock` to the state table.
-    /// Plan reports read an in-memory history until [`Promoter::with_history`] wires one.
-    pub fn new(config: PromoterConfig, replica_side: R, source_side: S, lock: L, parameters: P, mappings: M) -> Self {
-        Self {
-            config,
-            replica_side,
-            source_side,
-            lock,
-            parameters,
-            mappings,
-            history: MemoryHistory::default(),
-        }
-    }
-}
-
-impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H> {
-    /// The same handler, reading plan execution histories from `history`.
-    pub fn with_history<H2: ExecutionHistory>(self, history: H2) -> Promoter<R, S, L, P, M, H2> {
-        Promoter {
-            config: self.config,
-            replica_side: self.replica_side,
-            source_side: self.source_side,
-            lock: self.lock,
-            parameters: self.parameters,
-            mappings: self.mappings,
-            history,
-        }
-    }
-
-    /// The execution history the plan reports read (e.g. to record one in tests).
-    pub fn history(&self) -> &H {
-        &self.history
-    }
 }
 
 impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
@@ -91,10 +50,14 @@ where
         H: ExecutionHistory,
     {
         let invocation = Invocation::from_context(&event.context);
-        if let Ok(Request::Report { execution_arn, plan }) = Request::from_value(event.payload.clone()) {
-            return Box::pin(self.report_plan(&execution_arn, plan)).await;
-        }
-        match self.handle(event.payload, &invocation).await {
+        let result = match Request::from_value(event.payload).map_err(PromoterError::InvalidEvent) {
+            Ok(Request::Report { execution_arn, plan }) => {
+                return Box::pin(self.report_plan(&execution_arn, plan)).await
+            }
+            Ok(request) => self.handle_request(request, &invocation).await,
+            Err(err) => Err(err),
+        };
+        match result {
             Ok(report) => {
                 let json = serde_json::to_value(&report).unwrap_or_default();
                 info!(report = %json, "rds-promoter finished");
@@ -112,8 +75,18 @@ where
     /// Handles one event: an alarm (EventBridge state change or alarm-action payload), a
     /// step of the region-switch plan, or the scheduled fence sweep.
     pub async fn handle(&self, payload: Value, invocation: &Invocation) -> Result<PromotionReport, PromoterError> {
+        let request = Request::from_value(payload).map_err(PromoterError::InvalidEvent)?;
+        self.handle_request(request, invocation).await
+    }
+
+    /// The parsed request, as far as it asks (the plan report is [`Self::report_plan`]).
+    async fn handle_request(
+        &self,
+        request: Request,
+        invocation: &Invocation,
+    ) -> Result<PromotionReport, PromoterError> {
         let started = Instant::now();
-        let (alarm, goal, dry_run) = match Request::from_value(payload).map_err(PromoterError::InvalidEvent)? {
+        let (alarm, goal, dry_run) = match request {
             Request::SweepFences => return Box::pin(self.sweep_fences()).await,
             Request::Report { .. } => {
                 return Err(PromoterError::InvalidEvent(
@@ -121,15 +94,7 @@ where
                 ))
             }
             Request::Failover(alarm) => (alarm, Goal::Everything, self.config.dry_run),
-            Request::Step { step, alarm, dry_run } => {
-                let goal = match step {
-                    PlanStep::Promote => Goal::Promoted,
-                    PlanStep::CheckWritable => Goal::CheckedWritable,
-                    PlanStep::Publish => Goal::Published,
-                    PlanStep::Fence => Goal::Fenced,
-                };
-                (alarm, goal, dry_run || self.config.dry_run)
-            }
+            Request::Step { step, alarm, dry_run } => (alarm, Goal::from(step), dry_run || self.config.dry_run),
         };
         let transition = AlarmTransition::from_value(alarm).map_err(|e| PromoterError::InvalidEvent(e.to_string()))?;
         if let Verdict::Ignored { reason } = self.config.policy.evaluate(&transition) {
@@ -164,10 +129,7 @@ where
         let result = self
             .run_stages(transition, &mut record, invocation, resumed, goal)
             .await;
-        record.lease_until_ms = 0;
-        if let Err(e) = self.lock.save(&record).await {
-            warn!(failover_id = %record.failover_id, error = %e, "could not release the lock lease; it lapses at the invocation deadline");
-        }
+        self.release_lease(&mut record).await;
         result
     }
 

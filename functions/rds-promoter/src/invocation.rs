@@ -2,6 +2,11 @@
 
 use failover_core::retry::{normalize_lambda_deadline, Deadline};
 
+/// Now, epoch milliseconds (the clock of lock leases and stage times).
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// The invocation's identity and deadline.
 #[derive(Debug, Clone)]
 pub struct Invocation {

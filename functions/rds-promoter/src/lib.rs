@@ -10,6 +10,7 @@
 
 pub mod adapters;
 pub mod config;
+mod construction;
 pub mod domain;
 mod dry_run;
 pub mod error;

@@ -3,11 +3,12 @@
 
 use failover_core::alarm::AlarmTransition;
 use failover_core::parameters::ParameterWriter;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::domain::{Claim, LockRecord};
 use crate::error::PromoterError;
-use crate::handler::{now_ms, Promoter};
+use crate::handler::Promoter;
+use crate::invocation::now_ms;
 use crate::invocation::Invocation;
 use crate::ports::{DbInstances, FailoverLockStore};
 
@@ -29,6 +30,15 @@ where
     L: FailoverLockStore,
     P: ParameterWriter,
 {
+    /// Gives the lease up (the stage reached stays recorded); a failed write only means the
+    /// lease lapses at the invocation's deadline.
+    pub(crate) async fn release_lease(&self, record: &mut LockRecord) {
+        record.lease_until_ms = 0;
+        if let Err(e) = self.lock.save(record).await {
+            warn!(failover_id = %record.failover_id, error = %e, "could not release the lock lease; it lapses at the invocation deadline");
+        }
+    }
+
     /// The lock record this invocation now owns (or the finished one) and how it got it.
     pub(crate) async fn take_lock(
         &self,

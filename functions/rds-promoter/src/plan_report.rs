@@ -8,7 +8,8 @@ use tracing::info;
 
 use crate::domain::{plan_report, PlanOutcome, PlanReport, PlanState};
 use crate::error::PromoterError;
-use crate::handler::{now_ms, Promoter};
+use crate::handler::Promoter;
+use crate::invocation::now_ms;
 use crate::ports::ExecutionHistory;
 
 impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>

@@ -13,9 +13,11 @@ use crate::domain::{
     PromotionStep, ReplicaGuard, RpoEstimate, SourceProbe, SplitBrainVerdict, Stage, Writability,
 };
 use crate::error::PromoterError;
-use crate::handler::{now_ms, Promoter};
+use crate::handler::Promoter;
+use crate::invocation::now_ms;
 use crate::ports::{DbInstances, FailoverLockStore};
 use crate::report::PromotionAction;
+use crate::request::PlanStep;
 
 /// How far one invocation takes the failover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,18 @@ pub(crate) enum Goal {
     Published,
     /// Plan step `fence`: no stage moves (see `fence.rs`).
     Fenced,
+}
+
+/// Each plan step runs the stages as far as its goal.
+impl From<PlanStep> for Goal {
+    fn from(step: PlanStep) -> Self {
+        match step {
+            PlanStep::Promote => Self::Promoted,
+            PlanStep::CheckWritable => Self::CheckedWritable,
+            PlanStep::Publish => Self::Published,
+            PlanStep::Fence => Self::Fenced,
+        }
+    }
 }
 
 impl Goal {

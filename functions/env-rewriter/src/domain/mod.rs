@@ -12,4 +12,4 @@ pub use db_host::{DbHost, InvalidDbHost};
 pub use invocation::{classify_invocation, InstanceResult, InvocationStatus};
 pub use selection::{select_targets, AppInstance, ManagedNode, Selection, Skipped, Target};
 pub use target::RewriteTarget;
-pub use trigger::{parameter_trigger_id, RewriteTrigger, TriggerError};
+pub use trigger::{parameter_trigger_id, RewriteMode, RewriteTrigger, TriggerError};

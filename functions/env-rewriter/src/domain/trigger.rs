@@ -29,15 +29,23 @@ pub enum RewriteTrigger {
         db_host: Option<DbHost>,
         /// Database port, if it changes.
         db_port: Option<u16>,
-        /// Only report what would be done.
-        dry_run: bool,
-        /// Answer a partial repoint with its report (status `partial-failure`) instead of a
-        /// retryable error: the region-switch plan applies its own repoint failure policy.
-        report_partial: bool,
-        /// Send the commands and answer at once (status `sent`): the plan collects the
-        /// results in its own Wait loop (`{"collect": <that report>}`), not this invocation.
-        send_only: bool,
+        /// How the rewrite is carried out and answered.
+        mode: RewriteMode,
     },
+}
+
+/// How a rewrite is carried out and answered (a manual request sets it; the other
+/// triggers run the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewriteMode {
+    /// Only report what would be done.
+    pub dry_run: bool,
+    /// Answer a partial repoint with its report (status `partial-failure`) instead of a
+    /// retryable error: the region-switch plan applies its own repoint failure policy.
+    pub report_partial: bool,
+    /// Send the commands and answer at once (status `sent`): the plan collects the
+    /// results in its own Wait loop (`{"collect": <that report>}`), not this invocation.
+    pub send_only: bool,
 }
 
 /// Why an event is not a rewrite trigger.
@@ -114,9 +122,11 @@ impl RewriteTrigger {
             region,
             db_host,
             db_port: request.db_port,
-            dry_run: request.dry_run,
-            report_partial: request.report_partial,
-            send_only: request.send_only,
+            mode: RewriteMode {
+                dry_run: request.dry_run,
+                report_partial: request.report_partial,
+                send_only: request.send_only,
+            },
         })
     }
 }
@@ -155,19 +165,17 @@ mod tests {
                 region: Region::new("us-east-1").unwrap(),
                 db_host: Some(DbHost::new("db.example").unwrap()),
                 db_port: None,
-                dry_run: true,
-                report_partial: false,
-                send_only: false,
+                mode: RewriteMode {
+                    dry_run: true,
+                    ..RewriteMode::default()
+                },
             }
         );
         let plan = RewriteTrigger::from_value(json!({"region": "us-east-1", "reportPartial": true})).unwrap();
         assert!(
             matches!(
                 plan,
-                RewriteTrigger::Manual {
-                    report_partial: true,
-                    ..
-                }
+                RewriteTrigger::Manual { mode, .. } if mode.report_partial && !mode.send_only
             ),
             "{plan:?}"
         );
