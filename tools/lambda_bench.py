@@ -130,6 +130,7 @@ def provision(endpoint, state_dir):
         client.create_table(TableName="shop-data", **keys)
         client.create_table(TableName="shop-heartbeats", **pk_only)
     ddb["us-west-2"].create_table(TableName="shop-failover-state", **pk_only)
+    boto3.client("s3", region_name="us-east-1", **kw).create_bucket(Bucket="shop-failover-dead-letter")
     rds_a = boto3.client("rds", region_name="us-east-1", **kw)
     primary = rds_a.create_db_instance(
         DBInstanceIdentifier="shop-db", Engine="mysql", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
@@ -183,6 +184,7 @@ def function_env(endpoint, runtime_api, name):
         "SOURCE_REGION": "us-east-1",
         "TARGET_TABLE_NAME": "shop-data",
         "TARGET_REGION": "us-west-2",
+        "DEAD_LETTER_BUCKET": "shop-failover-dead-letter",
     }
     return env
 

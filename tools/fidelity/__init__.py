@@ -5,6 +5,7 @@ and what the patch changes. `install()` applies them all; `tools/moto_fidelity_s
 calls it before it starts moto's server.
 
 - `dynamodb_atomic`: conditional writes are atomic.
+- `dynamodb_index_keys`: an index key of the wrong type refuses the write (the whole batch).
 - `ssm_documents`: documents created by CloudFormation keep their text.
 - `ssm_agent`: an agent that runs Command documents for real on managed nodes
   (`ssm_nodes`: which instances those are; `ssm_parameters`: the checks before a run).
@@ -19,7 +20,16 @@ the emulator (`keeper`), and all its files live under `FIDELITY_STATE_DIR` (`sta
 
 
 def install():
-    from . import dynamodb_atomic, rds_mariadb, rpcv2_cbor, ssm_agent, ssm_documents, stepfunctions
+    from . import (
+        dynamodb_atomic,
+        dynamodb_index_keys,
+        rds_mariadb,
+        rpcv2_cbor,
+        ssm_agent,
+        ssm_documents,
+        stepfunctions,
+    )
 
-    for module in (rpcv2_cbor, dynamodb_atomic, ssm_documents, ssm_agent, rds_mariadb, stepfunctions):
+    modules = (rpcv2_cbor, dynamodb_atomic, dynamodb_index_keys, ssm_documents, ssm_agent, rds_mariadb, stepfunctions)
+    for module in modules:
         module.install()

@@ -25,6 +25,7 @@ use serde_json::Value as Json;
 use stream_replicator::adapters::dynamodb::DynamoDbTable;
 use stream_replicator::adapters::memory::MemoryTable;
 use stream_replicator::ports::{ItemWriter, WriteRequest};
+use stream_replicator::adapters::memory_bucket::MemoryBucket;
 use stream_replicator::{allocator, Attributes, KeySchema, PlanPhase, Replicator, ReplicatorConfig};
 
 const RSS_CHILD: &str = "STREAM_REPLICATOR_BENCH_RSS_EVENT";
@@ -34,6 +35,7 @@ fn config() -> ReplicatorConfig {
         ("TARGET_TABLE_NAME", events::TABLE),
         ("TARGET_REGION", "us-west-2"),
         ("AWS_REGION", events::REGION),
+        ("DEAD_LETTER_BUCKET", "bench-dead-letter"),
     ]))
     .expect("benchmark configuration")
 }
@@ -43,12 +45,13 @@ fn schema() -> KeySchema {
 }
 
 /// A replicator over in-memory tables (which enforce DynamoDB's batch rules).
-fn memory_replicator() -> Replicator<MemoryTable, MemoryTable> {
+fn memory_replicator() -> Replicator<MemoryTable, MemoryTable, MemoryBucket> {
     Replicator::new(
         config(),
         schema(),
         MemoryTable::new(schema()),
         MemoryTable::new(schema()),
+        MemoryBucket::new(),
     )
     .expect("replicator")
 }
@@ -201,7 +204,7 @@ fn rss_child(path: &str) {
     let ok = mock!(aws_sdk_dynamodb::Client::batch_write_item).then_output(|| BatchWriteItemOutput::builder().build());
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&ok]);
     let table = DynamoDbTable::new(client, events::TABLE, schema());
-    let r = Replicator::new(config(), schema(), table.clone(), table).expect("replicator");
+    let r = Replicator::new(config(), schema(), table.clone(), table, MemoryBucket::new()).expect("replicator");
     // As the runtime: the body arrives as bytes, is parsed into the payload type, then dropped.
     let body = std::fs::read(path).expect("event file");
     let payload: Box<serde_json::value::RawValue> = serde_json::from_slice(&body).expect("JSON payload");

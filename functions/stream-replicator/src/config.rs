@@ -29,14 +29,13 @@ pub enum TtlPolicy {
     Skip,
 }
 
-/// What to do with a record that can never be written (too large, rejected as invalid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnwritablePolicy {
-    /// Report it as a batch item failure, so retries, bisection and the on-failure
-    /// destination take it (default: nothing is ever dropped without a trace in AWS).
-    Fail,
-    /// Skip it with an error log and the `RecordsSkippedUnwritable` metric.
-    Skip,
+/// Where records that cannot be written go: an S3 bucket in the function's region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterConfig {
+    /// The bucket (the stack creates it).
+    pub bucket: String,
+    /// The key prefix, ending in `/`; each source table gets its own folder below it.
+    pub prefix: String,
 }
 
 impl FromStr for TtlPolicy {
@@ -44,17 +43,6 @@ impl FromStr for TtlPolicy {
     fn from_str(s: &str) -> Result<Self, ()> {
         match s {
             "replicate" => Ok(Self::Replicate),
-            "skip" => Ok(Self::Skip),
-            _ => Err(()),
-        }
-    }
-}
-
-impl FromStr for UnwritablePolicy {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "fail" => Ok(Self::Fail),
             "skip" => Ok(Self::Skip),
             _ => Err(()),
         }
@@ -78,8 +66,10 @@ pub struct ReplicatorConfig {
     pub marker_attribute: String,
     /// TTL delete policy.
     pub ttl_deletes: TtlPolicy,
-    /// Policy for records that can never be written.
-    pub unwritable: UnwritablePolicy,
+    /// Where records that cannot be written go.
+    pub dead_letter: DeadLetterConfig,
+    /// Attempts per write request before its change goes to the dead-letter store.
+    pub write_attempts: u32,
     /// The key schema when configured; otherwise learned from the target table at init.
     pub key_schema: Option<KeySchema>,
     /// Upper bound of write (and read) requests in flight at once.
@@ -114,6 +104,14 @@ impl ReplicatorConfig {
                 vars: "SOURCE_TABLE_NAME, SOURCE_REGION, TARGET_TABLE_NAME, TARGET_REGION".into(),
                 problem: format!("source and target are the same table {target_table} in {target_region}"),
             });
+        }
+        if let Some(value) = env.optional("UNWRITABLE_RECORDS") {
+            return Err(ConfigError::invalid(
+                "UNWRITABLE_RECORDS",
+                value,
+                "nothing: the variable is no longer read, records that cannot be written go to \
+                 the dead-letter bucket (DEAD_LETTER_BUCKET); remove it",
+            ));
         }
         let marker_attribute = env
             .optional("ORIGIN_MARKER_ATTRIBUTE")
@@ -163,7 +161,8 @@ impl ReplicatorConfig {
             mode,
             marker_attribute,
             ttl_deletes: env.parsed_or("TTL_DELETES", TtlPolicy::Replicate, "replicate or skip")?,
-            unwritable: env.parsed_or("UNWRITABLE_RECORDS", UnwritablePolicy::Fail, "fail or skip")?,
+            dead_letter: dead_letter(env)?,
+            write_attempts: write_attempts(env)?,
             key_schema,
             write_concurrency: concurrency(env)?,
             deadline_margin: env.seconds("DEADLINE_MARGIN_SECONDS", Duration::from_secs(3), 1..=60)?,
@@ -204,6 +203,55 @@ impl ReplicatorConfig {
     }
 }
 
+/// Default key prefix of the dead-letter objects.
+pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
+
+fn dead_letter(env: &EnvReader) -> Result<DeadLetterConfig, ConfigError> {
+    let bucket = env.required("DEAD_LETTER_BUCKET", "the S3 bucket that keeps records which cannot be written")?;
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid_bucket {
+        return Err(ConfigError::invalid(
+            "DEAD_LETTER_BUCKET",
+            bucket,
+            "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
+        ));
+    }
+    let prefix = env.optional("DEAD_LETTER_PREFIX").unwrap_or(DEFAULT_DEAD_LETTER_PREFIX);
+    let valid_prefix = !prefix.is_empty()
+        && prefix.len() <= 256
+        && !prefix.starts_with('/')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+    if !valid_prefix {
+        return Err(ConfigError::invalid(
+            "DEAD_LETTER_PREFIX",
+            prefix,
+            "an S3 key prefix of at most 256 letters, digits, '-', '_', '.' and '/', not starting with '/'",
+        ));
+    }
+    let prefix = if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+    Ok(DeadLetterConfig {
+        bucket: bucket.to_owned(),
+        prefix,
+    })
+}
+
+fn write_attempts(env: &EnvReader) -> Result<u32, ConfigError> {
+    match env.optional("WRITE_ATTEMPTS") {
+        None => Ok(8),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=20).contains(&n) => Ok(n),
+            _ => Err(ConfigError::invalid("WRITE_ATTEMPTS", raw, "a whole number from 1 to 20")),
+        },
+    }
+}
+
 fn concurrency(env: &EnvReader) -> Result<usize, ConfigError> {
     const EXPECTED: &str = "a whole number from 1 to 64";
     match env.optional("WRITE_CONCURRENCY") {
@@ -227,6 +275,7 @@ mod tests {
         ("TARGET_TABLE_NAME", "shop-data"),
         ("TARGET_REGION", "us-west-2"),
         ("AWS_REGION", "us-east-1"),
+        ("DEAD_LETTER_BUCKET", "shop-dead-letter"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> EnvReader {
@@ -241,7 +290,9 @@ mod tests {
         assert_eq!(c.mode, Mode::Overwrite);
         assert_eq!(c.marker_attribute, "replica_origin");
         assert_eq!(c.ttl_deletes, TtlPolicy::Replicate);
-        assert_eq!(c.unwritable, UnwritablePolicy::Fail);
+        assert_eq!(c.dead_letter.bucket, "shop-dead-letter");
+        assert_eq!(c.dead_letter.prefix, "dead-letter/");
+        assert_eq!(c.write_attempts, 8);
         assert_eq!(c.key_schema, None);
         assert_eq!(c.write_concurrency, 8);
         assert_eq!(c.deadline_margin, Duration::from_secs(3));
@@ -258,7 +309,8 @@ mod tests {
             ("VERSION_ATTRIBUTE", "updated_at"),
             ("ORIGIN_MARKER_ATTRIBUTE", "origin"),
             ("TTL_DELETES", "skip"),
-            ("UNWRITABLE_RECORDS", "skip"),
+            ("DEAD_LETTER_PREFIX", "replicator/dlq"),
+            ("WRITE_ATTEMPTS", "3"),
             ("KEY_ATTRIBUTES", "pk,sk"),
             ("WRITE_CONCURRENCY", "32"),
             ("DEADLINE_MARGIN_SECONDS", "5"),
@@ -269,7 +321,8 @@ mod tests {
         assert_eq!(c.version_attribute(), Some("updated_at"));
         assert_eq!(c.marker_attribute, "origin");
         assert_eq!(c.ttl_deletes, TtlPolicy::Skip);
-        assert_eq!(c.unwritable, UnwritablePolicy::Skip);
+        assert_eq!(c.dead_letter.prefix, "replicator/dlq/");
+        assert_eq!(c.write_attempts, 3);
         assert_eq!(c.key_schema, Some(KeySchema::parse("pk,sk").unwrap()));
         assert_eq!(c.write_concurrency, 32);
         assert_eq!(c.deadline_margin, Duration::from_secs(5));
@@ -284,7 +337,13 @@ mod tests {
                 &[("TTL_DELETES", "maybe")],
                 "TTL_DELETES=\"maybe\": expected replicate or skip",
             ),
-            (&[("UNWRITABLE_RECORDS", "drop")], "UNWRITABLE_RECORDS"),
+            (&[("UNWRITABLE_RECORDS", "skip")], "UNWRITABLE_RECORDS=\"skip\": expected nothing"),
+            (&[("DEAD_LETTER_BUCKET", "Shop_DLQ")], "DEAD_LETTER_BUCKET"),
+            (&[("DEAD_LETTER_BUCKET", "ab")], "DEAD_LETTER_BUCKET"),
+            (&[("DEAD_LETTER_PREFIX", "/abs")], "DEAD_LETTER_PREFIX"),
+            (&[("DEAD_LETTER_PREFIX", "a b")], "DEAD_LETTER_PREFIX"),
+            (&[("WRITE_ATTEMPTS", "0")], "WRITE_ATTEMPTS"),
+            (&[("WRITE_ATTEMPTS", "21")], "WRITE_ATTEMPTS"),
             (&[("WRITE_CONCURRENCY", "0")], "WRITE_CONCURRENCY"),
             (&[("WRITE_CONCURRENCY", "65")], "WRITE_CONCURRENCY"),
             (&[("KEY_ATTRIBUTES", "a,b,c")], "KEY_ATTRIBUTES"),
@@ -326,5 +385,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("same table t in us-east-1"), "{err}");
+        let err = ReplicatorConfig::from_env(&env(&[
+            ("TARGET_TABLE_NAME", "t"),
+            ("TARGET_REGION", "us-west-2"),
+            ("AWS_REGION", "us-east-1"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("DEAD_LETTER_BUCKET"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
-//! The handler: one stream batch in, the target updated, and `batchItemFailures` naming
-//! where Lambda must resume. `Replicator::replicate_payload` is the whole pipeline, one
-//! step after the other: parse and plan (one pass over the payload) → apply → report.
+//! The handler: one stream batch in, the target updated, what cannot be written in the
+//! dead-letter bucket, and `batchItemFailures` naming where Lambda must resume.
+//! `Replicator::replicate_payload` is the whole pipeline, one step after the other: parse
+//! and plan (one pass over the payload) → apply → dead-letter → report. A `{"redrive": …}`
+//! event replays the dead letters instead (`dead_letter/redrive.rs`).
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
@@ -11,79 +13,75 @@ use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use crate::apply::batching::BatchLimits;
-use crate::apply::checkpoint::{apply_unwritable_policy, resume_index, tally, Outcome};
-use crate::apply::engine::Engine;
+use crate::apply::checkpoint::{resume_index, tally};
 use crate::config::ReplicatorConfig;
+use crate::dead_letter::redrive::RedriveRequest;
 use crate::domain::key::KeySchema;
 use crate::error::EventError;
-use crate::plan::decide::Rules;
 use crate::plan::marker::OriginMarker;
-use crate::plan::{BatchPlan, PlanPhase, Planner};
-use crate::ports::{ItemReader, ItemWriter};
-use crate::report::{batch_span, lambda_response, BatchReport, HandledBatch};
+use crate::plan::{BatchPlan, PlanPhase};
+use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
+use crate::report::{batch_span, lambda_response, BatchReport, HandledBatch, Response};
 
 /// The replicator, built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Replicator<W, R> {
-    config: ReplicatorConfig,
-    schema: KeySchema,
-    marker: OriginMarker,
-    writer: W,
-    reader: R,
-    backoff: Backoff,
-    limits: BatchLimits,
+pub struct Replicator<W, R, D> {
+    pub(crate) config: ReplicatorConfig,
+    pub(crate) schema: KeySchema,
+    pub(crate) marker: OriginMarker,
+    pub(crate) writer: W,
+    pub(crate) reader: R,
+    pub(crate) dead_letter: D,
+    pub(crate) backoff: Backoff,
+    pub(crate) limits: BatchLimits,
 }
 
-impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
-    /// Assembles the replicator; `writer` is the target table, `reader` the source table.
-    pub fn new(config: ReplicatorConfig, schema: KeySchema, writer: W, reader: R) -> Result<Self, ConfigError> {
+impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
+    /// Assembles the replicator; `writer` is the target table, `reader` the source table,
+    /// `dead_letter` the bucket for what cannot be written.
+    pub fn new(
+        config: ReplicatorConfig,
+        schema: KeySchema,
+        writer: W,
+        reader: R,
+        dead_letter: D,
+    ) -> Result<Self, ConfigError> {
         config.check_schema(&schema)?;
         let marker = OriginMarker::new(config.marker_attribute.clone(), config.source_region.as_str());
-        let (backoff, limits) = (Backoff::default(), BatchLimits::default());
+        let backoff = Backoff {
+            max_attempts: config.write_attempts,
+            ..Backoff::default()
+        };
         Ok(Self {
             config,
             schema,
             marker,
             writer,
             reader,
+            dead_letter,
             backoff,
-            limits,
+            limits: BatchLimits::default(),
         })
     }
 
-    /// Replaces the retry backoff (the default: 50 ms base, 5 s cap, 8 attempts).
+    /// Replaces the retry backoff (the default: 50 ms base, 5 s cap, `WRITE_ATTEMPTS` attempts).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ReplicatorConfig {
-        &self.config
-    }
-
-    /// The key schema in use.
-    pub fn schema(&self) -> &KeySchema {
-        &self.schema
-    }
-
-    /// The target table.
-    pub fn writer(&self) -> &W {
-        &self.writer
-    }
-
-    /// The source table.
-    pub fn reader(&self) -> &R {
-        &self.reader
-    }
-
-    /// The Lambda entry point: the deadline comes from the invocation context.
-    pub async fn handle_lambda_event(
-        &self,
-        event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<DynamoDbEventResponse, FailoverError> {
+    /// The Lambda entry point: a stream batch, or a redrive; the deadline comes from the
+    /// invocation context.
+    pub async fn handle_lambda_event(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Response, FailoverError> {
         let deadline = Deadline::from_lambda(event.context.deadline(), self.config.deadline_margin);
-        self.handle_payload(event.payload, deadline).await
+        // A stream batch starts with "Records", so this fails at its first key.
+        if let Ok(request) = serde_json::from_str::<RedriveRequest>(event.payload.get()) {
+            let report = self.redrive(&request.redrive, deadline).await?;
+            tracing::info!(?report, "redrive done");
+            report.metric_line(&self.config.metrics_namespace, self.config.target_region.as_str()).emit();
+            return Ok(Response::Redrive(report));
+        }
+        self.handle_payload(event.payload, deadline).await.map(Response::Batch)
     }
 
     /// Replicates the raw event and emits the batch's metric line.
@@ -149,12 +147,10 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
             let keys = works.len();
             // Apply: write (reading first for KEYS_ONLY streams), then judge each key.
             let applied = self.engine(deadline).run(&mut works).await;
-            let outcomes: Vec<Outcome> = applied
-                .outcomes
-                .into_iter()
-                .zip(&works)
-                .map(|(outcome, work)| apply_unwritable_policy(self.config.unwritable, outcome, &work.sequence))
-                .collect();
+            let mut outcomes = applied.outcomes;
+            // Dead-letter what cannot be written, or spent its retry budget.
+            let first_sequence = |i: usize| sequences[first_indices[i]].clone();
+            self.sender(deadline).send(&works, &mut outcomes, first_sequence).await;
             drop(works);
             // Report: where Lambda resumes, what became of the records, the response.
             let resume = resume_index(first_indices.iter().copied().zip(outcomes.iter()));
@@ -174,22 +170,5 @@ impl<W: ItemWriter, R: ItemReader> Replicator<W, R> {
         }
         .instrument(span)
         .await
-    }
-
-    fn planner(&self) -> Planner<'_> {
-        Planner::new(&self.config, &self.schema, &self.marker)
-    }
-
-    fn engine(&self, deadline: Deadline) -> Engine<'_, W, R> {
-        Engine {
-            writer: &self.writer,
-            reader: &self.reader,
-            schema: &self.schema,
-            rules: Rules::new(&self.config, &self.marker),
-            limits: self.limits,
-            backoff: self.backoff,
-            deadline,
-            concurrency: self.config.write_concurrency,
-        }
     }
 }

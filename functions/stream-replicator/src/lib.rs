@@ -13,6 +13,9 @@
 //! 3. **apply** (`src/apply/`): `engine` carries out the actions through the [`ports`] (the
 //!    [`adapters::dynamodb`] adapter in production, [`adapters::memory`] in tests), and
 //!    `checkpoint` finds where Lambda must resume;
+//! 3b. **dead letter** (`src/dead_letter/`): what cannot be written, or spent its retry
+//!    budget, is stored whole in the bucket ([`adapters::s3`]) before it counts as done;
+//!    `{"redrive": {}}` replays it later, judged against the source;
 //! 4. **report** (`report.rs`): the response names that record, and the [`BatchReport`]
 //!    becomes the EMF metric line.
 //!
@@ -23,10 +26,12 @@ pub mod adapters;
 pub mod allocator;
 mod apply;
 pub mod config;
+pub mod dead_letter;
 mod domain;
 mod error;
 mod event;
 mod handler;
+mod parts;
 mod plan;
 pub mod ports;
 mod report;
@@ -41,4 +46,5 @@ pub use handler::Replicator;
 pub use plan::decide::SkipReason;
 pub use plan::marker::OriginMarker;
 pub use plan::{BatchPlan, PlanPhase};
-pub use report::{BatchReport, HandledBatch, LagStats, FUNCTION};
+pub use dead_letter::redrive::{RedriveOptions, RedriveReport};
+pub use report::{BatchReport, HandledBatch, LagStats, Response, FUNCTION};

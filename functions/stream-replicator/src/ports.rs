@@ -92,6 +92,36 @@ pub struct BatchGet {
     pub unprocessed: Vec<usize>,
 }
 
+/// The dead-letter store: durable objects, listed in key order (the S3 bucket in
+/// production), holding every change the replicator could not write.
+pub trait DeadLetterStore: Send + Sync {
+    /// Stores `body` under `key`, replacing what was there.
+    fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// At most `max` keys under `prefix` after `start_after`, in ascending key order.
+    fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> impl Future<Output = Result<Listing, AwsFailure>> + Send;
+
+    /// The object's content; `None` when there is no such key.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsFailure>> + Send;
+
+    /// Deletes the object (absent is fine).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Keys in ascending order.
+    pub keys: Vec<String>,
+    /// Whether more keys follow the last one.
+    pub more: bool,
+}
+
 /// How the replicator reacts to a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {

@@ -11,6 +11,16 @@ use crate::error::EventError;
 use crate::plan::decide::SkipReason;
 use crate::plan::BatchPlan;
 
+/// What an invocation answers: the batch response Lambda reads, or a redrive's report.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// A stream batch's `batchItemFailures`.
+    Batch(DynamoDbEventResponse),
+    /// What a redrive did.
+    Redrive(crate::dead_letter::redrive::RedriveReport),
+}
+
 /// The result of one batch and what was measured.
 #[derive(Debug)]
 pub struct HandledBatch {
@@ -113,12 +123,11 @@ pub struct BatchReport {
 /// The function name used as the metrics' dimension.
 pub const FUNCTION: &str = "stream-replicator";
 
-const SKIP_REASONS: [SkipReason; 5] = [
+const SKIP_REASONS: [SkipReason; 4] = [
     SkipReason::OwnChange,
     SkipReason::Ttl,
     SkipReason::Stale,
     SkipReason::GoneAtSource,
-    SkipReason::Unwritable,
 ];
 
 impl BatchReport {
@@ -132,6 +141,7 @@ impl BatchReport {
             .metric("RecordsReceived", count(self.received), Unit::Count)
             .metric("RecordsWritten", count(self.tally.written), Unit::Count)
             .metric("RecordsRetried", count(self.tally.retried), Unit::Count)
+            .metric("RecordsDeadLettered", count(self.tally.dead_lettered), Unit::Count)
             .metric("DistinctKeys", count(self.keys), Unit::Count)
             .metric("WriteRequests", count(self.write_requests), Unit::Count)
             .metric("ReadRequests", count(self.read_requests), Unit::Count)
@@ -159,6 +169,7 @@ impl BatchReport {
             written = self.tally.written,
             skipped = self.tally.skipped.values().sum::<usize>(),
             retried = self.tally.retried,
+            dead_lettered = self.tally.dead_lettered,
             write_requests = self.write_requests,
             retries = self.retries,
             resume_sequence = resume_sequence.unwrap_or("none"),
@@ -215,6 +226,7 @@ mod tests {
                 written: 5,
                 skipped: BTreeMap::from([(SkipReason::OwnChange, 2), (SkipReason::Ttl, 1)]),
                 retried: 2,
+                dead_lettered: 3,
             },
             write_requests: 1,
             read_requests: 0,
@@ -237,7 +249,7 @@ mod tests {
             ("RecordsSkippedTtl", 1.0),
             ("RecordsSkippedStale", 0.0),
             ("RecordsSkippedGoneAtSource", 0.0),
-            ("RecordsSkippedUnwritable", 0.0),
+            ("RecordsDeadLettered", 3.0),
             ("ReplicationLagMaxMs", 900.0),
             ("ReplicationLagMedianMs", 400.0),
         ] {

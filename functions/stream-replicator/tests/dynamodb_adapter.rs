@@ -14,6 +14,7 @@ use aws_smithy_types::body::SdkBody;
 use common::events::{item, n, StreamBuilder};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass};
+use stream_replicator::adapters::memory_bucket::MemoryBucket;
 use stream_replicator::adapters::dynamodb::{
     describe_key_schema, DynamoDbTable, DELETE_IF_TAGGED, PUT_IF_NEWER, TAG_IF_NOT_NEWER,
 };
@@ -58,15 +59,19 @@ fn guard() -> Guard<'static> {
     }
 }
 
-fn replicator(client: aws_sdk_dynamodb::Client, extra: &[(&str, &str)]) -> Replicator<DynamoDbTable, DynamoDbTable> {
+fn replicator(
+    client: aws_sdk_dynamodb::Client,
+    extra: &[(&str, &str)],
+) -> Replicator<DynamoDbTable, DynamoDbTable, MemoryBucket> {
     let base = [
         ("TARGET_TABLE_NAME", TABLE),
         ("TARGET_REGION", "us-west-2"),
         ("AWS_REGION", "us-east-1"),
+        ("DEAD_LETTER_BUCKET", "shop-dead-letter"),
     ];
     let config = ReplicatorConfig::from_env(&EnvReader::from_pairs(base.iter().chain(extra).copied())).unwrap();
     let table = DynamoDbTable::new(client, TABLE, schema());
-    Replicator::new(config, schema(), table.clone(), table)
+    Replicator::new(config, schema(), table.clone(), table, MemoryBucket::new())
         .unwrap()
         .with_backoff(Backoff {
             base: Duration::from_millis(1),
@@ -166,7 +171,7 @@ async fn throttling_then_success() {
 }
 
 #[tokio::test]
-async fn throttling_that_outlasts_the_retries_reports_the_first_record() {
+async fn throttling_that_outlasts_the_retries_dead_letters_the_change_whole() {
     let throttled = mock!(aws_sdk_dynamodb::Client::batch_write_item).then_http_response(|| http(400, THROTTLED));
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&throttled], |c| c
         .retry_config(RetryConfig::disabled()));
@@ -174,9 +179,15 @@ async fn throttling_that_outlasts_the_retries_reports_the_first_record() {
     let mut stream = StreamBuilder::new();
     stream.insert(item("A", "META", &[("qty", n(1))]));
     let handled = r.replicate(stream.event(), deadline()).await;
-    let failures = handled.result.unwrap().batch_item_failures;
-    assert_eq!(failures[0].item_identifier, Some(stream.sequence(0)));
-    assert_eq!(throttled.num_calls(), 5);
+    assert!(handled.result.unwrap().batch_item_failures.is_empty());
+    assert_eq!(throttled.num_calls(), 5, "the retry budget (WRITE_ATTEMPTS) first");
+    let objects = r.dead_letter_store().objects();
+    let envelope: serde_json::Value = serde_json::from_slice(objects.values().next().unwrap()).unwrap();
+    assert_eq!(envelope["newImage"]["qty"]["N"], "1");
+    assert!(
+        envelope["error"].as_str().unwrap().contains("ProvisionedThroughputExceededException"),
+        "{envelope}"
+    );
 }
 
 #[tokio::test]

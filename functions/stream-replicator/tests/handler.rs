@@ -12,11 +12,12 @@ use failover_core::retry::{Backoff, Deadline};
 use failover_core::{AwsFailure, EnvReader, ErrorClass, FailoverError};
 use serde_json::Value as Json;
 use stream_replicator::adapters::memory::{Fault, MemoryTable};
+use stream_replicator::adapters::memory_bucket::MemoryBucket;
 use stream_replicator::{Attributes, HandledBatch, KeySchema, OriginMarker, Replicator, ReplicatorConfig, Value};
 
 const MARKER: &str = "replica_origin";
 
-type MemoryReplicator = Replicator<MemoryTable, MemoryTable>;
+type MemoryReplicator = Replicator<MemoryTable, MemoryTable, MemoryBucket>;
 
 fn schema() -> KeySchema {
     KeySchema::parse("pk,sk").unwrap()
@@ -27,11 +28,13 @@ fn replicator(extra: &[(&str, &str)]) -> MemoryReplicator {
         ("TARGET_TABLE_NAME", "shop-data"),
         ("TARGET_REGION", "us-west-2"),
         ("AWS_REGION", "us-east-1"),
+        ("DEAD_LETTER_BUCKET", "shop-dead-letter"),
         // One call at a time keeps injected faults aimed at a known call.
         ("WRITE_CONCURRENCY", "1"),
     ];
     let config = ReplicatorConfig::from_env(&EnvReader::from_pairs(base.iter().chain(extra).copied())).unwrap();
-    Replicator::new(config, schema(), MemoryTable::new(schema()), MemoryTable::new(schema()))
+    let (target, source) = (MemoryTable::new(schema()), MemoryTable::new(schema()));
+    Replicator::new(config, schema(), target, source, MemoryBucket::new())
         .unwrap()
         .with_backoff(Backoff {
             base: Duration::from_millis(1),
@@ -205,12 +208,59 @@ async fn throttling_is_retried_with_backoff() {
     assert_eq!(handled.report.retries, 2);
 }
 
+/// The dead-lettered envelopes, as JSON, by object key.
+fn dead_letters(r: &MemoryReplicator) -> BTreeMap<String, Json> {
+    r.dead_letter_store()
+        .objects()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
+        .collect()
+}
+
 #[tokio::test]
-async fn the_failure_is_the_first_record_of_the_earliest_key_not_written() {
+async fn writes_that_spend_their_retry_budget_go_whole_to_the_dead_letter_and_the_batch_goes_on() {
     let r = replicator(&[]);
     // 60 keys make chunks of 25, 25 and 10; the first passes, the second never does.
     r.writer()
         .inject(std::iter::once(Fault::Pass).chain(std::iter::repeat_n(Fault::throttled(), 4)));
+    let mut stream = StreamBuilder::new();
+    for i in 0..60 {
+        stream.insert(qty(&format!("K{i:02}"), 1));
+    }
+    stream.modify(qty("K25", 1), qty("K25", 2));
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), None, "nothing for Lambda to retry");
+    let tally = &handled.report.tally;
+    assert_eq!((tally.written, tally.dead_lettered, tally.retried), (35, 26, 0));
+    let letters = dead_letters(&r);
+    assert_eq!(letters.len(), 25);
+    let k25 = letters.values().find(|e| e["keys"]["pk"]["S"] == "K25").unwrap();
+    assert_eq!(k25["newImage"]["qty"]["N"], "2", "the key's last change");
+    assert_eq!(k25["recordsCovered"], 2);
+    assert_eq!(k25["firstSequenceNumber"], stream.sequence(25));
+    assert_eq!(k25["sequenceNumber"], stream.sequence(60));
+    assert!(k25["error"].as_str().unwrap().starts_with("retry budget spent"), "{k25}");
+    let doc = handled.report.metric_line("N", "us-west-2").render(0);
+    assert_eq!(doc["RecordsDeadLettered"], 26.0);
+    // Redriven against the source (which holds the stream's final state), the target holds
+    // exactly that state and the bucket is empty.
+    for item in expected(&stream).into_values() {
+        r.reader().insert(item);
+    }
+    let report = r.redrive(&Default::default(), deadline()).await.unwrap();
+    assert_eq!((report.objects, report.written, report.stale, report.more), (25, 25, 0, false));
+    assert_eq!(target(&r), expected(&stream));
+    assert!(dead_letters(&r).is_empty());
+}
+
+#[tokio::test]
+async fn the_failure_is_the_first_record_of_the_earliest_key_not_written() {
+    let r = replicator(&[]);
+    // 60 keys make chunks of 25, 25 and 10; the first passes, the second never does, and
+    // the dead-letter bucket is unavailable too (25 puts of 4 attempts each).
+    r.writer()
+        .inject(std::iter::once(Fault::Pass).chain(std::iter::repeat_n(Fault::throttled(), 4)));
+    r.dead_letter_store().fail_next(100);
     let mut stream = StreamBuilder::new();
     for i in 0..60 {
         stream.insert(qty(&format!("K{i:02}"), 1));
@@ -245,9 +295,9 @@ async fn a_past_deadline_stops_retries_and_fails_from_the_first_unwritten_key() 
 }
 
 #[tokio::test]
-async fn an_invalid_request_is_isolated_and_follows_the_unwritable_policy() {
-    for (policy, resumes) in [("fail", true), ("skip", false)] {
-        let r = replicator(&[("UNWRITABLE_RECORDS", policy)]);
+async fn an_invalid_request_is_isolated_and_dead_lettered_and_its_neighbours_are_written() {
+    {
+        let r = replicator(&[]);
         // The batch of 5 is rejected; one by one, only the third request is.
         r.writer().inject([
             Fault::rejected(),
@@ -262,38 +312,80 @@ async fn an_invalid_request_is_isolated_and_follows_the_unwritable_policy() {
             stream.insert(qty(&format!("K{i}"), 1));
         }
         let handled = run(&r, &stream).await;
-        assert_eq!(r.writer().len(), 4, "{policy}");
+        assert_eq!(r.writer().len(), 4);
         assert!(r.writer().get(&attrs(&qty("K2", 1))).is_none());
-        if resumes {
-            assert_eq!(resume_point(&handled), Some(stream.sequence(2)));
-        } else {
-            assert_eq!(resume_point(&handled), None);
-            assert_eq!(
-                handled.report.tally.skipped.values().sum::<usize>(),
-                1,
-                "{:?}",
-                handled.report.tally
-            );
-        }
+        assert_eq!(resume_point(&handled), None);
+        assert_eq!(handled.report.tally.dead_lettered, 1);
         assert_eq!(handled.report.write_requests, 6);
+        let letters = dead_letters(&r);
+        let only = letters.values().next().unwrap();
+        assert_eq!((letters.len(), &only["keys"]["pk"]["S"]), (1, &Json::from("K2")));
+        assert!(only["error"].as_str().unwrap().contains("rejected by DynamoDB"), "{only}");
     }
 }
 
+/// One poison record among 100 costs exactly that record: 99 written, 1 dead-lettered,
+/// nothing left for Lambda to retry (so no bisection ever splits the batch).
 #[tokio::test]
-async fn an_item_over_400_kb_with_the_marker_follows_the_policy_and_others_are_written() {
-    for (policy, resumes) in [("fail", true), ("skip", false)] {
-        let r = replicator(&[("UNWRITABLE_RECORDS", policy)]);
-        let mut stream = StreamBuilder::new();
-        stream
-            .insert(qty("A", 1))
-            .insert(item("BIG", "META", &[("blob", s(&"x".repeat(400 * 1024 - 20)))]))
-            .insert(qty("C", 1));
-        let handled = run(&r, &stream).await;
-        assert_eq!(r.writer().len(), 2, "{policy}");
-        assert_eq!(resume_point(&handled), resumes.then(|| stream.sequence(1)));
-        let doc = handled.report.metric_line("N", "us-west-2").render(0);
-        assert_eq!(doc["RecordsSkippedUnwritable"], if resumes { 0.0 } else { 1.0 });
+async fn a_poison_record_among_100_costs_exactly_itself() {
+    let r = lww();
+    let mut stream = StreamBuilder::new();
+    for i in 0..100 {
+        if i == 37 {
+            stream.insert(qty("POISON", 1)); // no version in last-writer-wins mode
+        } else {
+            stream.insert(versioned(&format!("K{i:02}"), 1));
+        }
     }
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), None);
+    assert_eq!(r.writer().len(), 99);
+    let tally = &handled.report.tally;
+    assert_eq!((tally.written, tally.dead_lettered), (99, 1));
+    let letters = dead_letters(&r);
+    let (key, poison) = letters.iter().next().unwrap();
+    assert!(key.ends_with(&format!("{:0>40}-{}.json", stream.sequence(37), poison["eventID"].as_str().unwrap())), "{key}");
+    assert_eq!(poison["newImage"]["qty"]["N"], "1");
+    assert!(poison["error"].as_str().unwrap().contains("no numeric version"), "{poison}");
+}
+
+#[tokio::test]
+async fn a_one_way_copy_writes_a_400_kb_item_as_it_is_and_two_way_dead_letters_it() {
+    let big = || item("BIG", "META", &[("blob", s(&"x".repeat(400 * 1024 - 20)))]);
+    let r = replicator(&[]);
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1)).insert(big()).insert(qty("C", 1));
+    let handled = run(&r, &stream).await;
+    assert_eq!((r.writer().len(), resume_point(&handled)), (3, None));
+    let written = r.writer().get(&attrs(&big())).unwrap();
+    assert!(!written.contains_key(MARKER), "overwrite mode adds no origin marker");
+    assert_eq!(written, attrs(&big()));
+
+    let r = lww();
+    let mut stream = StreamBuilder::new();
+    let mut versioned_big = big();
+    versioned_big["v"] = n(1);
+    stream.insert(versioned("A", 1)).insert(versioned_big);
+    let handled = run(&r, &stream).await;
+    assert_eq!((r.writer().len(), resume_point(&handled)), (1, None));
+    let letters = dead_letters(&r);
+    let envelope = letters.values().next().unwrap();
+    assert_eq!(envelope["newImage"]["blob"]["S"].as_str().unwrap().len(), 400 * 1024 - 20);
+    assert!(envelope["error"].as_str().unwrap().contains("over the 400 KB limit"));
+}
+
+#[tokio::test]
+async fn a_change_the_dead_letter_bucket_does_not_take_is_retried_by_lambda() {
+    let r = lww();
+    r.dead_letter_store().fail_next(4);
+    let mut stream = StreamBuilder::new();
+    stream.insert(versioned("A", 1)).insert(qty("NO-VERSION", 1));
+    let handled = run(&r, &stream).await;
+    assert_eq!(resume_point(&handled), Some(stream.sequence(1)), "never dropped");
+    assert!(dead_letters(&r).is_empty());
+    // Lambda delivers it again; now the bucket answers.
+    let handled = r.replicate(stream.event_of(1..2), deadline()).await;
+    assert_eq!((resume_point(&handled), dead_letters(&r).len()), (None, 1));
 }
 
 #[tokio::test]
@@ -503,16 +595,20 @@ async fn last_writer_wins_retries_throttled_writes() {
 }
 
 #[tokio::test]
-async fn last_writer_wins_needs_versions() {
+async fn last_writer_wins_dead_letters_changes_without_versions_never_skips_them() {
     let r = lww();
     let mut stream = StreamBuilder::new();
     stream.insert(versioned("A", 1)).insert(qty("NO-VERSION", 1));
     let handled = run(&r, &stream).await;
-    assert_eq!(resume_point(&handled), Some(stream.sequence(1)));
+    assert_eq!(resume_point(&handled), None);
+    assert_eq!((handled.report.tally.dead_lettered, dead_letters(&r).len()), (1, 1));
     let r = lww();
     let mut stream = StreamBuilder::new().view("NEW_IMAGE");
     stream.remove(versioned("A", 1));
-    assert_eq!(resume_point(&run(&r, &stream).await), Some(stream.sequence(0)));
+    assert_eq!(resume_point(&run(&r, &stream).await), None);
+    let letters = dead_letters(&r);
+    let delete = letters.values().next().unwrap();
+    assert_eq!((delete["operation"].as_str(), delete["newImage"].is_null()), (Some("delete"), true));
 }
 
 /// The changes a stream on `table` would show for its current items (as INSERTs).
@@ -529,7 +625,9 @@ fn stream_of(table: &MemoryTable) -> StreamBuilder {
 #[tokio::test]
 async fn two_way_replication_never_sends_a_change_back() {
     // A -> B, then B's stream (holding exactly what the replicator wrote) back toward A.
-    for forward in [replicator(&[]), lww()] {
+    // Two-way needs last-writer-wins: a one-way copy (overwrite) carries no marker.
+    {
+        let forward = lww();
         let mut stream = StreamBuilder::new();
         stream.insert(versioned("A", 1)).insert(versioned("B", 3));
         ok(&run(&forward, &stream).await);
@@ -554,6 +652,8 @@ async fn tagged_but_not_deleted() -> (MemoryReplicator, StreamBuilder) {
         Fault::throttled(),
         Fault::throttled(),
     ]);
+    // The bucket is unavailable too, so Lambda retries the record.
+    forward.dead_letter_store().fail_next(4);
     let mut stream = StreamBuilder::new();
     stream.remove(versioned("A", 4));
     assert_eq!(resume_point(&run(&forward, &stream).await), Some(stream.sequence(0)));
@@ -601,20 +701,20 @@ async fn a_delete_tag_left_by_a_failed_attempt_is_removed_when_a_newer_write_win
 
 #[tokio::test]
 async fn an_application_update_of_a_replicated_item_is_replicated_back() {
-    let forward = replicator(&[]);
+    let forward = lww();
     let mut stream = StreamBuilder::new();
-    stream.insert(qty("A", 1));
+    stream.insert(versioned("A", 1));
     ok(&run(&forward, &stream).await);
     let replicated = forward.writer().items().remove(0);
     let old = serde_json::to_value(serde_dynamo::Item::from(std_map(replicated.clone()))).unwrap();
     let mut updated = replicated;
-    updated.insert("qty".into(), Value::N("2".into()));
+    updated.insert("v".into(), Value::N("2".into()));
     let new = serde_json::to_value(serde_dynamo::Item::from(std_map(updated))).unwrap();
     let mut echo = StreamBuilder::new();
     echo.modify(old, new);
-    let backward = replicator(&[]);
+    let backward = lww();
     ok(&run(&backward, &echo).await);
-    assert_eq!(target(&backward)["A/META"]["qty"], Value::N("2".into()));
+    assert_eq!(target(&backward)["A/META"]["v"], Value::N("2".into()));
     let written = backward.writer().items().remove(0);
     assert!(OriginMarker::new(MARKER, "us-east-1").upsert_is_own(&written, None));
 }
@@ -629,4 +729,80 @@ async fn replication_lag_is_measured_from_the_creation_time() {
     let expected_ms = chrono::Utc::now().timestamp_millis() - 1_763_694_000_000;
     assert!((lag.max_ms - expected_ms).abs() < 60_000, "{lag:?}");
     assert_eq!(lag.max_ms, lag.median_ms);
+}
+
+/// Dead-letters every change of `stream` in batches of `ranges` (the target refuses
+/// everything as invalid), then sets the source to `source` and redrives.
+async fn redriven(
+    r: &MemoryReplicator,
+    stream: &StreamBuilder,
+    ranges: &[std::ops::Range<usize>],
+    source: &[Json],
+) -> stream_replicator::RedriveReport {
+    for range in ranges {
+        // The chunk is refused, then each request alone.
+        let refusals = if range.len() > 1 { 1 + range.len() } else { 1 };
+        r.writer().inject(std::iter::repeat_n(Fault::rejected(), refusals));
+        let handled = r.replicate(stream.event_of(range.clone()), deadline()).await;
+        assert_eq!(resume_point(&handled), None);
+        assert_eq!(handled.report.tally.dead_lettered, range.len());
+    }
+    for item in source {
+        r.reader().insert(attrs(item));
+    }
+    r.redrive(&Default::default(), deadline()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_redrive_writes_what_the_source_still_holds_and_never_an_older_state() {
+    let r = replicator(&[]);
+    r.writer().insert(attrs(&qty("GONE", 1)));
+    // Two batches: SUPERSEDED's change in the second supersedes its dead letter of the first.
+    let mut stream = StreamBuilder::new();
+    stream
+        .insert(qty("SAME", 1))
+        .insert(qty("CHANGED", 1))
+        .insert(qty("DELETED", 1))
+        .insert(qty("SUPERSEDED", 1))
+        .modify(qty("SUPERSEDED", 1), qty("SUPERSEDED", 2))
+        .remove(qty("GONE", 1));
+    let source = [qty("SAME", 1), qty("CHANGED", 5), qty("SUPERSEDED", 2)];
+    let report = redriven(&r, &stream, &[0..4, 4..6], &source).await;
+    // SAME, SUPERSEDED (its later change) and GONE (the delete) written; CHANGED and
+    // DELETED stale; SUPERSEDED's first object superseded.
+    assert_eq!((report.objects, report.written), (6, 3), "{report:?}");
+    assert_eq!((report.stale, report.superseded, report.left), (2, 1, 0), "{report:?}");
+    let target = target(&r);
+    assert_eq!(target["SAME/META"]["qty"], Value::N("1".into()));
+    assert_eq!(target["SUPERSEDED/META"]["qty"], Value::N("2".into()));
+    assert!(!target.contains_key("GONE/META"), "the dead-lettered delete is done");
+    assert!(!target.contains_key("CHANGED/META"), "its newer state is the live stream's to write");
+    assert!(!target.contains_key("DELETED/META"), "nothing resurrected");
+    assert!(dead_letters(&r).is_empty(), "every object done with is deleted");
+}
+
+#[tokio::test]
+async fn a_redrive_sends_back_what_still_fails_and_leaves_foreign_objects_alone() {
+    let r = lww();
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("NO-VERSION", 1));
+    let report = redriven(&r, &stream, &[0..1], &[qty("NO-VERSION", 1)]).await;
+    assert_eq!((report.written, report.dead_lettered_again), (0, 1), "{report:?}");
+    let letters = dead_letters(&r);
+    let again = letters.values().next().unwrap();
+    assert_eq!(again["timesDeadLettered"], 2);
+    r.dead_letter_store()
+        .insert("dead-letter/shop-data/not-an-envelope.json", b"{\"hello\": 1}".to_vec());
+    let report = r.redrive(&Default::default(), deadline()).await.unwrap();
+    assert_eq!(report.unreadable.len(), 1, "{report:?}");
+    assert!(report.unreadable[0].contains("not-an-envelope.json"), "{report:?}");
+    assert_eq!(dead_letters(&r).len(), 2, "a foreign object is never deleted");
+    let err = r
+        .redrive(
+            &serde_json::from_value(serde_json::json!({"maxObjects": 0})).unwrap(),
+            deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("maxObjects"), "{err}");
 }

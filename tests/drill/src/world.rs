@@ -3,11 +3,13 @@
 use aws_sdk_dynamodb::types::StreamViewType;
 use failover_testkit::clients::RegionClients;
 
-use failover_testkit::fixtures::{dynamodb, ec2, rds, ssm};
+use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
 /// The shop's data table (the same name in both regions).
 pub const DATA_TABLE: &str = "shop-data";
+/// The stream-replicator's dead-letter bucket, in the primary region.
+pub const DEAD_LETTER_BUCKET: &str = "shop-failover-dead-letter";
 /// Heartbeat table (both regions).
 pub const HEARTBEAT_TABLE: &str = "shop-heartbeats";
 /// Failover lock and health state (secondary region).
@@ -43,6 +45,7 @@ impl World {
     pub async fn provision(emulator: &Emulator, document_does_nothing: bool) -> World {
         let (a, b) = (emulator.clients(PRIMARY).await, emulator.clients(SECONDARY).await);
         let pair = dynamodb::create_table_pair(&a, &b, DATA_TABLE, StreamViewType::NewAndOldImages).await;
+        s3::create_bucket(&a, DEAD_LETTER_BUCKET).await;
         for clients in [&a, &b] {
             dynamodb::create_state_table(clients, HEARTBEAT_TABLE).await;
         }
@@ -112,6 +115,7 @@ impl World {
             ("TARGET_TABLE_NAME", DATA_TABLE),
             ("TARGET_REGION", SECONDARY),
             ("REPLICATION_MODE", "overwrite"),
+            ("DEAD_LETTER_BUCKET", DEAD_LETTER_BUCKET),
             ("AWS_LAMBDA_LOG_LEVEL", "info"),
         ];
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

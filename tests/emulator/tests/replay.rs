@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
-use failover_testkit::fixtures::{dynamodb, ec2, rds, ssm};
+use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
 
@@ -25,6 +25,8 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     let target_table = unique_name("shop-data-copy");
     dynamodb::create_table(&b, &target_table, None).await;
     let _ = dynamodb::create_table(&a, "shop-data", Some(StreamViewType::NewAndOldImages)).await;
+    let dead_letter = unique_name("replay-dead-letter");
+    s3::create_bucket(&a, &dead_letter).await;
     let state_table = unique_name("replay-state");
     dynamodb::create_state_table(&b, &state_table).await;
     let heartbeats = unique_name("replay-heartbeats");
@@ -70,6 +72,7 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
                 ("TARGET_TABLE_NAME", target_table.as_str()),
                 ("TARGET_REGION", SECONDARY),
                 ("KEY_ATTRIBUTES", "pk,sk"),
+                ("DEAD_LETTER_BUCKET", dead_letter.as_str()),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         )
@@ -184,6 +187,14 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         copy.items()[0].get("qty"),
         Some(&AttributeValue::N("2".into())),
         "the last change of the cart won"
+    );
+
+    // Nothing was dead-lettered, so the redrive finds nothing; it answers with its report.
+    let redrive = invoke("stream-replicator", "stream-replicator-redrive.json");
+    assert_eq!(
+        (redrive["objects"].as_u64(), redrive["written"].as_u64(), redrive["more"].as_bool()),
+        (Some(0), Some(0), Some(false)),
+        "{redrive}"
     );
 
     let rewrite = invoke("env-rewriter", "parameter-store-change.json");

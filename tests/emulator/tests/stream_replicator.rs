@@ -1,7 +1,8 @@
 //! stream-replicator against the emulator: random workloads on the primary table, its real
 //! stream wrapped into Lambda events and handed to the handler as Lambda would (replaying
 //! from the reported sequence number), then the secondary must equal the primary. With a
-//! fault-injecting proxy between the SDK and the emulator, it must still converge exactly.
+//! fault-injecting proxy between the SDK and the emulator, whatever spent its retry budget
+//! is in the dead-letter bucket, and a redrive makes the secondary equal the primary.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -13,15 +14,28 @@ use aws_sdk_dynamodb::Client;
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass, FailoverError, Region};
-use failover_testkit::fixtures::{dynamodb, stream_event};
+use failover_testkit::fixtures::{dynamodb, s3, stream_event};
 use failover_testkit::{unique_name, Emulator, FaultPlan, FaultProxy, PRIMARY, SECONDARY};
 use stream_replicator::adapters::dynamodb::DynamoDbTable;
+use stream_replicator::adapters::s3::S3Bucket;
 use stream_replicator::{wiring, KeySchema, Replicator, ReplicatorConfig};
 
 const MARKER: &str = "replica_origin";
 
 type Table = BTreeMap<String, HashMap<String, AttributeValue>>;
-type SdkReplicator = Replicator<DynamoDbTable, DynamoDbTable>;
+type SdkReplicator = Replicator<DynamoDbTable, DynamoDbTable, S3Bucket>;
+
+/// The dead-letter bucket all tests share (each table has its own folder in it).
+const DEAD_LETTER_BUCKET: &str = "stream-replicator-tests-dead-letter";
+
+/// Creates the shared bucket once per test process.
+async fn dead_letter_bucket(emu: &Emulator) -> &'static str {
+    static CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CREATED
+        .get_or_init(|| async { s3::create_bucket(&emu.clients(PRIMARY).await, DEAD_LETTER_BUCKET).await })
+        .await;
+    DEAD_LETTER_BUCKET
+}
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -176,6 +190,7 @@ fn env(table: &str, extra: &[(&str, &str)]) -> EnvReader {
         ("TARGET_TABLE_NAME", table),
         ("TARGET_REGION", SECONDARY),
         ("SOURCE_REGION", PRIMARY),
+        ("DEAD_LETTER_BUCKET", DEAD_LETTER_BUCKET),
     ];
     EnvReader::from_pairs(base.iter().chain(extra).copied())
 }
@@ -212,6 +227,7 @@ struct Drive {
     partial_failures: usize,
     whole_batch_errors: usize,
     write_requests: usize,
+    dead_lettered: usize,
 }
 
 /// Hands `records` to the handler in batches of `batch_size`, exactly as Lambda's stream
@@ -233,6 +249,7 @@ async fn drive(r: &SdkReplicator, records: &[EventRecord], batch_size: usize) ->
         event.records = batch.to_vec();
         let handled = r.replicate(event, Deadline::after(Duration::from_secs(20))).await;
         stats.write_requests += handled.report.write_requests;
+        stats.dead_lettered += handled.report.tally.dead_lettered;
         match handled.result {
             Ok(response) => match response.batch_item_failures.first() {
                 None => position += batch.len(),
@@ -262,6 +279,7 @@ async fn stream_records(emu: &Emulator, stream_arn: &str) -> Vec<EventRecord> {
 #[tokio::test]
 async fn overwrite_mode_makes_the_secondary_equal_the_primary() {
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-ow");
     let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
@@ -286,6 +304,7 @@ async fn overwrite_mode_makes_the_secondary_equal_the_primary() {
 #[tokio::test]
 async fn last_writer_wins_mode_makes_the_secondary_equal_the_primary() {
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-lww");
     let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
@@ -307,6 +326,7 @@ async fn last_writer_wins_mode_makes_the_secondary_equal_the_primary() {
 #[tokio::test]
 async fn new_image_and_keys_only_streams_are_replicated() {
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     for view in [StreamViewType::NewImage, StreamViewType::KeysOnly] {
         let name = unique_name("replica-view");
@@ -326,6 +346,7 @@ async fn new_image_and_keys_only_streams_are_replicated() {
 #[tokio::test]
 async fn two_way_replication_does_not_echo_changes_back() {
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-2way");
     // Both tables have a stream: the secondary's would feed the reverse replicator.
@@ -352,6 +373,7 @@ async fn two_way_replication_does_not_echo_changes_back() {
         ("SOURCE_REGION", SECONDARY),
         ("REPLICATION_MODE", "last-writer-wins"),
         ("VERSION_ATTRIBUTE", "v"),
+        ("DEAD_LETTER_BUCKET", DEAD_LETTER_BUCKET),
     ]))
     .await
     .expect("init");
@@ -401,6 +423,7 @@ async fn two_way_replication_does_not_echo_changes_back() {
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_written() {
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-bad");
     let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
@@ -450,11 +473,14 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 }
 
 /// ≥ 5,000 random operations, 20% of the replicator's requests failing (throttling, 500s,
-/// dropped connections, half of them after the write took effect): replaying as Lambda
-/// does, the secondary ends up exactly equal to the primary.
+/// dropped connections, half of them after the write took effect), with a retry budget so
+/// small that some writes spend it: replaying as Lambda does, every key is either equal in
+/// the secondary or its latest change is in the dead-letter bucket (nothing else is there);
+/// a redrive, under the same faults, then makes the secondary exactly equal the primary.
 async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u64, attempts: u32) {
     let started = Instant::now();
     let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-faults");
     let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
@@ -470,26 +496,82 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
     let schema = KeySchema::parse("pk,sk").unwrap();
     let writer = DynamoDbTable::new(client_via(&proxy.endpoint(), SECONDARY).await, &name, schema.clone());
     let reader = DynamoDbTable::new(client_via(&proxy.endpoint(), PRIMARY).await, &name, schema.clone());
-    let r = Replicator::new(config, schema, writer, reader)
+    let bucket = S3Bucket::new(a.s3.clone(), DEAD_LETTER_BUCKET);
+    let r = Replicator::new(config, schema, writer, reader, bucket)
         .unwrap()
         .with_backoff(quick_backoff(attempts));
     let stats = drive(&r, &records, 500).await;
+    let replicated = started.elapsed() - workload_done;
+
+    // Each key: equal, or its latest change is in the bucket; and the bucket holds nothing else.
+    let primary = contents(&a.dynamodb, &name).await;
+    let secondary = contents(&b.dynamodb, &name).await;
+    let folder = format!("dead-letter/{name}/");
+    let letters = s3::json_objects(&a, DEAD_LETTER_BUCKET, &folder).await;
+    let mut latest_letter: BTreeMap<String, &serde_json::Value> = BTreeMap::new();
+    for (_, envelope) in &letters {
+        let key = format!(
+            "{}/{}",
+            envelope["keys"]["pk"]["S"].as_str().unwrap(),
+            envelope["keys"]["sk"]["S"].as_str().unwrap()
+        );
+        latest_letter.insert(key, envelope); // objects list in stream order: the last wins
+    }
+    let covered: usize = letters.iter().map(|(_, e)| e["recordsCovered"].as_u64().unwrap() as usize).sum();
+    assert_eq!(covered, stats.dead_lettered, "the bucket holds exactly what the reports counted");
+    let keys: std::collections::BTreeSet<&String> = primary.keys().chain(secondary.keys()).collect();
+    let mut unequal = 0;
+    for key in keys {
+        if primary.get(key) == secondary.get(key) {
+            continue;
+        }
+        unequal += 1;
+        let letter = latest_letter
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} differs and is not in the dead-letter bucket"));
+        let expected = if primary.contains_key(key) { "put" } else { "delete" };
+        assert_eq!(letter["operation"], expected, "{key}: its latest change, {letter}");
+    }
+    assert!(
+        stats.dead_lettered > 0 && !letters.is_empty(),
+        "no write spent its retry budget, so dead-lettering went untested: {stats:?}"
+    );
+
+    // Redrive (through the same faults) until the bucket is empty.
+    let mut redrives = Vec::new();
+    for _ in 0..10 {
+        let report = r.redrive(&Default::default(), Deadline::after(Duration::from_secs(30))).await.unwrap();
+        let done = report.objects == 0;
+        redrives.push(report);
+        if done {
+            break;
+        }
+    }
     let proxied = proxy.stats();
     drop(proxy);
-
+    assert!(
+        s3::json_objects(&a, DEAD_LETTER_BUCKET, &folder).await.is_empty(),
+        "dead letters left after {} redrives: {redrives:?}",
+        redrives.len()
+    );
     assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
     let rate = proxied.faults() as f64 / proxied.requests as f64;
     assert!((0.12..0.28).contains(&rate), "fault rate {rate:.3}: {proxied:?}");
     assert!(proxied.dropped > 0 && proxied.throttled > 0 && proxied.server_errors > 0);
-    assert!(
-        stats.partial_failures + stats.whole_batch_errors > 0,
-        "no batch ever gave up, so replaying from the reported record went untested: {stats:?}"
-    );
+    let written: usize = redrives.iter().map(|r| r.written).sum();
+    let stale: usize = redrives.iter().map(|r| r.stale + r.superseded).sum();
+    let again: usize = redrives.iter().map(|r| r.dead_lettered_again).sum();
     eprintln!(
-        "{} records, workload {:.1?}, replication {:.1?}: {stats:?}, proxy {proxied:?}",
+        "FAULTS {} records, {} faults of {} requests, workload {:.1?}, replication {:.1?}: {stats:?}; \
+         dead-letter objects {}, keys unequal before redrive {unequal}; {} redrives: written {written}, \
+         stale {stale}, dead-lettered again {again}; secondary equals primary",
         records.len(),
+        proxied.faults(),
+        proxied.requests,
         workload_done,
-        started.elapsed() - workload_done
+        replicated,
+        letters.len(),
+        redrives.len(),
     );
 }
 
@@ -503,4 +585,75 @@ async fn overwrite_mode_converges_under_injected_faults() {
 async fn last_writer_wins_mode_converges_under_injected_faults() {
     // One conditional write per record: three attempts keep the replays bounded.
     converges_under_faults(LWW, true, 2027, 3).await;
+}
+
+/// A poison record among 100: the target table has an index on `status` (a string) that the
+/// source lacks, and one order carries `status` as a number, which DynamoDB refuses
+/// (ValidationException, the whole BatchWriteItem). It costs exactly that record: 99 written,
+/// the poison whole in the dead-letter bucket, nothing for Lambda to retry or bisect.
+#[tokio::test]
+async fn a_poison_record_among_100_costs_exactly_that_record() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+        ProjectionType, ScalarAttributeType,
+    };
+    let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-poison");
+    let source = dynamodb::create_table(&a, &name, Some(StreamViewType::NewAndOldImages)).await;
+    let stream_arn = source.and_then(|t| t.latest_stream_arn).expect("stream");
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    b.dynamodb
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("status"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-status")
+                .key_schema(key("status", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let mut item = key_of(&format!("ORDER#{i:03}"));
+        item.insert("status".into(), if i == 42 { n(7) } else { s("paid") });
+        a.dynamodb.put_item().table_name(&name).set_item(Some(item)).send().await.unwrap();
+    }
+    let records = stream_records(emu, &stream_arn).await;
+    assert_eq!(records.len(), 100);
+    let r = wiring::build(&env(&name, &[("KEY_ATTRIBUTES", "pk,sk")])).await.expect("init");
+    let stats = drive(&r, &records, 100).await;
+    assert_eq!(
+        (stats.invocations, stats.partial_failures, stats.whole_batch_errors, stats.dead_lettered),
+        (1, 0, 0, 1),
+        "{stats:?}"
+    );
+    let target = contents(&b.dynamodb, &name).await;
+    assert_eq!(target.len(), 99);
+    assert!(!target.contains_key("ORDER#042/META"));
+    let letters = s3::json_objects(&a, DEAD_LETTER_BUCKET, &format!("dead-letter/{name}/")).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let (object, poison) = &letters[0];
+    assert_eq!(poison["newImage"]["status"]["N"], "7", "the poison's full content");
+    assert_eq!(poison["keys"]["pk"]["S"], "ORDER#042");
+    assert_eq!(poison["sequenceNumber"], records[42].change.sequence_number.clone().unwrap());
+    assert!(poison["error"].as_str().unwrap().contains("Type mismatch for Index Key status"), "{poison}");
+    assert!(object.ends_with(".json"), "{object}");
 }

@@ -20,6 +20,9 @@ pub struct RegionClients {
     pub ec2: aws_sdk_ec2::Client,
     /// Lambda (the forward replicator's event source mappings).
     pub lambda: aws_sdk_lambda::Client,
+    /// S3 (the stream-replicator's dead-letter bucket), addressed by path as the
+    /// emulator's single host requires.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl RegionClients {
@@ -32,6 +35,9 @@ impl RegionClients {
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config).force_path_style(true).build(),
+            ),
         }
     }
 

@@ -4,11 +4,11 @@
 //! key that is not done makes all of its records not done, so the resume point is the first
 //! record of the earliest such key; Lambda then retries every record from there, and
 //! nothing after it counts as done, even if it was written (rewriting it is harmless).
-//! Whether an unwritable change counts as done is the `UNWRITABLE_RECORDS` policy's call.
+//! A change that can never be written, or whose writes spent their retry budget, is done
+//! once it is durably in the dead-letter store; until then it is not.
 
 use std::collections::BTreeMap;
 
-use crate::config::UnwritablePolicy;
 use crate::plan::decide::{SkipReason, Unwritable};
 
 /// The result of replicating one key's last change.
@@ -18,33 +18,29 @@ pub enum Outcome {
     Written,
     /// Intentionally not written.
     Skipped(SkipReason),
-    /// Can never be written, and the policy is to fail the batch.
+    /// Can never be written: bound for the dead-letter store.
     Unwritable(Unwritable),
-    /// Not (known to be) written: transient failure, retries exhausted or deadline reached.
+    /// Transient failures outlasted the retry budget: bound for the dead-letter store.
+    Exhausted(String),
+    /// Durably in the dead-letter store, with the reason it is there.
+    DeadLettered(String),
+    /// Not (known to be) written and not dead-lettered: the deadline came first, or the
+    /// failure concerns every write. Lambda delivers it again.
     NotDurable,
 }
 
 impl Outcome {
     /// Whether the key needs no retry.
     pub fn is_done(&self) -> bool {
-        matches!(self, Self::Written | Self::Skipped(_))
+        matches!(self, Self::Written | Self::Skipped(_) | Self::DeadLettered(_))
     }
-}
 
-/// Under `skip`, an unwritable record becomes a logged, counted skip; under `fail` it
-/// stays a failure, so Lambda retries it and finally hands it to the on-failure destination.
-pub fn apply_unwritable_policy(policy: UnwritablePolicy, outcome: Outcome, sequence: &str) -> Outcome {
-    let Outcome::Unwritable(reason) = outcome else {
-        return outcome;
-    };
-    match policy {
-        UnwritablePolicy::Skip => {
-            tracing::error!(sequence, %reason, "record can never be written; skipped by policy");
-            Outcome::Skipped(SkipReason::Unwritable)
-        }
-        UnwritablePolicy::Fail => {
-            tracing::warn!(sequence, %reason, "record can never be written; failing the batch from its key's first record");
-            Outcome::Unwritable(reason)
+    /// Why the change must go to the dead-letter store, if it must.
+    pub fn dead_letter_reason(&self) -> Option<String> {
+        match self {
+            Self::Unwritable(reason) => Some(reason.to_string()),
+            Self::Exhausted(error) => Some(format!("retry budget spent: {error}")),
+            _ => None,
         }
     }
 }
@@ -65,6 +61,8 @@ pub struct RecordTally {
     pub written: usize,
     /// Records intentionally skipped, by reason (before the resume point).
     pub skipped: BTreeMap<SkipReason, usize>,
+    /// Records whose key's change went to the dead-letter store (before the resume point).
+    pub dead_lettered: usize,
     /// Records Lambda will deliver again (from the resume point on).
     pub retried: usize,
 }
@@ -80,6 +78,7 @@ pub fn tally(slot_of_record: &[usize], outcomes: &[Outcome], resume: Option<usiz
         match outcomes.get(*slot) {
             Some(Outcome::Written) => tally.written += 1,
             Some(Outcome::Skipped(reason)) => *tally.skipped.entry(*reason).or_default() += 1,
+            Some(Outcome::DeadLettered(_)) => tally.dead_lettered += 1,
             // Unreachable by construction (a key not done puts the resume point at or before
             // its first record), but never count such a record as done.
             _ => tally.retried += 1,
@@ -95,8 +94,23 @@ mod tests {
     fn not_done() -> Vec<Outcome> {
         vec![
             Outcome::NotDurable,
+            // Not done until the dead-letter store has them.
             Outcome::Unwritable(Unwritable::TooLarge { bytes: 500_000 }),
+            Outcome::Exhausted("throttled".into()),
         ]
+    }
+
+    #[test]
+    fn a_dead_lettered_change_is_done_and_counted_with_the_records_it_covers() {
+        let outcomes = [Outcome::Written, Outcome::DeadLettered("rejected".into())];
+        assert_eq!(resume_index([0, 1].into_iter().zip(outcomes.iter())), None);
+        let t = tally(&[0, 1, 1, 0], &outcomes, None);
+        assert_eq!((t.written, t.dead_lettered, t.retried), (2, 2, 0));
+        assert_eq!(Outcome::Written.dead_letter_reason(), None);
+        assert_eq!(
+            Outcome::Exhausted("HTTP 500".into()).dead_letter_reason().as_deref(),
+            Some("retry budget spent: HTTP 500")
+        );
     }
 
     #[test]

@@ -81,12 +81,24 @@ pub struct Engine<'a, W, R> {
 }
 
 enum CallError {
-    /// Transient failures outlasted the attempts or the time.
+    /// Transient failures outlasted the time (or the batch was aborted).
     GaveUp(AwsFailure),
+    /// Transient failures outlasted the retry budget.
+    Exhausted(AwsFailure),
     /// The request is invalid.
     Rejected(AwsFailure),
     /// Permanent and not about this item.
     Fatal(AwsFailure),
+}
+
+/// Whether another attempt follows a failure.
+enum Pause {
+    /// It does, after the backoff delay.
+    Retry,
+    /// The retry budget is spent: the change goes to the dead-letter store.
+    BudgetSpent,
+    /// The deadline is too close, or the batch was aborted: Lambda delivers it again.
+    Stop,
 }
 
 /// Shared state of one run.
@@ -99,17 +111,24 @@ struct Run<'e, 'a, W, R> {
 impl<W: ItemWriter, R: ItemReader> Engine<'_, W, R> {
     /// Resolves reads, then writes; `works` is updated with the actions decided after reads.
     pub async fn run(&self, works: &mut [Work]) -> Applied {
+        self.run_judged(works, |_| {}).await
+    }
+
+    /// [`Engine::run`], with `judge` free to change the actions between the reads and the
+    /// writes (the redrive compares what it read with what was dead-lettered).
+    pub async fn run_judged(&self, works: &mut [Work], judge: impl FnOnce(&mut [Work])) -> Applied {
         let run = Run {
             engine: self,
             counters: Counters::default(),
             fatal: Mutex::new(None),
         };
         run.resolve_reads(works).await;
+        judge(works);
         let mut outcomes: Vec<Outcome> = works
             .iter()
             .map(|w| match &w.action {
                 Action::Skip(reason) => Outcome::Skipped(*reason),
-                Action::Unwritable(u) => Outcome::Unwritable(u.clone()),
+                Action::Unwritable { reason, .. } => Outcome::Unwritable(reason.clone()),
                 // Put/Delete are filled in by the writes; Read here means the read failed.
                 Action::Put { .. } | Action::Delete { .. } | Action::Read => Outcome::NotDurable,
             })
@@ -160,16 +179,19 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
         }
     }
 
-    /// Waits before the next attempt; false when no attempt may follow.
-    async fn pause(&self, failed_attempts: u32) -> bool {
+    /// Waits before the next attempt, unless none may follow (and then says why).
+    async fn pause(&self, failed_attempts: u32) -> Pause {
         let backoff = self.engine.backoff;
         let delay = backoff.delay(failed_attempts, fastrand::f64());
-        if self.aborted() || !backoff.may_retry(failed_attempts, delay, self.engine.deadline.remaining()) {
-            return false;
+        if self.aborted() || delay >= self.engine.deadline.remaining() {
+            return Pause::Stop;
+        }
+        if !backoff.may_retry(failed_attempts, delay, self.engine.deadline.remaining()) {
+            return Pause::BudgetSpent;
         }
         tokio::time::sleep(delay).await;
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
-        true
+        Pause::Retry
     }
 
     /// A single conditional write, retried while the failure is transient.
@@ -191,8 +213,10 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                 FailureKind::Transient => {
                     failed += 1;
                     tracing::debug!(operation, attempt = failed, error = %failure, "transient failure");
-                    if !self.pause(failed).await {
-                        return Err(CallError::GaveUp(failure));
+                    match self.pause(failed).await {
+                        Pause::Retry => {}
+                        Pause::BudgetSpent => return Err(CallError::Exhausted(failure)),
+                        Pause::Stop => return Err(CallError::GaveUp(failure)),
                     }
                 }
             }
@@ -206,6 +230,7 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                 tracing::warn!(error = %failure, "write not confirmed; the batch resumes here");
                 Outcome::NotDurable
             }
+            Err(CallError::Exhausted(failure)) => Outcome::Exhausted(failure.to_string()),
             Err(CallError::Rejected(failure)) => Outcome::Unwritable(Unwritable::Rejected(failure.to_string())),
             Err(CallError::Fatal(failure)) => {
                 self.abort(failure);
@@ -263,6 +288,7 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
         results: &mut Vec<(usize, Outcome)>,
     ) -> Option<Vec<usize>> {
         let mut failed = 0u32;
+        let mut last_error;
         loop {
             if self.aborted() {
                 results.extend(pending.iter().map(|&i| (i, Outcome::NotDurable)));
@@ -293,11 +319,13 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                         return None;
                     }
                     tracing::debug!(unprocessed = still.len(), "BatchWriteItem left items unprocessed");
+                    last_error = format!("BatchWriteItem left the request unprocessed {} times", failed + 1);
                     pending = still;
                 }
                 Err(failure) => match failure_kind(&failure) {
                     FailureKind::Transient => {
                         tracing::debug!(error = %failure, requests = pending.len(), "transient BatchWriteItem failure");
+                        last_error = failure.to_string();
                     }
                     FailureKind::ItemRejected if pending.len() > 1 => {
                         tracing::warn!(error = %failure, "BatchWriteItem rejected; isolating the invalid request");
@@ -319,13 +347,22 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                 },
             }
             failed += 1;
-            if !self.pause(failed).await {
-                tracing::warn!(
-                    requests = pending.len(),
-                    "writes not confirmed before giving up; the batch resumes at the earliest"
-                );
-                results.extend(pending.iter().map(|&i| (i, Outcome::NotDurable)));
-                return None;
+            match self.pause(failed).await {
+                Pause::Retry => {}
+                Pause::BudgetSpent => {
+                    tracing::warn!(requests = pending.len(), attempts = failed, error = %last_error,
+                        "retry budget spent; the changes go to the dead-letter store");
+                    results.extend(pending.iter().map(|&i| (i, Outcome::Exhausted(last_error.clone()))));
+                    return None;
+                }
+                Pause::Stop => {
+                    tracing::warn!(
+                        requests = pending.len(),
+                        "writes not confirmed before the deadline; the batch resumes at the earliest"
+                    );
+                    results.extend(pending.iter().map(|&i| (i, Outcome::NotDurable)));
+                    return None;
+                }
             }
         }
     }
@@ -481,7 +518,9 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
                 },
             }
             failed += 1;
-            if !self.pause(failed).await {
+            // Reads are retried by Lambda, not dead-lettered: without the item there is
+            // nothing to keep.
+            if !matches!(self.pause(failed).await, Pause::Retry) {
                 return resolved;
             }
         }

@@ -18,6 +18,9 @@ pub struct SourceChange {
     pub kind: ChangeKind,
     /// ApproximateCreationDateTime in epoch milliseconds, when the record has one.
     pub created_at_ms: Option<i64>,
+    /// The record's `eventID`; filled in only for a key's last change (the dead-letter
+    /// envelope names it), so superseded records cost no allocation.
+    pub event_id: String,
 }
 
 impl AsRef<SourceChange> for SourceChange {

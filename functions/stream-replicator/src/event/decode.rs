@@ -110,6 +110,7 @@ impl Decoder<'_> {
             event_id,
             new_image,
         } = record;
+        change.event_id = event_id.clone().into_owned();
         let Some(raw) = new_image else {
             return Ok(change);
         };
@@ -199,6 +200,7 @@ impl Decoder<'_> {
                 key_attributes,
                 kind,
                 created_at_ms,
+                event_id: String::new(),
             },
             event_id,
             new_image,

@@ -12,7 +12,8 @@ use std::hash::BuildHasher;
 use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::domain::item::{Attributes, Value};
@@ -110,6 +111,70 @@ impl<'de> Deserialize<'de> for Image {
     }
 }
 
+/// Written back as DynamoDB JSON (the dead-letter envelope), so that [`Image`]'s reader
+/// reads it again unchanged: binaries in base64, numbers as their strings.
+impl Serialize for Image {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, &Tagged(value))?;
+        }
+        map.end()
+    }
+}
+
+/// One value written as DynamoDB JSON.
+struct Tagged<'a>(&'a Value);
+
+/// A list of values written as DynamoDB JSON.
+struct TaggedList<'a>(&'a [Value]);
+
+/// A binary set written as base64 strings.
+struct Base64List<'a>(&'a [Vec<u8>]);
+
+impl Serialize for Tagged<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use aws_smithy_types::base64::encode;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self.0 {
+            Value::S(s) => map.serialize_entry("S", s)?,
+            Value::N(n) => map.serialize_entry("N", n)?,
+            Value::B(b) => map.serialize_entry("B", &encode(b))?,
+            Value::Bool(b) => map.serialize_entry("BOOL", b)?,
+            Value::Null(n) => map.serialize_entry("NULL", n)?,
+            Value::Ss(set) => map.serialize_entry("SS", set)?,
+            Value::Ns(set) => map.serialize_entry("NS", set)?,
+            Value::Bs(set) => map.serialize_entry("BS", &Base64List(set))?,
+            Value::L(list) => map.serialize_entry("L", &TaggedList(list))?,
+            Value::M(nested) => {
+                let nested: Attributes = nested.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                map.serialize_entry("M", &Image(nested))?
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for TaggedList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for value in self.0 {
+            seq.serialize_element(&Tagged(value))?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Base64List<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for bytes in self.0 {
+            seq.serialize_element(&aws_smithy_types::base64::encode(bytes))?;
+        }
+        seq.end()
+    }
+}
+
 /// A nested `M` value, which serde_dynamo keeps in a std `HashMap`.
 struct NestedMap(HashMap<String, Value>);
 
@@ -189,6 +254,20 @@ mod tests {
     use super::*;
     fn image(json: &str) -> Result<Attributes, serde_json::Error> {
         serde_json::from_str::<Image>(json).map(|i| i.0)
+    }
+
+    #[test]
+    fn every_type_written_back_reads_the_same() {
+        let json = r#"{
+            "s": {"S": "text \"quoted\" \u00e9"}, "n": {"N": "-1.5e3"}, "b": {"B": "AAH/"},
+            "t": {"BOOL": true}, "z": {"NULL": true},
+            "m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "1"}, {"M": {}}]}}},
+            "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AA==", "AQI="]}
+        }"#;
+        let read = image(json).unwrap();
+        let written = serde_json::to_string(&Image(read.clone())).unwrap();
+        assert_eq!(image(&written).unwrap(), read, "{written}");
+        assert!(written.contains(r#""b":{"B":"AAH/"}"#), "{written}");
     }
 
     #[test]

@@ -181,6 +181,7 @@ mod tests {
             key_attributes,
             kind,
             created_at_ms: None,
+            event_id: String::new(),
         }
     }
 

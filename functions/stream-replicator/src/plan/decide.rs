@@ -9,7 +9,7 @@ use crate::plan::marker::OriginMarker;
 /// The action for one key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Write the item (already stamped with the origin marker).
+    /// Write the item (in last-writer-wins mode stamped with the origin marker).
     Put {
         /// The full item to write.
         item: Attributes,
@@ -26,8 +26,14 @@ pub enum Action {
     Read,
     /// Nothing to write, by design.
     Skip(SkipReason),
-    /// The change can never be written; the configured policy decides what happens.
-    Unwritable(Unwritable),
+    /// The change can never be written: it goes to the dead-letter store, with the item
+    /// it would have written when it has one.
+    Unwritable {
+        /// Why it cannot be written.
+        reason: Unwritable,
+        /// The item's new image (without a marker of ours), when the change has one.
+        item: Option<Attributes>,
+    },
 }
 
 /// Why a change is intentionally not written.
@@ -42,8 +48,6 @@ pub enum SkipReason {
     /// KEYS_ONLY: the item no longer exists at the source; the REMOVE that follows in the
     /// stream replicates the delete.
     GoneAtSource,
-    /// The unwritable-record policy is `skip`.
-    Unwritable,
 }
 
 impl SkipReason {
@@ -54,7 +58,6 @@ impl SkipReason {
             Self::Ttl => "Ttl",
             Self::Stale => "Stale",
             Self::GoneAtSource => "GoneAtSource",
-            Self::Unwritable => "Unwritable",
         }
     }
 }
@@ -62,8 +65,8 @@ impl SkipReason {
 /// Why a change can never be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unwritable {
-    /// Over DynamoDB's 400 KB item limit once the marker is added.
-    #[error("item is {bytes} bytes with the origin marker, over the 400 KB limit")]
+    /// Over DynamoDB's 400 KB item limit (once the marker is added, in last-writer-wins mode).
+    #[error("item is {bytes} bytes as written, over the 400 KB limit")]
     TooLarge {
         /// The item's size.
         bytes: usize,
@@ -128,13 +131,28 @@ impl Rules<'_> {
             Mode::Overwrite => None,
             Mode::LastWriterWins { version_attribute } => match numeric(&item, version_attribute) {
                 Some(v) => Some(v),
-                None => return Action::Unwritable(Unwritable::NoVersion(version_attribute.clone())),
+                None => {
+                    return Action::Unwritable {
+                        reason: Unwritable::NoVersion(version_attribute.clone()),
+                        item: Some(item),
+                    }
+                }
             },
         };
-        self.marker.stamp(&mut item);
+        // One-way copies carry no marker (nothing comes back to recognise), so an item
+        // that fits the source fits the target; two-way copies need it to stop echoes.
+        if version.is_some() {
+            self.marker.stamp(&mut item);
+        }
         let bytes = item_size(&item);
         if bytes > MAX_ITEM_BYTES {
-            return Action::Unwritable(Unwritable::TooLarge { bytes });
+            if version.is_some() {
+                item.remove(self.marker.attribute());
+            }
+            return Action::Unwritable {
+                reason: Unwritable::TooLarge { bytes },
+                item: Some(item),
+            };
         }
         Action::Put { item, version }
     }
@@ -147,7 +165,10 @@ impl Rules<'_> {
             Mode::Overwrite => Action::Delete { version: None },
             Mode::LastWriterWins { version_attribute } => match old.and_then(|o| numeric(o, version_attribute)) {
                 Some(v) => Action::Delete { version: Some(v) },
-                None => Action::Unwritable(Unwritable::DeleteWithoutVersion(version_attribute.clone())),
+                None => Action::Unwritable {
+                    reason: Unwritable::DeleteWithoutVersion(version_attribute.clone()),
+                    item: None,
+                },
             },
         }
     }
@@ -197,19 +218,15 @@ mod tests {
     }
 
     #[test]
-    fn overwrite_puts_the_stamped_item_and_deletes_unconditionally() {
+    fn overwrite_puts_the_item_as_it_is_and_deletes_unconditionally() {
         let m = marker();
         let r = rules(&Mode::Overwrite, &m, TtlPolicy::Replicate);
-        let Action::Put { item: written, version } = r.decide(upsert(item(&[("pk", s("A")), ("qty", n("2"))]), None))
-        else {
+        let source = item(&[("pk", s("A")), ("qty", n("2"))]);
+        let Action::Put { item: written, version } = r.decide(upsert(source.clone(), None)) else {
             panic!("expected a put")
         };
         assert_eq!(version, None);
-        assert_eq!(written.len(), 3);
-        assert!(
-            m.upsert_is_own(&written, None),
-            "the written item carries a valid marker"
-        );
+        assert_eq!(written, source, "a one-way copy adds no origin marker");
         assert_eq!(
             r.decide(ChangeKind::Remove {
                 old: None,
@@ -217,6 +234,18 @@ mod tests {
             }),
             Action::Delete { version: None }
         );
+    }
+
+    #[test]
+    fn lww_puts_carry_the_marker() {
+        let m = marker();
+        let mode = lww();
+        let r = rules(&mode, &m, TtlPolicy::Replicate);
+        let Action::Put { item: written, .. } = r.decide(upsert(item(&[("pk", s("A")), ("v", n("1"))]), None)) else {
+            panic!("expected a put")
+        };
+        assert_eq!(written.len(), 3);
+        assert!(m.upsert_is_own(&written, None), "the written item carries a valid marker");
     }
 
     #[test]
@@ -250,15 +279,22 @@ mod tests {
             item(&[("pk", s("A")), ("v", s("7"))]),
             item(&[("pk", s("A")), ("v", n("seven"))]),
         ] {
+            // Never a silent skip: the item goes to the dead-letter store whole.
             assert_eq!(
-                r.decide(upsert(image, None)),
-                Action::Unwritable(Unwritable::NoVersion("v".into()))
+                r.decide(upsert(image.clone(), None)),
+                Action::Unwritable {
+                    reason: Unwritable::NoVersion("v".into()),
+                    item: Some(image)
+                }
             );
         }
         for old in [None, Some(item(&[("other", n("1"))]))] {
             assert_eq!(
                 r.decide(ChangeKind::Remove { old, by_ttl: false }),
-                Action::Unwritable(Unwritable::DeleteWithoutVersion("v".into()))
+                Action::Unwritable {
+                    reason: Unwritable::DeleteWithoutVersion("v".into()),
+                    item: None
+                }
             );
         }
     }
@@ -323,18 +359,27 @@ mod tests {
     }
 
     #[test]
-    fn items_over_400_kb_with_the_marker_are_unwritable() {
+    fn items_over_400_kb_with_the_marker_are_unwritable_in_lww_mode_only() {
         let m = marker();
-        let r = rules(&Mode::Overwrite, &m, TtlPolicy::Replicate);
-        // Exactly at the limit without the marker: the marker pushes it over.
-        let filler = MAX_ITEM_BYTES - "pk".len() - 1 - "blob".len();
-        let at_limit = item(&[("pk", s("A")), ("blob", s(&"x".repeat(filler)))]);
+        // Exactly at the limit without the marker: in last-writer-wins mode the marker
+        // pushes it over; a one-way copy writes it as it is.
+        let filler = MAX_ITEM_BYTES - "pk".len() - 1 - "blob".len() - "v".len() - 2;
+        let at_limit = item(&[("pk", s("A")), ("v", n("1")), ("blob", s(&"x".repeat(filler)))]);
         assert_eq!(item_size(&at_limit), MAX_ITEM_BYTES);
-        let Action::Unwritable(Unwritable::TooLarge { bytes }) = r.decide(upsert(at_limit, None)) else {
+        let overwrite = rules(&Mode::Overwrite, &m, TtlPolicy::Replicate);
+        assert!(matches!(overwrite.decide(upsert(at_limit.clone(), None)), Action::Put { .. }));
+        let mode = lww();
+        let r = rules(&mode, &m, TtlPolicy::Replicate);
+        let Action::Unwritable {
+            reason: Unwritable::TooLarge { bytes },
+            item: Some(kept),
+        } = r.decide(upsert(at_limit.clone(), None))
+        else {
             panic!("expected too large")
         };
         assert!(bytes > MAX_ITEM_BYTES);
-        let small_enough = item(&[("pk", s("A")), ("blob", s(&"x".repeat(filler - 60)))]);
+        assert_eq!(kept, at_limit, "the dead-letter gets the source's item, without our marker");
+        let small_enough = item(&[("pk", s("A")), ("v", n("1")), ("blob", s(&"x".repeat(filler - 60)))]);
         assert!(matches!(r.decide(upsert(small_enough, None)), Action::Put { .. }));
     }
 

@@ -18,13 +18,20 @@ use coalesce::Coalescer;
 use decide::{Action, Rules};
 use marker::OriginMarker;
 
-/// One key's work: its key, the sequence number of its last change, and the action.
+/// One key's work: its key, its last change (sequence number, eventID, time), how many
+/// records of the batch it stands for, and the action.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Work {
     /// The key attributes (for deletes and reads).
     pub key_attributes: Attributes,
     /// Sequence number of the key's last record (names the delete tag).
     pub sequence: String,
+    /// The last record's eventID.
+    pub event_id: String,
+    /// The last record's ApproximateCreationDateTime, in epoch milliseconds.
+    pub created_at_ms: Option<i64>,
+    /// Records of the batch that touched the key (the last and those it superseded).
+    pub records: usize,
     /// What to do.
     pub action: Action,
 }
@@ -104,6 +111,9 @@ impl<'a> Planner<'a> {
                     action: rules.decide(last.kind),
                     key_attributes: last.key_attributes,
                     sequence: last.sequence,
+                    event_id: last.event_id,
+                    created_at_ms: last.created_at_ms,
+                    records: keyed.records,
                 })
             })
             .collect::<Result<Vec<Work>, EventError>>()?;

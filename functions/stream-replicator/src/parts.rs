@@ -1,0 +1,83 @@
+//! The parts of the [`Replicator`] each stage is handed: the planner, the write engine,
+//! the dead-letter sender, and the accessors the tests and the benchmark read.
+
+use failover_core::retry::{Backoff, Deadline};
+
+use crate::apply::engine::Engine;
+use crate::config::ReplicatorConfig;
+use crate::dead_letter::envelope::Route;
+use crate::dead_letter::send::Sender;
+use crate::domain::key::KeySchema;
+use crate::handler::Replicator;
+use crate::plan::decide::Rules;
+use crate::plan::Planner;
+use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
+
+impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
+    /// The configuration.
+    pub fn config(&self) -> &ReplicatorConfig {
+        &self.config
+    }
+
+    /// The key schema in use.
+    pub fn schema(&self) -> &KeySchema {
+        &self.schema
+    }
+
+    /// The target table.
+    pub fn writer(&self) -> &W {
+        &self.writer
+    }
+
+    /// The source table.
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    /// The dead-letter bucket.
+    pub fn dead_letter_store(&self) -> &D {
+        &self.dead_letter
+    }
+
+    pub(crate) fn planner(&self) -> Planner<'_> {
+        Planner::new(&self.config, &self.schema, &self.marker)
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    pub(crate) fn route(&self) -> Route<'_> {
+        Route {
+            source_table: &self.config.source_table,
+            source_region: self.config.source_region.as_str(),
+            target_table: &self.config.target_table,
+            target_region: self.config.target_region.as_str(),
+            marker_attribute: &self.config.marker_attribute,
+        }
+    }
+
+    pub(crate) fn sender(&self, deadline: Deadline) -> Sender<'_, D> {
+        Sender {
+            store: &self.dead_letter,
+            prefix: &self.config.dead_letter.prefix,
+            route: self.route(),
+            backoff: self.backoff,
+            deadline,
+            concurrency: self.config.write_concurrency,
+        }
+    }
+
+    pub(crate) fn engine(&self, deadline: Deadline) -> Engine<'_, W, R> {
+        Engine {
+            writer: &self.writer,
+            reader: &self.reader,
+            schema: &self.schema,
+            rules: Rules::new(&self.config, &self.marker),
+            limits: self.limits,
+            backoff: self.backoff,
+            deadline,
+            concurrency: self.config.write_concurrency,
+        }
+    }
+}
