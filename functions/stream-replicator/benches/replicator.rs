@@ -24,8 +24,8 @@ use failover_core::EnvReader;
 use serde_json::Value as Json;
 use stream_replicator::adapters::dynamodb::DynamoDbTable;
 use stream_replicator::adapters::memory::MemoryTable;
-use stream_replicator::ports::{ItemWriter, WriteRequest};
 use stream_replicator::adapters::memory_bucket::MemoryBucket;
+use stream_replicator::ports::{ItemWriter, WriteRequest};
 use stream_replicator::{allocator, Attributes, KeySchema, PlanPhase, Replicator, ReplicatorConfig};
 
 const RSS_CHILD: &str = "STREAM_REPLICATOR_BENCH_RSS_EVENT";

@@ -207,7 +207,10 @@ impl ReplicatorConfig {
 pub const DEFAULT_DEAD_LETTER_PREFIX: &str = "dead-letter/";
 
 fn dead_letter(env: &EnvReader) -> Result<DeadLetterConfig, ConfigError> {
-    let bucket = env.required("DEAD_LETTER_BUCKET", "the S3 bucket that keeps records which cannot be written")?;
+    let bucket = env.required(
+        "DEAD_LETTER_BUCKET",
+        "the S3 bucket that keeps records which cannot be written",
+    )?;
     let valid_bucket = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
@@ -235,7 +238,11 @@ fn dead_letter(env: &EnvReader) -> Result<DeadLetterConfig, ConfigError> {
             "an S3 key prefix of at most 256 letters, digits, '-', '_', '.' and '/', not starting with '/'",
         ));
     }
-    let prefix = if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+    let prefix = if prefix.ends_with('/') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}/")
+    };
     Ok(DeadLetterConfig {
         bucket: bucket.to_owned(),
         prefix,
@@ -247,7 +254,11 @@ fn write_attempts(env: &EnvReader) -> Result<u32, ConfigError> {
         None => Ok(8),
         Some(raw) => match raw.parse::<u32>() {
             Ok(n) if (1..=20).contains(&n) => Ok(n),
-            _ => Err(ConfigError::invalid("WRITE_ATTEMPTS", raw, "a whole number from 1 to 20")),
+            _ => Err(ConfigError::invalid(
+                "WRITE_ATTEMPTS",
+                raw,
+                "a whole number from 1 to 20",
+            )),
         },
     }
 }
@@ -337,7 +348,10 @@ mod tests {
                 &[("TTL_DELETES", "maybe")],
                 "TTL_DELETES=\"maybe\": expected replicate or skip",
             ),
-            (&[("UNWRITABLE_RECORDS", "skip")], "UNWRITABLE_RECORDS=\"skip\": expected nothing"),
+            (
+                &[("UNWRITABLE_RECORDS", "skip")],
+                "UNWRITABLE_RECORDS=\"skip\": expected nothing",
+            ),
             (&[("DEAD_LETTER_BUCKET", "Shop_DLQ")], "DEAD_LETTER_BUCKET"),
             (&[("DEAD_LETTER_BUCKET", "ab")], "DEAD_LETTER_BUCKET"),
             (&[("DEAD_LETTER_PREFIX", "/abs")], "DEAD_LETTER_PREFIX"),

@@ -78,7 +78,9 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
         if let Ok(request) = serde_json::from_str::<RedriveRequest>(event.payload.get()) {
             let report = self.redrive(&request.redrive, deadline).await?;
             tracing::info!(?report, "redrive done");
-            report.metric_line(&self.config.metrics_namespace, self.config.target_region.as_str()).emit();
+            report
+                .metric_line(&self.config.metrics_namespace, self.config.target_region.as_str())
+                .emit();
             return Ok(Response::Redrive(report));
         }
         self.handle_payload(event.payload, deadline).await.map(Response::Batch)

@@ -13,10 +13,10 @@
 //! 3. **apply** (`src/apply/`): `engine` carries out the actions through the [`ports`] (the
 //!    [`adapters::dynamodb`] adapter in production, [`adapters::memory`] in tests), and
 //!    `checkpoint` finds where Lambda must resume;
-//! 3b. **dead letter** (`src/dead_letter/`): what cannot be written, or spent its retry
+//! 4. **dead letter** (`src/dead_letter/`): what cannot be written, or spent its retry
 //!    budget, is stored whole in the bucket ([`adapters::s3`]) before it counts as done;
 //!    `{"redrive": {}}` replays it later, judged against the source;
-//! 4. **report** (`report.rs`): the response names that record, and the [`BatchReport`]
+//! 5. **report** (`report.rs`): the response names that record, and the [`BatchReport`]
 //!    becomes the EMF metric line.
 //!
 //! Items, keys and numbers (`src/domain/`) are shared by every stage; an invalid event is
@@ -39,6 +39,7 @@ pub mod wiring;
 
 pub use apply::checkpoint::RecordTally;
 pub use config::ReplicatorConfig;
+pub use dead_letter::redrive::{RedriveOptions, RedriveReport};
 pub use domain::item::{Attributes, Value};
 pub use domain::key::{InvalidKeySchema, KeySchema};
 pub use error::EventError;
@@ -46,5 +47,4 @@ pub use handler::Replicator;
 pub use plan::decide::SkipReason;
 pub use plan::marker::OriginMarker;
 pub use plan::{BatchPlan, PlanPhase};
-pub use dead_letter::redrive::{RedriveOptions, RedriveReport};
 pub use report::{BatchReport, HandledBatch, LagStats, Response, FUNCTION};

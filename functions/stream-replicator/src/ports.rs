@@ -83,6 +83,13 @@ pub trait ItemReader: Send + Sync {
     fn batch_get(&self, keys: &[&Attributes]) -> impl Future<Output = Result<BatchGet, AwsFailure>> + Send;
 }
 
+/// A source shared with others (a test's racing writer) reads the same.
+impl<T: ItemReader + ?Sized> ItemReader for std::sync::Arc<T> {
+    fn batch_get(&self, keys: &[&Attributes]) -> impl Future<Output = Result<BatchGet, AwsFailure>> + Send {
+        (**self).batch_get(keys)
+    }
+}
+
 /// The answer of a BatchGetItem call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchGet {

@@ -14,10 +14,10 @@ use aws_smithy_types::body::SdkBody;
 use common::events::{item, n, StreamBuilder};
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass};
-use stream_replicator::adapters::memory_bucket::MemoryBucket;
 use stream_replicator::adapters::dynamodb::{
     describe_key_schema, DynamoDbTable, DELETE_IF_TAGGED, PUT_IF_NEWER, TAG_IF_NOT_NEWER,
 };
+use stream_replicator::adapters::memory_bucket::MemoryBucket;
 use stream_replicator::ports::{
     failure_kind, Conditional, FailureKind, Guard, ItemReader, ItemWriter, Tag, WriteRequest,
 };
@@ -185,7 +185,10 @@ async fn throttling_that_outlasts_the_retries_dead_letters_the_change_whole() {
     let envelope: serde_json::Value = serde_json::from_slice(objects.values().next().unwrap()).unwrap();
     assert_eq!(envelope["newImage"]["qty"]["N"], "1");
     assert!(
-        envelope["error"].as_str().unwrap().contains("ProvisionedThroughputExceededException"),
+        envelope["error"]
+            .as_str()
+            .unwrap()
+            .contains("ProvisionedThroughputExceededException"),
         "{envelope}"
     );
 }

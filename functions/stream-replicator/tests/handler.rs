@@ -239,7 +239,10 @@ async fn writes_that_spend_their_retry_budget_go_whole_to_the_dead_letter_and_th
     assert_eq!(k25["recordsCovered"], 2);
     assert_eq!(k25["firstSequenceNumber"], stream.sequence(25));
     assert_eq!(k25["sequenceNumber"], stream.sequence(60));
-    assert!(k25["error"].as_str().unwrap().starts_with("retry budget spent"), "{k25}");
+    assert!(
+        k25["error"].as_str().unwrap().starts_with("retry budget spent"),
+        "{k25}"
+    );
     let doc = handled.report.metric_line("N", "us-west-2").render(0);
     assert_eq!(doc["RecordsDeadLettered"], 26.0);
     // Redriven against the source (which holds the stream's final state), the target holds
@@ -248,7 +251,10 @@ async fn writes_that_spend_their_retry_budget_go_whole_to_the_dead_letter_and_th
         r.reader().insert(item);
     }
     let report = r.redrive(&Default::default(), deadline()).await.unwrap();
-    assert_eq!((report.objects, report.written, report.stale, report.more), (25, 25, 0, false));
+    assert_eq!(
+        (report.objects, report.written, report.stale, report.more),
+        (25, 25, 0, false)
+    );
     assert_eq!(target(&r), expected(&stream));
     assert!(dead_letters(&r).is_empty());
 }
@@ -320,7 +326,10 @@ async fn an_invalid_request_is_isolated_and_dead_lettered_and_its_neighbours_are
         let letters = dead_letters(&r);
         let only = letters.values().next().unwrap();
         assert_eq!((letters.len(), &only["keys"]["pk"]["S"]), (1, &Json::from("K2")));
-        assert!(only["error"].as_str().unwrap().contains("rejected by DynamoDB"), "{only}");
+        assert!(
+            only["error"].as_str().unwrap().contains("rejected by DynamoDB"),
+            "{only}"
+        );
     }
 }
 
@@ -344,9 +353,19 @@ async fn a_poison_record_among_100_costs_exactly_itself() {
     assert_eq!((tally.written, tally.dead_lettered), (99, 1));
     let letters = dead_letters(&r);
     let (key, poison) = letters.iter().next().unwrap();
-    assert!(key.ends_with(&format!("{:0>40}-{}.json", stream.sequence(37), poison["eventID"].as_str().unwrap())), "{key}");
+    assert!(
+        key.ends_with(&format!(
+            "{:0>40}-{}.json",
+            stream.sequence(37),
+            poison["eventID"].as_str().unwrap()
+        )),
+        "{key}"
+    );
     assert_eq!(poison["newImage"]["qty"]["N"], "1");
-    assert!(poison["error"].as_str().unwrap().contains("no numeric version"), "{poison}");
+    assert!(
+        poison["error"].as_str().unwrap().contains("no numeric version"),
+        "{poison}"
+    );
 }
 
 #[tokio::test]
@@ -370,7 +389,10 @@ async fn a_one_way_copy_writes_a_400_kb_item_as_it_is_and_two_way_dead_letters_i
     assert_eq!((r.writer().len(), resume_point(&handled)), (1, None));
     let letters = dead_letters(&r);
     let envelope = letters.values().next().unwrap();
-    assert_eq!(envelope["newImage"]["blob"]["S"].as_str().unwrap().len(), 400 * 1024 - 20);
+    assert_eq!(
+        envelope["newImage"]["blob"]["S"].as_str().unwrap().len(),
+        400 * 1024 - 20
+    );
     assert!(envelope["error"].as_str().unwrap().contains("over the 400 KB limit"));
 }
 
@@ -608,7 +630,10 @@ async fn last_writer_wins_dead_letters_changes_without_versions_never_skips_them
     assert_eq!(resume_point(&run(&r, &stream).await), None);
     let letters = dead_letters(&r);
     let delete = letters.values().next().unwrap();
-    assert_eq!((delete["operation"].as_str(), delete["newImage"].is_null()), (Some("delete"), true));
+    assert_eq!(
+        (delete["operation"].as_str(), delete["newImage"].is_null()),
+        (Some("delete"), true)
+    );
 }
 
 /// The changes a stream on `table` would show for its current items (as INSERTs).
@@ -776,7 +801,10 @@ async fn a_redrive_writes_what_the_source_still_holds_and_never_an_older_state()
     assert_eq!(target["SAME/META"]["qty"], Value::N("1".into()));
     assert_eq!(target["SUPERSEDED/META"]["qty"], Value::N("2".into()));
     assert!(!target.contains_key("GONE/META"), "the dead-lettered delete is done");
-    assert!(!target.contains_key("CHANGED/META"), "its newer state is the live stream's to write");
+    assert!(
+        !target.contains_key("CHANGED/META"),
+        "its newer state is the live stream's to write"
+    );
     assert!(!target.contains_key("DELETED/META"), "nothing resurrected");
     assert!(dead_letters(&r).is_empty(), "every object done with is deleted");
 }
@@ -786,7 +814,8 @@ async fn a_redrive_sends_back_what_still_fails_and_leaves_foreign_objects_alone(
     let r = lww();
     let mut stream = StreamBuilder::new();
     stream.insert(qty("NO-VERSION", 1));
-    let report = redriven(&r, &stream, &[0..1], &[qty("NO-VERSION", 1)]).await;
+    let one_batch = [std::ops::Range { start: 0, end: 1 }];
+    let report = redriven(&r, &stream, &one_batch, &[qty("NO-VERSION", 1)]).await;
     assert_eq!((report.written, report.dead_lettered_again), (0, 1), "{report:?}");
     let letters = dead_letters(&r);
     let again = letters.values().next().unwrap();
@@ -805,4 +834,97 @@ async fn a_redrive_sends_back_what_still_fails_and_leaves_foreign_objects_alone(
         .await
         .unwrap_err();
     assert!(err.to_string().contains("maxObjects"), "{err}");
+}
+
+/// The target of a redrive racing a live write: the first BatchWriteItem (the redrive's)
+/// finds that the application changed the item at the source and the live replicator wrote
+/// that newer state to the target just before, so the redrive's write brings back the older
+/// state, which only its verification round can undo.
+struct RacingTarget {
+    target: MemoryTable,
+    source: std::sync::Arc<MemoryTable>,
+    newer: std::sync::Mutex<Option<Attributes>>,
+}
+
+impl stream_replicator::ports::ItemWriter for RacingTarget {
+    async fn batch_write(
+        &self,
+        requests: &[stream_replicator::ports::WriteRequest<'_>],
+    ) -> Result<Vec<usize>, AwsFailure> {
+        if let Some(newer) = self.newer.lock().unwrap().take() {
+            self.source.insert(newer.clone());
+            self.target.insert(newer);
+        }
+        self.target.batch_write(requests).await
+    }
+    async fn put_if_newer(
+        &self,
+        item: &Attributes,
+        guard: stream_replicator::ports::Guard<'_>,
+    ) -> Result<stream_replicator::ports::Conditional, AwsFailure> {
+        self.target.put_if_newer(item, guard).await
+    }
+    async fn tag_for_delete(
+        &self,
+        key: &Attributes,
+        tag: stream_replicator::ports::Tag<'_>,
+        guard: stream_replicator::ports::Guard<'_>,
+    ) -> Result<stream_replicator::ports::Conditional, AwsFailure> {
+        self.target.tag_for_delete(key, tag, guard).await
+    }
+    async fn delete_if_tagged(
+        &self,
+        key: &Attributes,
+        tag: stream_replicator::ports::Tag<'_>,
+        guard: stream_replicator::ports::Guard<'_>,
+    ) -> Result<stream_replicator::ports::Conditional, AwsFailure> {
+        self.target.delete_if_tagged(key, tag, guard).await
+    }
+    async fn untag(
+        &self,
+        key: &Attributes,
+        tag: stream_replicator::ports::Tag<'_>,
+    ) -> Result<stream_replicator::ports::Conditional, AwsFailure> {
+        self.target.untag(key, tag).await
+    }
+}
+
+#[tokio::test]
+async fn a_redrive_racing_a_live_write_ends_with_the_newer_state() {
+    let source = std::sync::Arc::new(MemoryTable::new(schema()));
+    let target = RacingTarget {
+        target: MemoryTable::new(schema()),
+        source: source.clone(),
+        newer: std::sync::Mutex::new(None),
+    };
+    let base = [
+        ("TARGET_TABLE_NAME", "shop-data"),
+        ("TARGET_REGION", "us-west-2"),
+        ("AWS_REGION", "us-east-1"),
+        ("DEAD_LETTER_BUCKET", "shop-dead-letter"),
+        ("WRITE_CONCURRENCY", "1"),
+    ];
+    let config = ReplicatorConfig::from_env(&EnvReader::from_pairs(base)).unwrap();
+    let r = Replicator::new(config, schema(), target, source.clone(), MemoryBucket::new()).unwrap();
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1));
+    source.insert(attrs(&qty("A", 1)));
+    r.writer().target.inject([Fault::rejected()]);
+    assert_eq!(run_any(&r, &stream).await, 1, "dead-lettered");
+    *r.writer().newer.lock().unwrap() = Some(attrs(&qty("A", 2)));
+    let report = r.redrive(&Default::default(), deadline()).await.unwrap();
+    assert_eq!((report.written, report.left), (1, 0), "{report:?}");
+    let now = r.writer().target.get(&attrs(&qty("A", 1))).unwrap();
+    assert_eq!(now["qty"], Value::N("2".into()), "the newer state, not the dead-lettered one");
+}
+
+/// Replicates `stream` with any replicator; the records dead-lettered.
+async fn run_any<W, R>(r: &Replicator<W, R, MemoryBucket>, stream: &StreamBuilder) -> usize
+where
+    W: stream_replicator::ports::ItemWriter,
+    R: stream_replicator::ports::ItemReader,
+{
+    let handled = r.replicate(stream.event(), deadline()).await;
+    assert!(handled.result.as_ref().unwrap().batch_item_failures.is_empty());
+    handled.report.tally.dead_lettered
 }

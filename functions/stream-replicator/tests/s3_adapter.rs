@@ -24,7 +24,9 @@ fn page(keys: &[&str], next: Option<&str>) -> String {
         .map(|k| format!("<Contents><Key>{k}</Key><Size>10</Size></Contents>"))
         .collect();
     let truncated = next.is_some();
-    let token = next.map(|t| format!("<NextContinuationToken>{t}</NextContinuationToken>")).unwrap_or_default();
+    let token = next
+        .map(|t| format!("<NextContinuationToken>{t}</NextContinuationToken>"))
+        .unwrap_or_default();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>{truncated}</IsTruncated>{contents}{token}</ListBucketResult>"#,
         keys.len()
@@ -40,7 +42,10 @@ async fn a_missing_object_is_none_and_slow_down_is_retryable() {
     let bucket = S3Bucket::new(client, "shop-dead-letter");
     assert_eq!(bucket.get("dead-letter/t/1.json").await.unwrap(), None);
     let err = bucket.put("dead-letter/t/1.json", b"{}".to_vec()).await.unwrap_err();
-    assert_eq!((err.code.as_deref(), err.class), (Some("SlowDown"), ErrorClass::Retryable));
+    assert_eq!(
+        (err.code.as_deref(), err.class),
+        (Some("SlowDown"), ErrorClass::Retryable)
+    );
 }
 
 #[tokio::test]

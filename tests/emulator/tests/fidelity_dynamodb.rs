@@ -30,7 +30,13 @@ async fn an_index_key_of_the_wrong_type_refuses_the_put_and_the_whole_batch() {
             .build()
             .unwrap()
     };
-    let key = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Hash).build().unwrap();
+    let key = |n: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(KeyType::Hash)
+            .build()
+            .unwrap()
+    };
     ddb.create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -56,9 +62,18 @@ async fn an_index_key_of_the_wrong_type_refuses_the_put_and_the_whole_batch() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"), "{err:?}");
-    assert!(err.message().unwrap_or("").contains("Type mismatch for Index Key status"), "{err:?}");
+    assert!(
+        err.message()
+            .unwrap_or("")
+            .contains("Type mismatch for Index Key status"),
+        "{err:?}"
+    );
 
-    let put = |item| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build();
+    let put = |item| {
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+            .build()
+    };
     let err = ddb
         .batch_write_item()
         .request_items(

@@ -192,7 +192,11 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
     // Nothing was dead-lettered, so the redrive finds nothing; it answers with its report.
     let redrive = invoke("stream-replicator", "stream-replicator-redrive.json");
     assert_eq!(
-        (redrive["objects"].as_u64(), redrive["written"].as_u64(), redrive["more"].as_bool()),
+        (
+            redrive["objects"].as_u64(),
+            redrive["written"].as_u64(),
+            redrive["more"].as_bool()
+        ),
         (Some(0), Some(0), Some(false)),
         "{redrive}"
     );

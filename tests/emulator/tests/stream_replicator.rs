@@ -517,8 +517,14 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
         );
         latest_letter.insert(key, envelope); // objects list in stream order: the last wins
     }
-    let covered: usize = letters.iter().map(|(_, e)| e["recordsCovered"].as_u64().unwrap() as usize).sum();
-    assert_eq!(covered, stats.dead_lettered, "the bucket holds exactly what the reports counted");
+    let covered: usize = letters
+        .iter()
+        .map(|(_, e)| e["recordsCovered"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(
+        covered, stats.dead_lettered,
+        "the bucket holds exactly what the reports counted"
+    );
     let keys: std::collections::BTreeSet<&String> = primary.keys().chain(secondary.keys()).collect();
     let mut unequal = 0;
     for key in keys {
@@ -540,7 +546,10 @@ async fn converges_under_faults(extra: &[(&str, &str)], versioned: bool, seed: u
     // Redrive (through the same faults) until the bucket is empty.
     let mut redrives = Vec::new();
     for _ in 0..10 {
-        let report = r.redrive(&Default::default(), Deadline::after(Duration::from_secs(30))).await.unwrap();
+        let report = r
+            .redrive(&Default::default(), Deadline::after(Duration::from_secs(30)))
+            .await
+            .unwrap();
         let done = report.objects == 0;
         redrives.push(report);
         if done {
@@ -594,8 +603,8 @@ async fn last_writer_wins_mode_converges_under_injected_faults() {
 #[tokio::test]
 async fn a_poison_record_among_100_costs_exactly_that_record() {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-        ProjectionType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
     };
     let emu = Emulator::shared();
     dead_letter_bucket(emu).await;
@@ -610,7 +619,13 @@ async fn a_poison_record_among_100_costs_exactly_that_record() {
             .build()
             .unwrap()
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
     b.dynamodb
         .create_table()
         .table_name(&name)
@@ -634,14 +649,27 @@ async fn a_poison_record_among_100_costs_exactly_that_record() {
     for i in 0..100 {
         let mut item = key_of(&format!("ORDER#{i:03}"));
         item.insert("status".into(), if i == 42 { n(7) } else { s("paid") });
-        a.dynamodb.put_item().table_name(&name).set_item(Some(item)).send().await.unwrap();
+        a.dynamodb
+            .put_item()
+            .table_name(&name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
     }
     let records = stream_records(emu, &stream_arn).await;
     assert_eq!(records.len(), 100);
-    let r = wiring::build(&env(&name, &[("KEY_ATTRIBUTES", "pk,sk")])).await.expect("init");
+    let r = wiring::build(&env(&name, &[("KEY_ATTRIBUTES", "pk,sk")]))
+        .await
+        .expect("init");
     let stats = drive(&r, &records, 100).await;
     assert_eq!(
-        (stats.invocations, stats.partial_failures, stats.whole_batch_errors, stats.dead_lettered),
+        (
+            stats.invocations,
+            stats.partial_failures,
+            stats.whole_batch_errors,
+            stats.dead_lettered
+        ),
         (1, 0, 0, 1),
         "{stats:?}"
     );
@@ -653,7 +681,16 @@ async fn a_poison_record_among_100_costs_exactly_that_record() {
     let (object, poison) = &letters[0];
     assert_eq!(poison["newImage"]["status"]["N"], "7", "the poison's full content");
     assert_eq!(poison["keys"]["pk"]["S"], "ORDER#042");
-    assert_eq!(poison["sequenceNumber"], records[42].change.sequence_number.clone().unwrap());
-    assert!(poison["error"].as_str().unwrap().contains("Type mismatch for Index Key status"), "{poison}");
+    assert_eq!(
+        poison["sequenceNumber"],
+        records[42].change.sequence_number.clone().unwrap()
+    );
+    assert!(
+        poison["error"]
+            .as_str()
+            .unwrap()
+            .contains("Type mismatch for Index Key status"),
+        "{poison}"
+    );
     assert!(object.ends_with(".json"), "{object}");
 }

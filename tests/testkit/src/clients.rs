@@ -35,9 +35,7 @@ impl RegionClients {
             ssm: aws_sdk_ssm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config).force_path_style(true).build(),
-            ),
+            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build()),
         }
     }
 

@@ -139,7 +139,12 @@ impl Envelope {
         if envelope.format != FORMAT {
             return Err(format!("format {:?}, expected {FORMAT:?}", envelope.format));
         }
-        let ours = (route.source_table, route.source_region, route.target_table, route.target_region);
+        let ours = (
+            route.source_table,
+            route.source_region,
+            route.target_table,
+            route.target_region,
+        );
         let theirs = (
             envelope.source_table.as_str(),
             envelope.source_region.as_str(),
@@ -227,8 +232,20 @@ mod tests {
 
     #[test]
     fn deletes_keep_their_version_and_skips_have_no_envelope() {
-        let delete = Envelope::of(&work(Action::Delete { version: Some("9".into()) }), "1", "e".into(), ROUTE, 0).unwrap();
-        assert_eq!((delete.operation, delete.new_image.is_none()), (Operation::Delete, true));
+        let delete = Envelope::of(
+            &work(Action::Delete {
+                version: Some("9".into()),
+            }),
+            "1",
+            "e".into(),
+            ROUTE,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            (delete.operation, delete.new_image.is_none()),
+            (Operation::Delete, true)
+        );
         assert_eq!(delete.version.as_deref(), Some("9"));
         assert!(Envelope::of(&work(Action::Read), "1", "e".into(), ROUTE, 0).is_none());
     }
@@ -252,9 +269,13 @@ mod tests {
         };
         let err = Envelope::from_json(&envelope.to_json(), other).unwrap_err();
         assert!(err.contains("this replicator"), "{err}");
-        assert!(Envelope::from_json(b"{}", ROUTE).unwrap_err().contains("not a dead-letter envelope"));
+        assert!(Envelope::from_json(b"{}", ROUTE)
+            .unwrap_err()
+            .contains("not a dead-letter envelope"));
         let mut wrong = envelope.clone();
         wrong.format = "v0".into();
-        assert!(Envelope::from_json(&wrong.to_json(), ROUTE).unwrap_err().contains("format"));
+        assert!(Envelope::from_json(&wrong.to_json(), ROUTE)
+            .unwrap_err()
+            .contains("format"));
     }
 }

@@ -24,7 +24,13 @@ pub fn confirm(read: Action, envelope: &Envelope, mode: &Mode, marker_attribute:
         (_, Action::Read) => Action::Read,
         (Operation::Put, Action::Put { item, version }) if same(&item) => Action::Put { item, version },
         // Still unwritable as it is (too large, no version): it goes back to the bucket.
-        (Operation::Put, Action::Unwritable { reason, item: Some(item) }) if same(&item) => Action::Unwritable {
+        (
+            Operation::Put,
+            Action::Unwritable {
+                reason,
+                item: Some(item),
+            },
+        ) if same(&item) => Action::Unwritable {
             reason,
             item: Some(item),
         },
@@ -72,9 +78,12 @@ mod tests {
     const M: &str = "replica_origin";
 
     fn item(qty: &str) -> Attributes {
-        [("pk".to_string(), Value::S("A".into())), ("qty".to_string(), Value::N(qty.into()))]
-            .into_iter()
-            .collect()
+        [
+            ("pk".to_string(), Value::S("A".into())),
+            ("qty".to_string(), Value::N(qty.into())),
+        ]
+        .into_iter()
+        .collect()
     }
 
     fn envelope(operation: Operation, image: Option<Attributes>, version: Option<&str>) -> Envelope {
@@ -122,7 +131,14 @@ mod tests {
             (&dead_put, gone(), &ow, stale.clone()),
             // delete, source still without the item: deleted
             (&dead_delete, gone(), &ow, Action::Delete { version: None }),
-            (&dead_delete, gone(), &lww, Action::Delete { version: Some("4".into()) }),
+            (
+                &dead_delete,
+                gone(),
+                &lww,
+                Action::Delete {
+                    version: Some("4".into()),
+                },
+            ),
             // delete, item re-created since: stale
             (&dead_delete, put(item("5")), &ow, stale.clone()),
             // source unreadable: left for the next redrive
@@ -131,7 +147,12 @@ mod tests {
             (&dead_put, Action::Skip(SkipReason::OwnChange), &lww, stale.clone()),
         ];
         for (dead, read, mode, expected) in cases {
-            assert_eq!(confirm(read.clone(), dead, mode, M), expected, "{:?} vs {read:?}", dead.operation);
+            assert_eq!(
+                confirm(read.clone(), dead, mode, M),
+                expected,
+                "{:?} vs {read:?}",
+                dead.operation
+            );
         }
         // A marker difference alone is no change of content.
         let mut marked = item("2");
@@ -144,7 +165,10 @@ mod tests {
         };
         assert_eq!(confirm(unwritable.clone(), &dead_put, &lww, M), unwritable);
         let no_version = envelope(Operation::Delete, None, None);
-        assert!(matches!(confirm(gone(), &no_version, &lww, M), Action::Unwritable { item: None, .. }));
+        assert!(matches!(
+            confirm(gone(), &no_version, &lww, M),
+            Action::Unwritable { item: None, .. }
+        ));
     }
 
     #[test]

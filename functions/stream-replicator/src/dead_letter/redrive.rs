@@ -85,6 +85,9 @@ impl RedriveReport {
     }
 }
 
+/// An object's key and what reading it gave.
+type Fetched = (String, Result<Option<Vec<u8>>, AwsFailure>);
+
 /// One key's dead-lettered objects, oldest first.
 struct Group {
     objects: Vec<(String, Envelope)>,
@@ -139,20 +142,24 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
     ) -> Result<Vec<Group>, FailoverError> {
         let store = self.dead_letter_store();
         let prefix = table_prefix(&self.config().dead_letter.prefix, &self.config().source_table);
-        let listing = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| {
-            store.list(&prefix, None, max)
-        })
+        let listing = retry(
+            self.backoff(),
+            deadline,
+            |e: &AwsFailure| e.class,
+            |_| store.list(&prefix, None, max),
+        )
         .await
         .map_err(|e| FailoverError::Aws(e.into_inner()))?;
         report.objects = listing.keys.len();
         report.more = listing.more;
-        let bodies: Vec<(String, Result<Option<Vec<u8>>, AwsFailure>)> = stream::iter(listing.keys.into_iter().map(|key| async move {
-            let body = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| store.get(&key)).await;
-            (key, body.map_err(|e| e.into_inner()))
-        }))
-        .buffered(self.config().write_concurrency)
-        .collect()
-        .await;
+        let bodies: Vec<Fetched> =
+            stream::iter(listing.keys.into_iter().map(|key| async move {
+                let body = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| store.get(&key)).await;
+                (key, body.map_err(|e| e.into_inner()))
+            }))
+            .buffered(self.config().write_concurrency)
+            .collect()
+            .await;
         let mut groups: Vec<Group> = Vec::new();
         let mut slot = HashMap::new();
         for (key, body) in bodies {
@@ -195,7 +202,13 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
             if written.is_empty() {
                 return;
             }
-            let mut again: Vec<Work> = written.iter().map(|&i| Work { action: Action::Read, ..works[i].clone() }).collect();
+            let mut again: Vec<Work> = written
+                .iter()
+                .map(|&i| Work {
+                    action: Action::Read,
+                    ..works[i].clone()
+                })
+                .collect();
             let mut changed = vec![false; again.len()];
             let applied = self
                 .engine(deadline)
@@ -203,19 +216,29 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
                     for ((work, &index), changed) in again.iter_mut().zip(&written).zip(changed.iter_mut()) {
                         let read = std::mem::replace(&mut work.action, Action::Read);
                         *changed = read == Action::Read || !still_written(&works[index].action, &read, marker);
-                        work.action = if *changed { rewrite(read) } else { Action::Skip(crate::SkipReason::Stale) };
+                        work.action = if *changed {
+                            rewrite(read)
+                        } else {
+                            Action::Skip(crate::SkipReason::Stale)
+                        };
                     }
                 })
                 .await;
             if !changed.iter().any(|c| *c) {
                 return;
             }
-            for (((work, outcome), &index), changed) in again.into_iter().zip(applied.outcomes).zip(&written).zip(&changed) {
+            for (((work, outcome), &index), changed) in
+                again.into_iter().zip(applied.outcomes).zip(&written).zip(&changed)
+            {
                 if *changed {
                     tracing::info!(sequence = %work.sequence, "the source changed while the key was redriven; written again");
                     works[index].action = work.action;
                     // Written again: verified in the next round; anything else is left.
-                    outcomes[index] = if outcome == Outcome::Written { Outcome::Written } else { Outcome::NotDurable };
+                    outcomes[index] = if outcome == Outcome::Written {
+                        Outcome::Written
+                    } else {
+                        Outcome::NotDurable
+                    };
                 }
             }
         }
@@ -260,7 +283,13 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
         let doomed = superseded.iter().chain(last.iter().filter(|_| delete_last));
         for (key, _) in doomed {
             let store = self.dead_letter_store();
-            let deleted = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| store.delete(key)).await;
+            let deleted = retry(
+                self.backoff(),
+                deadline,
+                |e: &AwsFailure| e.class,
+                |_| store.delete(key),
+            )
+            .await;
             if let Err(e) = deleted {
                 tracing::warn!(object = %key, error = %e.into_inner(), "done, but not deleted; a later redrive finds it stale");
                 report.delete_failures += 1;

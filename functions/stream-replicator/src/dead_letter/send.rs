@@ -42,7 +42,13 @@ impl<D: DeadLetterStore> Sender<'_, D> {
             return;
         }
         let results: Vec<(usize, Outcome)> = stream::iter(bound.into_iter().map(|(index, reason)| {
-            let envelope = Envelope::of(&works[index], &first_sequence(index), reason.clone(), self.route, now_ms);
+            let envelope = Envelope::of(
+                &works[index],
+                &first_sequence(index),
+                reason.clone(),
+                self.route,
+                now_ms,
+            );
             async move {
                 let Some(envelope) = envelope else {
                     return (index, Outcome::NotDurable);
@@ -62,9 +68,12 @@ impl<D: DeadLetterStore> Sender<'_, D> {
     pub async fn send_one(&self, envelope: &Envelope, reason: String) -> Outcome {
         let key = envelope.object_key(self.prefix);
         let body = envelope.to_json();
-        let put = retry(self.backoff, self.deadline, |e: &failover_core::AwsFailure| e.class, |_| {
-            self.store.put(&key, body.clone())
-        })
+        let put = retry(
+            self.backoff,
+            self.deadline,
+            |e: &failover_core::AwsFailure| e.class,
+            |_| self.store.put(&key, body.clone()),
+        )
         .await;
         match put {
             Ok(()) => {

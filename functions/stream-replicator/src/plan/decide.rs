@@ -245,7 +245,10 @@ mod tests {
             panic!("expected a put")
         };
         assert_eq!(written.len(), 3);
-        assert!(m.upsert_is_own(&written, None), "the written item carries a valid marker");
+        assert!(
+            m.upsert_is_own(&written, None),
+            "the written item carries a valid marker"
+        );
     }
 
     #[test]
@@ -367,7 +370,10 @@ mod tests {
         let at_limit = item(&[("pk", s("A")), ("v", n("1")), ("blob", s(&"x".repeat(filler)))]);
         assert_eq!(item_size(&at_limit), MAX_ITEM_BYTES);
         let overwrite = rules(&Mode::Overwrite, &m, TtlPolicy::Replicate);
-        assert!(matches!(overwrite.decide(upsert(at_limit.clone(), None)), Action::Put { .. }));
+        assert!(matches!(
+            overwrite.decide(upsert(at_limit.clone(), None)),
+            Action::Put { .. }
+        ));
         let mode = lww();
         let r = rules(&mode, &m, TtlPolicy::Replicate);
         let Action::Unwritable {
@@ -378,7 +384,10 @@ mod tests {
             panic!("expected too large")
         };
         assert!(bytes > MAX_ITEM_BYTES);
-        assert_eq!(kept, at_limit, "the dead-letter gets the source's item, without our marker");
+        assert_eq!(
+            kept, at_limit,
+            "the dead-letter gets the source's item, without our marker"
+        );
         let small_enough = item(&[("pk", s("A")), ("v", n("1")), ("blob", s(&"x".repeat(filler - 60)))]);
         assert!(matches!(r.decide(upsert(small_enough, None)), Action::Put { .. }));
     }
