@@ -36,6 +36,17 @@ pub struct DeadLetterConfig {
     pub bucket: String,
     /// The key prefix, ending in `/`; each source table gets its own folder below it.
     pub prefix: String,
+    /// The key prefix of the conflict log (stranded changes that lost), ending in `/`.
+    pub conflict_prefix: String,
+}
+
+/// Where the published active region is read, to tell stranded records from live ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRegionParameter {
+    /// The parameter's name (`<PARAMETER_PREFIX>/active-region`).
+    pub name: String,
+    /// Its region (where the region-switch plan publishes: the target's).
+    pub region: Region,
 }
 
 impl FromStr for TtlPolicy {
@@ -70,6 +81,8 @@ pub struct ReplicatorConfig {
     pub dead_letter: DeadLetterConfig,
     /// Attempts per write request before its change goes to the dead-letter store.
     pub write_attempts: u32,
+    /// The published active region, when configured (`PARAMETER_PREFIX`).
+    pub active_region: Option<ActiveRegionParameter>,
     /// The key schema when configured; otherwise learned from the target table at init.
     pub key_schema: Option<KeySchema>,
     /// Upper bound of write (and read) requests in flight at once.
@@ -153,6 +166,7 @@ impl ReplicatorConfig {
                 )
             })?),
         };
+        let active_region = active_region(env, &target_region)?;
         let config = Self {
             source_table,
             source_region,
@@ -163,6 +177,7 @@ impl ReplicatorConfig {
             ttl_deletes: env.parsed_or("TTL_DELETES", TtlPolicy::Replicate, "replicate or skip")?,
             dead_letter: dead_letter(env)?,
             write_attempts: write_attempts(env)?,
+            active_region,
             key_schema,
             write_concurrency: concurrency(env)?,
             deadline_margin: env.seconds("DEADLINE_MARGIN_SECONDS", Duration::from_secs(3), 1..=60)?,
@@ -224,29 +239,61 @@ fn dead_letter(env: &EnvReader) -> Result<DeadLetterConfig, ConfigError> {
             "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens",
         ));
     }
-    let prefix = env.optional("DEAD_LETTER_PREFIX").unwrap_or(DEFAULT_DEAD_LETTER_PREFIX);
-    let valid_prefix = !prefix.is_empty()
+    let prefix = key_prefix(env, "DEAD_LETTER_PREFIX", DEFAULT_DEAD_LETTER_PREFIX)?;
+    let conflict_prefix = key_prefix(env, "CONFLICT_PREFIX", DEFAULT_CONFLICT_PREFIX)?;
+    if prefix.starts_with(&conflict_prefix) || conflict_prefix.starts_with(&prefix) {
+        return Err(ConfigError::Inconsistent {
+            vars: "DEAD_LETTER_PREFIX, CONFLICT_PREFIX".into(),
+            problem: format!("{prefix} and {conflict_prefix} overlap; a redrive would read conflicts as dead letters"),
+        });
+    }
+    Ok(DeadLetterConfig {
+        bucket: bucket.to_owned(),
+        prefix,
+        conflict_prefix,
+    })
+}
+
+/// Default key prefix of the conflict log.
+pub const DEFAULT_CONFLICT_PREFIX: &str = "conflicts/";
+
+fn key_prefix(env: &EnvReader, var: &str, default: &str) -> Result<String, ConfigError> {
+    let prefix = env.optional(var).unwrap_or(default);
+    let valid = !prefix.is_empty()
         && prefix.len() <= 256
         && !prefix.starts_with('/')
         && prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-    if !valid_prefix {
+    if !valid {
         return Err(ConfigError::invalid(
-            "DEAD_LETTER_PREFIX",
+            var,
             prefix,
             "an S3 key prefix of at most 256 letters, digits, '-', '_', '.' and '/', not starting with '/'",
         ));
     }
-    let prefix = if prefix.ends_with('/') {
+    Ok(if prefix.ends_with('/') {
         prefix.to_owned()
     } else {
         format!("{prefix}/")
-    };
-    Ok(DeadLetterConfig {
-        bucket: bucket.to_owned(),
-        prefix,
     })
+}
+
+/// `<PARAMETER_PREFIX>/active-region` in `PARAMETER_REGION` (default: the target's region,
+/// where the region-switch plan publishes); none when `PARAMETER_PREFIX` is not set.
+fn active_region(env: &EnvReader, target_region: &Region) -> Result<Option<ActiveRegionParameter>, ConfigError> {
+    let Some(prefix) = env.optional("PARAMETER_PREFIX") else {
+        return Ok(None);
+    };
+    let names = failover_core::parameters::ParameterNames::new("PARAMETER_PREFIX", prefix)?;
+    let region = match env.optional("PARAMETER_REGION") {
+        Some(_) => env.region("PARAMETER_REGION")?,
+        None => target_region.clone(),
+    };
+    Ok(Some(ActiveRegionParameter {
+        name: names.active_region(),
+        region,
+    }))
 }
 
 fn write_attempts(env: &EnvReader) -> Result<u32, ConfigError> {
@@ -304,6 +351,8 @@ mod tests {
         assert_eq!(c.dead_letter.bucket, "shop-dead-letter");
         assert_eq!(c.dead_letter.prefix, "dead-letter/");
         assert_eq!(c.write_attempts, 8);
+        assert_eq!(c.dead_letter.conflict_prefix, "conflicts/");
+        assert_eq!(c.active_region, None);
         assert_eq!(c.key_schema, None);
         assert_eq!(c.write_concurrency, 8);
         assert_eq!(c.deadline_margin, Duration::from_secs(3));
@@ -322,6 +371,7 @@ mod tests {
             ("TTL_DELETES", "skip"),
             ("DEAD_LETTER_PREFIX", "replicator/dlq"),
             ("WRITE_ATTEMPTS", "3"),
+            ("PARAMETER_PREFIX", "/shop/failover"),
             ("KEY_ATTRIBUTES", "pk,sk"),
             ("WRITE_CONCURRENCY", "32"),
             ("DEADLINE_MARGIN_SECONDS", "5"),
@@ -334,6 +384,11 @@ mod tests {
         assert_eq!(c.ttl_deletes, TtlPolicy::Skip);
         assert_eq!(c.dead_letter.prefix, "replicator/dlq/");
         assert_eq!(c.write_attempts, 3);
+        let active = c.active_region.unwrap();
+        assert_eq!(
+            (active.name.as_str(), active.region.as_str()),
+            ("/shop/failover/active-region", "us-west-2")
+        );
         assert_eq!(c.key_schema, Some(KeySchema::parse("pk,sk").unwrap()));
         assert_eq!(c.write_concurrency, 32);
         assert_eq!(c.deadline_margin, Duration::from_secs(5));
@@ -357,6 +412,12 @@ mod tests {
             (&[("DEAD_LETTER_PREFIX", "/abs")], "DEAD_LETTER_PREFIX"),
             (&[("DEAD_LETTER_PREFIX", "a b")], "DEAD_LETTER_PREFIX"),
             (&[("WRITE_ATTEMPTS", "0")], "WRITE_ATTEMPTS"),
+            (&[("CONFLICT_PREFIX", "dead-letter/c")], "overlap"),
+            (&[("PARAMETER_PREFIX", "no-slash")], "PARAMETER_PREFIX"),
+            (
+                &[("PARAMETER_PREFIX", "/shop/failover"), ("PARAMETER_REGION", "mars")],
+                "PARAMETER_REGION",
+            ),
             (&[("WRITE_ATTEMPTS", "21")], "WRITE_ATTEMPTS"),
             (&[("WRITE_CONCURRENCY", "0")], "WRITE_CONCURRENCY"),
             (&[("WRITE_CONCURRENCY", "65")], "WRITE_CONCURRENCY"),

@@ -7,7 +7,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use failover_core::retry::{Backoff, Deadline};
-use failover_core::{ConfigError, FailoverError};
+use failover_core::FailoverError;
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 use tracing::Instrument;
@@ -20,56 +20,33 @@ use crate::domain::key::KeySchema;
 use crate::error::EventError;
 use crate::plan::marker::OriginMarker;
 use crate::plan::{BatchPlan, PlanPhase};
-use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
+use crate::ports::{DeadLetterStore, ItemReader, ItemWriter, NoActiveRegion};
+use crate::reconcile::direction::Direction;
 use crate::report::{batch_span, lambda_response, BatchReport, HandledBatch, Response};
+use failover_core::parameters::ParameterReader;
 
 /// The replicator, built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Replicator<W, R, D> {
+pub struct Replicator<W, R, D, P = NoActiveRegion> {
     pub(crate) config: ReplicatorConfig,
     pub(crate) schema: KeySchema,
     pub(crate) marker: OriginMarker,
     pub(crate) writer: W,
     pub(crate) reader: R,
     pub(crate) dead_letter: D,
+    pub(crate) active_region: P,
+    pub(crate) direction_cache: std::sync::Mutex<Option<(std::time::Instant, Direction)>>,
     pub(crate) backoff: Backoff,
     pub(crate) limits: BatchLimits,
 }
 
-impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
-    /// Assembles the replicator; `writer` is the target table, `reader` the source table,
-    /// `dead_letter` the bucket for what cannot be written.
-    pub fn new(
-        config: ReplicatorConfig,
-        schema: KeySchema,
-        writer: W,
-        reader: R,
-        dead_letter: D,
-    ) -> Result<Self, ConfigError> {
-        config.check_schema(&schema)?;
-        let marker = OriginMarker::new(config.marker_attribute.clone(), config.source_region.as_str());
-        let backoff = Backoff {
-            max_attempts: config.write_attempts,
-            ..Backoff::default()
-        };
-        Ok(Self {
-            config,
-            schema,
-            marker,
-            writer,
-            reader,
-            dead_letter,
-            backoff,
-            limits: BatchLimits::default(),
-        })
-    }
-
-    /// Replaces the retry backoff (the default: 50 ms base, 5 s cap, `WRITE_ATTEMPTS` attempts).
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
+impl<W, R, D, P> Replicator<W, R, D, P>
+where
+    W: ItemWriter + ItemReader,
+    R: ItemReader,
+    D: DeadLetterStore,
+    P: ParameterReader,
+{
     /// The Lambda entry point: a stream batch, or a redrive; the deadline comes from the
     /// invocation context.
     pub async fn handle_lambda_event(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Response, FailoverError> {
@@ -147,11 +124,20 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
                 }
             };
             let keys = works.len();
-            // Apply: write (reading first for KEYS_ONLY streams), then judge each key.
-            let applied = self.engine(deadline).run(&mut works).await;
+            let first_sequence = |i: usize| sequences[first_indices[i]].clone();
+            // Which way the data flows: after a failover these records are stranded.
+            let direction = match self.direction().await {
+                Ok(direction) => direction,
+                Err(e) => return HandledBatch::refused(e),
+            };
+            // Apply: write (reading first for KEYS_ONLY streams), then judge each key; or
+            // reconcile stranded records with the now authoritative target.
+            let applied = match direction {
+                Direction::Replicate => self.engine(deadline).run(&mut works).await,
+                Direction::Reconcile => self.reconcile(&mut works, first_sequence, deadline).await,
+            };
             let mut outcomes = applied.outcomes;
             // Dead-letter what cannot be written, or spent its retry budget.
-            let first_sequence = |i: usize| sequences[first_indices[i]].clone();
             self.sender(deadline).send(&works, &mut outcomes, first_sequence).await;
             drop(works);
             // Report: where Lambda resumes, what became of the records, the response.
@@ -164,6 +150,11 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
                 read_requests: applied.counters.read_requests(),
                 retries: applied.counters.retries(),
                 lag,
+                stranded: if direction == Direction::Reconcile {
+                    sequences.len()
+                } else {
+                    0
+                },
             };
             let resume_sequence = resume.and_then(|i| sequences.get(i).cloned());
             report.log_handled(resume_sequence.as_deref());

@@ -34,6 +34,7 @@ mod handler;
 mod parts;
 mod plan;
 pub mod ports;
+pub mod reconcile;
 mod report;
 pub mod wiring;
 

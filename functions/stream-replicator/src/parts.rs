@@ -1,7 +1,12 @@
-//! The parts of the [`Replicator`] each stage is handed: the planner, the write engine,
-//! the dead-letter sender, and the accessors the tests and the benchmark read.
+//! Building the [`Replicator`], and the parts each stage is handed: the planner, the write
+//! engine, the dead-letter sender, and the accessors the tests and the benchmark read.
 
 use failover_core::retry::{Backoff, Deadline};
+use failover_core::ConfigError;
+
+use crate::apply::batching::BatchLimits;
+use crate::plan::marker::OriginMarker;
+use crate::ports::NoActiveRegion;
 
 use crate::apply::engine::Engine;
 use crate::config::ReplicatorConfig;
@@ -13,7 +18,63 @@ use crate::plan::decide::Rules;
 use crate::plan::Planner;
 use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
 
-impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
+impl<W, R, D> Replicator<W, R, D, NoActiveRegion> {
+    /// Assembles the replicator; `writer` is the target table, `reader` the source table,
+    /// `dead_letter` the bucket for what cannot be written.
+    pub fn new(
+        config: ReplicatorConfig,
+        schema: KeySchema,
+        writer: W,
+        reader: R,
+        dead_letter: D,
+    ) -> Result<Self, ConfigError> {
+        config.check_schema(&schema)?;
+        let marker = OriginMarker::new(config.marker_attribute.clone(), config.source_region.as_str());
+        let backoff = Backoff {
+            max_attempts: config.write_attempts,
+            ..Backoff::default()
+        };
+        Ok(Self {
+            config,
+            schema,
+            marker,
+            writer,
+            reader,
+            dead_letter,
+            active_region: NoActiveRegion,
+            direction_cache: Default::default(),
+            backoff,
+            limits: BatchLimits::default(),
+        })
+    }
+}
+
+impl<W, R, D, P> Replicator<W, R, D, P> {
+    /// Replaces the retry backoff (the default: 50 ms base, 5 s cap, `WRITE_ATTEMPTS` attempts).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Reads the published active region through `parameters` (Parameter Store in
+    /// production), so that stranded records are reconciled, not replicated.
+    pub fn with_active_region<Q>(self, parameters: Q) -> Replicator<W, R, D, Q> {
+        Replicator {
+            config: self.config,
+            schema: self.schema,
+            marker: self.marker,
+            writer: self.writer,
+            reader: self.reader,
+            dead_letter: self.dead_letter,
+            active_region: parameters,
+            direction_cache: Default::default(),
+            backoff: self.backoff,
+            limits: self.limits,
+        }
+    }
+}
+
+impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore, P> Replicator<W, R, D, P> {
     /// The configuration.
     pub fn config(&self) -> &ReplicatorConfig {
         &self.config

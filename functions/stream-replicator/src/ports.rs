@@ -129,6 +129,17 @@ pub struct Listing {
     pub more: bool,
 }
 
+/// No published active region: every batch is replicated (tests, and one-way setups
+/// without the region-switch plan).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoActiveRegion;
+
+impl failover_core::parameters::ParameterReader for NoActiveRegion {
+    async fn get(&self, _names: &[String]) -> Result<std::collections::HashMap<String, String>, AwsFailure> {
+        Ok(std::collections::HashMap::new())
+    }
+}
+
 /// How the replicator reacts to a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {

@@ -118,16 +118,20 @@ pub struct BatchReport {
     pub retries: usize,
     /// Replication lag, if the records carry creation times.
     pub lag: Option<LagStats>,
+    /// Records reconciled instead of replicated (the target's region is active).
+    pub stranded: usize,
 }
 
 /// The function name used as the metrics' dimension.
 pub const FUNCTION: &str = "stream-replicator";
 
-const SKIP_REASONS: [SkipReason; 4] = [
+const SKIP_REASONS: [SkipReason; 6] = [
     SkipReason::OwnChange,
     SkipReason::Ttl,
     SkipReason::Stale,
     SkipReason::GoneAtSource,
+    SkipReason::Conflict,
+    SkipReason::AlreadyInTarget,
 ];
 
 impl BatchReport {
@@ -142,6 +146,7 @@ impl BatchReport {
             .metric("RecordsWritten", count(self.tally.written), Unit::Count)
             .metric("RecordsRetried", count(self.tally.retried), Unit::Count)
             .metric("RecordsDeadLettered", count(self.tally.dead_lettered), Unit::Count)
+            .metric("RecordsStranded", count(self.stranded), Unit::Count)
             .metric("DistinctKeys", count(self.keys), Unit::Count)
             .metric("WriteRequests", count(self.write_requests), Unit::Count)
             .metric("ReadRequests", count(self.read_requests), Unit::Count)
@@ -235,6 +240,7 @@ mod tests {
                 max_ms: 900,
                 median_ms: 400,
             }),
+            stranded: 0,
         };
         let doc = report.metric_line("ShopFailover", "us-west-2").render(0);
         for (name, value) in [
@@ -250,6 +256,8 @@ mod tests {
             ("RecordsSkippedStale", 0.0),
             ("RecordsSkippedGoneAtSource", 0.0),
             ("RecordsDeadLettered", 3.0),
+            ("RecordsStranded", 0.0),
+            ("RecordsSkippedConflict", 0.0),
             ("ReplicationLagMaxMs", 900.0),
             ("ReplicationLagMedianMs", 400.0),
         ] {

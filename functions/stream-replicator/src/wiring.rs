@@ -8,10 +8,11 @@ use crate::adapters::dynamodb::{describe_key_schema, DynamoDbTable};
 use crate::adapters::s3::S3Bucket;
 use crate::config::ReplicatorConfig;
 use crate::handler::Replicator;
+use failover_core::parameters::SsmParameters;
 
 /// The replicator over the SDK adapters: the target table written, the source table read,
 /// the dead-letter bucket.
-pub type ProductionReplicator = Replicator<DynamoDbTable, DynamoDbTable, S3Bucket>;
+pub type ProductionReplicator = Replicator<DynamoDbTable, DynamoDbTable, S3Bucket, SsmParameters>;
 
 /// Reads the configuration, builds the source and target clients and learns the key
 /// schema from the target table (DescribeTable) unless `KEY_ATTRIBUTES` configures it.
@@ -32,12 +33,21 @@ pub async fn build(env: &EnvReader) -> Result<ProductionReplicator, FailoverErro
         target_table = %config.target_table,
         target_region = %config.target_region,
         dead_letter_bucket = %config.dead_letter.bucket,
+        active_region_parameter = config.active_region.as_ref().map_or("none", |p| p.name.as_str()),
         key_schema = %schema,
         "stream-replicator ready"
     );
     let writer = DynamoDbTable::new(target, &config.target_table, schema.clone());
     let reader = DynamoDbTable::new(source, &config.source_table, schema.clone());
-    Ok(Replicator::new(config, schema, writer, reader, bucket)?)
+    // The published active region (where the region-switch plan publishes it); without a
+    // PARAMETER_PREFIX it is never read.
+    let parameter_region = config
+        .active_region
+        .as_ref()
+        .map_or(&config.target_region, |p| &p.region)
+        .clone();
+    let parameters = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk_config(&parameter_region, timeouts).await));
+    Ok(Replicator::new(config, schema, writer, reader, bucket)?.with_active_region(parameters))
 }
 
 /// The S3 client of the dead-letter bucket, which lives in the function's (the source's)

@@ -846,6 +846,12 @@ struct RacingTarget {
     newer: std::sync::Mutex<Option<Attributes>>,
 }
 
+impl stream_replicator::ports::ItemReader for RacingTarget {
+    async fn batch_get(&self, keys: &[&Attributes]) -> Result<stream_replicator::ports::BatchGet, AwsFailure> {
+        self.target.batch_get(keys).await
+    }
+}
+
 impl stream_replicator::ports::ItemWriter for RacingTarget {
     async fn batch_write(
         &self,
@@ -915,16 +921,138 @@ async fn a_redrive_racing_a_live_write_ends_with_the_newer_state() {
     let report = r.redrive(&Default::default(), deadline()).await.unwrap();
     assert_eq!((report.written, report.left), (1, 0), "{report:?}");
     let now = r.writer().target.get(&attrs(&qty("A", 1))).unwrap();
-    assert_eq!(now["qty"], Value::N("2".into()), "the newer state, not the dead-lettered one");
+    assert_eq!(
+        now["qty"],
+        Value::N("2".into()),
+        "the newer state, not the dead-lettered one"
+    );
 }
 
 /// Replicates `stream` with any replicator; the records dead-lettered.
 async fn run_any<W, R>(r: &Replicator<W, R, MemoryBucket>, stream: &StreamBuilder) -> usize
 where
-    W: stream_replicator::ports::ItemWriter,
+    W: stream_replicator::ports::ItemWriter + stream_replicator::ports::ItemReader,
     R: stream_replicator::ports::ItemReader,
 {
     let handled = r.replicate(stream.event(), deadline()).await;
     assert!(handled.result.as_ref().unwrap().batch_item_failures.is_empty());
     handled.report.tally.dead_lettered
+}
+
+const ACTIVE_REGION: &str = "/shop/failover/active-region";
+
+/// A replicator that reads the published active region from `active`.
+fn after_failover(
+    extra: &[(&str, &str)],
+    active: &str,
+) -> Replicator<MemoryTable, MemoryTable, MemoryBucket, failover_core::parameters::MemoryParameters> {
+    let with_prefix: Vec<(&str, &str)> = extra
+        .iter()
+        .copied()
+        .chain([("PARAMETER_PREFIX", "/shop/failover")])
+        .collect();
+    replicator(&with_prefix).with_active_region(failover_core::parameters::MemoryParameters::with_values([(
+        ACTIVE_REGION,
+        active,
+    )]))
+}
+
+fn conflicts(bucket: &MemoryBucket) -> Vec<Json> {
+    bucket
+        .objects()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("conflicts/"))
+        .map(|(_, v)| serde_json::from_slice(&v).unwrap())
+        .collect()
+}
+
+/// After a failover (the target's region is active) the records still in the source's
+/// stream are stranded: the newer side wins by version, the loser is logged, and the
+/// authoritative target never takes an older write.
+#[tokio::test]
+async fn stranded_records_are_reconciled_by_version_and_losers_logged() {
+    let r = after_failover(LWW_ENV, "us-west-2");
+    for (pk, v) in [("A", 5), ("B", 1), ("D", 1), ("E", 1)] {
+        r.writer().insert(attrs(&versioned(pk, v)));
+    }
+    let mut stream = StreamBuilder::new();
+    stream
+        .insert(versioned("A", 2)) // older than the target's v5: conflict
+        .insert(versioned("B", 3)) // newer: applied
+        .insert(versioned("C", 2)) // the target has none: applied
+        .remove(versioned("D", 1)) // deleted at the source, unchanged in the target: applied
+        .insert(versioned("E", 1)); // already there
+    let handled = run_any_report(&r, &stream).await;
+    let get = |pk: &str| r.writer().get(&attrs(&versioned(pk, 0)));
+    assert_eq!(get("A").unwrap()["v"], Value::N("5".into()), "never an older write");
+    assert_eq!(get("B").unwrap()["v"], Value::N("3".into()));
+    assert_eq!(get("C").unwrap()["v"], Value::N("2".into()));
+    assert!(get("D").is_none());
+    let logged = conflicts(r.dead_letter_store());
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0]["stranded"]["newImage"]["v"]["N"], "2");
+    assert_eq!(logged[0]["target"]["v"]["N"], "5");
+    assert_eq!(logged[0]["reason"], "the target's version is newer or equal");
+    let doc = handled.metric_line("N", "us-west-2").render(0);
+    assert_eq!(doc["RecordsStranded"], 5.0);
+    assert_eq!(doc["RecordsSkippedConflict"], 1.0);
+    assert_eq!(doc["RecordsSkippedAlreadyInTarget"], 1.0);
+    assert_eq!(doc["RecordsWritten"], 3.0);
+}
+
+#[tokio::test]
+async fn without_versions_the_target_wins_every_stranded_difference() {
+    let r = after_failover(&[], "us-west-2");
+    r.writer().insert(attrs(&qty("A", 9)));
+    r.writer().insert(attrs(&qty("SAME", 1)));
+    let mut stream = StreamBuilder::new();
+    stream.insert(qty("A", 1)).insert(qty("NEW", 1)).insert(qty("SAME", 1));
+    let handled = run_any_report(&r, &stream).await;
+    assert_eq!(
+        r.writer().calls.writes(),
+        0,
+        "nothing written over the authoritative side"
+    );
+    assert_eq!(
+        r.writer().get(&attrs(&qty("A", 0))).unwrap()["qty"],
+        Value::N("9".into())
+    );
+    assert!(r.writer().get(&attrs(&qty("NEW", 0))).is_none());
+    let logged = conflicts(r.dead_letter_store());
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(logged
+        .iter()
+        .any(|c| c["target"].is_null() && c["stranded"]["keys"]["pk"]["S"] == "NEW"));
+    assert_eq!(handled.tally.skipped.values().sum::<usize>(), 3);
+
+    // With the source active again, the same records replicate.
+    let r = after_failover(&[], "us-east-1");
+    let handled = run_any_report(&r, &stream).await;
+    assert_eq!((handled.stranded, handled.tally.written), (0, 3));
+    // A published region that is neither side refuses the batch before anything is written.
+    let r = after_failover(&[], "eu-west-1");
+    let err = r.replicate(stream.event(), deadline()).await.result.unwrap_err();
+    assert!(err.to_string().contains("neither the source"), "{err}");
+    assert!(r.writer().is_empty());
+}
+
+const LWW_ENV: &[(&str, &str)] = &[("REPLICATION_MODE", "last-writer-wins"), ("VERSION_ATTRIBUTE", "v")];
+
+/// Replicates `stream` with any replicator (nothing left for Lambda); the batch's report.
+async fn run_any_report<W, R, P>(
+    r: &Replicator<W, R, MemoryBucket, P>,
+    stream: &StreamBuilder,
+) -> stream_replicator::BatchReport
+where
+    W: stream_replicator::ports::ItemWriter + stream_replicator::ports::ItemReader,
+    R: stream_replicator::ports::ItemReader,
+    P: failover_core::parameters::ParameterReader,
+{
+    let handled = r.replicate(stream.event(), deadline()).await;
+    assert!(
+        handled.result.as_ref().unwrap().batch_item_failures.is_empty(),
+        "{:?}",
+        handled.result
+    );
+    handled.report
 }

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use failover_core::clients::{sdk_config, ClientTimeouts};
+use failover_core::parameters::ParameterReader;
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass, FailoverError, Region};
 use failover_testkit::fixtures::{dynamodb, s3, stream_event};
@@ -23,7 +24,6 @@ use stream_replicator::{wiring, KeySchema, Replicator, ReplicatorConfig};
 const MARKER: &str = "replica_origin";
 
 type Table = BTreeMap<String, HashMap<String, AttributeValue>>;
-type SdkReplicator = Replicator<DynamoDbTable, DynamoDbTable, S3Bucket>;
 
 /// The dead-letter bucket all tests share (each table has its own folder in it).
 const DEAD_LETTER_BUCKET: &str = "stream-replicator-tests-dead-letter";
@@ -233,7 +233,11 @@ struct Drive {
 /// Hands `records` to the handler in batches of `batch_size`, exactly as Lambda's stream
 /// mapping does: after a partial failure the next batch starts at the reported record, after
 /// a retryable error the same batch is retried, and nothing is ever skipped.
-async fn drive(r: &SdkReplicator, records: &[EventRecord], batch_size: usize) -> Drive {
+async fn drive<P: ParameterReader>(
+    r: &Replicator<DynamoDbTable, DynamoDbTable, S3Bucket, P>,
+    records: &[EventRecord],
+    batch_size: usize,
+) -> Drive {
     let mut stats = Drive::default();
     let mut position = 0;
     let limit = 20 * records.len().div_ceil(batch_size) + 20;
@@ -693,4 +697,156 @@ async fn a_poison_record_among_100_costs_exactly_that_record() {
         "{poison}"
     );
     assert!(object.ends_with(".json"), "{object}");
+}
+
+/// A failover mid-stream: the first 40 orders were replicated; then the plan published the
+/// secondary as active, the shop wrote there, and the primary's stream still held changes
+/// made before the outage that were never replicated ("stranded"). When the primary's
+/// stream is consumed again they are reconciled: the newer version wins, the authoritative
+/// copy never takes an older write, and every loser is in the conflict log.
+#[tokio::test]
+async fn stranded_records_after_a_failover_are_reconciled_and_losers_logged() {
+    let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-stranded");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    let prefix = format!("/{name}/failover");
+    let active = format!("{prefix}/active-region");
+    failover_testkit::fixtures::ssm::put_parameter(&b, &active, PRIMARY).await;
+    let put = |client: &Client, pk: String, v: u32, note: &str| {
+        let mut item = key_of(&pk);
+        item.insert("v".into(), n(v));
+        item.insert("note".into(), s(note));
+        client.put_item().table_name(&name).set_item(Some(item)).send()
+    };
+    let delete = |client: &Client, pk: String| client.delete_item().table_name(&name).set_key(Some(key_of(&pk))).send();
+    let k = |i: u32| format!("ORDER#{i:02}");
+    for i in 0..40 {
+        put(&a.dynamodb, k(i), 1, "placed").await.unwrap();
+    }
+    let extra = [
+        ("REPLICATION_MODE", "last-writer-wins"),
+        ("VERSION_ATTRIBUTE", "v"),
+        ("PARAMETER_PREFIX", prefix.as_str()),
+    ];
+    let replicated = stream_records(emu, &pair.stream_arn).await;
+    let before = wiring::build(&env(&name, &extra)).await.expect("init");
+    drive(&before, &replicated, 100).await;
+    assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+
+    // The switch, then the shop writes in the secondary.
+    failover_testkit::fixtures::ssm::put_parameter(&b, &active, SECONDARY).await;
+    for i in 0..10 {
+        put(&b.dynamodb, k(i), 10, "changed in the secondary").await.unwrap();
+    }
+    for i in 10..15 {
+        delete(&b.dynamodb, k(i)).await.unwrap();
+    }
+    // Changes the primary made before the outage and never replicated.
+    for i in 0..5 {
+        put(&a.dynamodb, k(i), 2, "stranded, older").await.unwrap();
+    }
+    for i in 15..25 {
+        put(&a.dynamodb, k(i), 2, "stranded, newer").await.unwrap();
+    }
+    for i in 25..30 {
+        delete(&a.dynamodb, k(i)).await.unwrap();
+    }
+    for i in 40..45 {
+        put(&a.dynamodb, k(i), 1, "stranded new order").await.unwrap();
+    }
+    let authoritative = contents(&b.dynamodb, &name).await;
+    let all = stream_records(emu, &pair.stream_arn).await;
+    let stranded = &all[replicated.len()..];
+    assert_eq!(stranded.len(), 25);
+
+    let after = wiring::build(&env(&name, &extra)).await.expect("init");
+    let stats = drive(&after, stranded, 100).await;
+    assert_eq!((stats.partial_failures, stats.whole_batch_errors), (0, 0), "{stats:?}");
+    let now = contents(&b.dynamodb, &name).await;
+    let version = |t: &Table, i: u32| t.get(&format!("{}/META", k(i))).map(|item| item["v"].clone());
+    for i in 0..45 {
+        let (was, is) = (version(&authoritative, i), version(&now, i));
+        let expected = match i {
+            0..=9 => Some(n(10)),  // the secondary's newer writes stand
+            10..=14 => None,       // deleted in the secondary, untouched at the source
+            15..=24 => Some(n(2)), // stranded and newer: applied
+            25..=29 => None,       // deleted at the source before the outage: applied
+            30..=44 => Some(n(1)), // unchanged (30-39); stranded new orders (40-44)
+            _ => unreachable!(),
+        };
+        assert_eq!(is, expected, "{}: was {was:?}", k(i));
+    }
+    let logged = s3::json_objects(&a, DEAD_LETTER_BUCKET, &format!("conflicts/{name}/")).await;
+    let mut losers: Vec<String> = logged
+        .iter()
+        .map(|(_, c)| c["stranded"]["keys"]["pk"]["S"].as_str().unwrap().to_owned())
+        .collect();
+    losers.sort();
+    assert_eq!(losers, (0..5).map(k).collect::<Vec<_>>(), "{logged:?}");
+    assert!(logged
+        .iter()
+        .all(|(_, c)| c["target"]["v"]["N"] == "10" && c["stranded"]["newImage"]["v"]["N"] == "2"));
+    eprintln!(
+        "STRANDED last-writer-wins: {} records reconciled, {} conflicts logged, {} write requests, the secondary's newer writes kept",
+        stranded.len(),
+        logged.len(),
+        stats.write_requests
+    );
+}
+
+/// The same failover in overwrite mode (no versions): the secondary wins every difference,
+/// so nothing is written over it and every stranded change is in the conflict log. The
+/// injected defect: the same stranded records through a replicator that does not read the
+/// active region (no PARAMETER_PREFIX) overwrite the authoritative copy, which is what the
+/// first assertion guards against.
+#[tokio::test]
+async fn without_versions_stranded_records_never_overwrite_the_authoritative_copy() {
+    let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-stranded-ow");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    let prefix = format!("/{name}/failover");
+    let active = format!("{prefix}/active-region");
+    failover_testkit::fixtures::ssm::put_parameter(&b, &active, PRIMARY).await;
+    random_workload(&a.dynamodb, &name, 200, 40, 11, false).await;
+    let replicated = stream_records(emu, &pair.stream_arn).await;
+    let extra = [("PARAMETER_PREFIX", prefix.as_str())];
+    drive(
+        &wiring::build(&env(&name, &extra)).await.expect("init"),
+        &replicated,
+        100,
+    )
+    .await;
+    assert_same(&contents(&a.dynamodb, &name).await, &contents(&b.dynamodb, &name).await);
+
+    failover_testkit::fixtures::ssm::put_parameter(&b, &active, SECONDARY).await;
+    random_workload(&b.dynamodb, &name, 60, 40, 12, false).await; // the shop in the secondary
+    random_workload(&a.dynamodb, &name, 120, 40, 13, false).await; // stranded in the primary
+    let authoritative = contents(&b.dynamodb, &name).await;
+    let all = stream_records(emu, &pair.stream_arn).await;
+    let stranded = &all[replicated.len()..];
+    let stats = drive(&wiring::build(&env(&name, &extra)).await.expect("init"), stranded, 50).await;
+    assert_eq!(stats.write_requests, 0, "{stats:?}");
+    assert!(
+        contents(&b.dynamodb, &name).await == authoritative,
+        "a stranded record was written over the authoritative copy"
+    );
+    let logged = s3::json_objects(&a, DEAD_LETTER_BUCKET, &format!("conflicts/{name}/")).await;
+    assert!(!logged.is_empty(), "the stranded changes that differ are logged");
+    eprintln!(
+        "STRANDED overwrite: {} records, {} conflicts logged, 0 writes",
+        stranded.len(),
+        logged.len()
+    );
+
+    // The injected defect: without the active-region check the same records are replicated.
+    let blind = wiring::build(&env(&name, &[])).await.expect("init");
+    drive(&blind, stranded, 50).await;
+    assert!(
+        contents(&b.dynamodb, &name).await != authoritative,
+        "the check above could not fail: the stranded records changed nothing even unguarded"
+    );
 }

@@ -60,6 +60,17 @@ pub struct Applied {
     pub fatal: Option<AwsFailure>,
 }
 
+impl Applied {
+    /// Nothing done: `failure` (retryable or not) fails the whole batch.
+    pub fn failed(works: usize, failure: AwsFailure) -> Self {
+        Self {
+            outcomes: vec![Outcome::NotDurable; works],
+            counters: Counters::default(),
+            fatal: Some(failure),
+        }
+    }
+}
+
 /// The engine's collaborators and limits.
 pub struct Engine<'a, W, R> {
     /// The target table.

@@ -99,7 +99,7 @@ impl Group {
     }
 }
 
-impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
+impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore, P> Replicator<W, R, D, P> {
     /// Redrives at most `options.max_objects` dead-lettered changes before `deadline`.
     pub async fn redrive(&self, options: &RedriveOptions, deadline: Deadline) -> Result<RedriveReport, FailoverError> {
         let max = options.max_objects.unwrap_or(1_000);
@@ -152,14 +152,13 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore> Replicator<W, R, D> {
         .map_err(|e| FailoverError::Aws(e.into_inner()))?;
         report.objects = listing.keys.len();
         report.more = listing.more;
-        let bodies: Vec<Fetched> =
-            stream::iter(listing.keys.into_iter().map(|key| async move {
-                let body = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| store.get(&key)).await;
-                (key, body.map_err(|e| e.into_inner()))
-            }))
-            .buffered(self.config().write_concurrency)
-            .collect()
-            .await;
+        let bodies: Vec<Fetched> = stream::iter(listing.keys.into_iter().map(|key| async move {
+            let body = retry(self.backoff(), deadline, |e: &AwsFailure| e.class, |_| store.get(&key)).await;
+            (key, body.map_err(|e| e.into_inner()))
+        }))
+        .buffered(self.config().write_concurrency)
+        .collect()
+        .await;
         let mut groups: Vec<Group> = Vec::new();
         let mut slot = HashMap::new();
         for (key, body) in bodies {

@@ -48,6 +48,11 @@ pub enum SkipReason {
     /// KEYS_ONLY: the item no longer exists at the source; the REMOVE that follows in the
     /// stream replicates the delete.
     GoneAtSource,
+    /// A stranded change (after a failover) that lost to the target's item: in the
+    /// conflict log.
+    Conflict,
+    /// A stranded change the target already holds.
+    AlreadyInTarget,
 }
 
 impl SkipReason {
@@ -58,6 +63,8 @@ impl SkipReason {
             Self::Ttl => "Ttl",
             Self::Stale => "Stale",
             Self::GoneAtSource => "GoneAtSource",
+            Self::Conflict => "Conflict",
+            Self::AlreadyInTarget => "AlreadyInTarget",
         }
     }
 }

@@ -1,0 +1,227 @@
+//! Reconciling a batch of stranded records: read the target's current items, judge each
+//! key ([`verdict`]), write only the stranded changes that are newer (guarded writes, so a
+//! race with the authoritative side is still decided by version), and log every loser to
+//! the conflict log. A conflict counts as done once it is logged; one that cannot be
+//! logged is not done, and Lambda delivers it again.
+
+use std::collections::HashMap;
+
+use std::time::{Duration, Instant};
+
+use failover_core::retry::{retry, Deadline};
+use failover_core::{AwsFailure, ConfigError, ErrorClass, FailoverError};
+
+use crate::apply::checkpoint::Outcome;
+use crate::apply::engine::{Applied, MAX_KEYS_PER_READ};
+use crate::dead_letter::envelope::Envelope;
+use crate::domain::item::Attributes;
+use crate::domain::key::ItemKey;
+use crate::event::dynamo_json::Image;
+use crate::handler::Replicator;
+use crate::plan::decide::{Action, SkipReason};
+use crate::plan::Work;
+use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
+use crate::reconcile::conflict::{Conflict, CONFLICT_FORMAT};
+use crate::reconcile::decide::{verdict, Verdict};
+use crate::reconcile::direction::{direction, Direction};
+
+/// How long a read of the active region is trusted: a switch reaches the replicator within
+/// this time, and Parameter Store sees at most one read per container per period.
+pub const DIRECTION_TTL: Duration = Duration::from_secs(10);
+use failover_core::parameters::ParameterReader;
+
+/// A key that lost to the target: its index, the stranded change, the target's item, why.
+struct Lost {
+    index: usize,
+    stranded: Work,
+    target: Option<Attributes>,
+    reason: String,
+}
+
+impl<W, R, D, P> Replicator<W, R, D, P>
+where
+    W: ItemWriter + ItemReader,
+    R: ItemReader,
+    D: DeadLetterStore,
+    P: ParameterReader,
+{
+    /// Reconciles `works` (one batch of stranded records) against the target; the result is
+    /// what a normal apply returns, conflicts logged and counted as `Skipped(Conflict)`.
+    pub(crate) async fn reconcile(
+        &self,
+        works: &mut [Work],
+        first_sequence: impl Fn(usize) -> String,
+        deadline: Deadline,
+    ) -> Applied {
+        let keys: Vec<&Attributes> = works.iter().map(|w| &w.key_attributes).collect();
+        let targets = match self.read_target(&keys, deadline).await {
+            Ok(targets) => targets,
+            Err(failure) => return Applied::failed(works.len(), failure),
+        };
+        let mode = &self.config.mode;
+        let marker = self.config.marker_attribute.as_str();
+        let schema = &self.schema;
+        let mut lost = Vec::new();
+        let mut applied = self
+            .engine(deadline)
+            .run_judged(works, |works| {
+                for (index, work) in works.iter_mut().enumerate() {
+                    let target = schema.key_of(&work.key_attributes).ok().and_then(|k| targets.get(&k));
+                    match verdict(&work.action, target, mode, marker) {
+                        Verdict::Apply | Verdict::AsPlanned => {}
+                        Verdict::AlreadyInTarget => work.action = Action::Skip(SkipReason::AlreadyInTarget),
+                        Verdict::Conflict(reason) => {
+                            lost.push(Lost {
+                                index,
+                                stranded: work.clone(),
+                                target: target.cloned(),
+                                reason: reason.into(),
+                            });
+                            work.action = Action::Skip(SkipReason::Conflict);
+                        }
+                    }
+                }
+            })
+            .await;
+        // A guarded write the target refused: the target became newer meanwhile.
+        for (index, outcome) in applied.outcomes.iter().enumerate() {
+            if *outcome == Outcome::Skipped(SkipReason::Stale) {
+                lost.push(Lost {
+                    index,
+                    stranded: works[index].clone(),
+                    target: None,
+                    reason: "the target's version was newer when the write was tried".into(),
+                });
+            }
+        }
+        for conflict in lost {
+            let outcome = self
+                .log_conflict(&conflict, &first_sequence(conflict.index), deadline)
+                .await;
+            applied.outcomes[conflict.index] = outcome;
+        }
+        applied
+    }
+
+    /// The direction of a batch, from the published active region (read at most every
+    /// [`DIRECTION_TTL`]; a read that fails refuses the batch as retryable, so no record is
+    /// ever applied without knowing which side is the authority).
+    pub(crate) async fn direction(&self) -> Result<Direction, FailoverError> {
+        let Some(parameter) = &self.config.active_region else {
+            return Ok(Direction::Replicate);
+        };
+        if let Some((at, direction)) = *self.direction_cache.lock().expect("direction cache") {
+            if at.elapsed() < DIRECTION_TTL {
+                return Ok(direction);
+            }
+        }
+        let names = [parameter.name.clone()];
+        let values = retry(
+            self.backoff,
+            Deadline::after(Duration::from_secs(10)),
+            |e: &AwsFailure| e.class,
+            |_| self.active_region.get(&names),
+        )
+        .await
+        .map_err(|e| FailoverError::Aws(e.into_inner()))?;
+        let active = values.get(&parameter.name).map(String::as_str);
+        let found = direction(
+            active,
+            self.config.source_region.as_str(),
+            self.config.target_region.as_str(),
+        )
+        .map_err(|problem| {
+            FailoverError::Config(ConfigError::Inconsistent {
+                vars: "PARAMETER_PREFIX, SOURCE_REGION, TARGET_REGION".into(),
+                problem,
+            })
+        })?;
+        *self.direction_cache.lock().expect("direction cache") = Some((Instant::now(), found));
+        Ok(found)
+    }
+
+    /// Consistent reads of the target's current items, by key.
+    async fn read_target(
+        &self,
+        keys: &[&Attributes],
+        deadline: Deadline,
+    ) -> Result<HashMap<ItemKey, Attributes>, AwsFailure> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_KEYS_PER_READ) {
+            let mut pending: Vec<&Attributes> = chunk.to_vec();
+            for _ in 0..self.backoff.max_attempts.max(1) {
+                let answer = retry(
+                    self.backoff,
+                    deadline,
+                    |e: &AwsFailure| e.class,
+                    |_| self.writer.batch_get(&pending),
+                )
+                .await
+                .map_err(|e| e.into_inner())?;
+                for item in answer.items {
+                    if let Ok(key) = self.schema.key_of(&item) {
+                        found.insert(key, item);
+                    }
+                }
+                pending = answer
+                    .unprocessed
+                    .iter()
+                    .filter_map(|&i| pending.get(i).copied())
+                    .collect();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(AwsFailure {
+                    operation: "BatchGetItem",
+                    code: None,
+                    message: format!("{} keys of the target stayed unprocessed", pending.len()),
+                    class: ErrorClass::Retryable,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes one conflict to the log; `Skipped(Conflict)` once it is there.
+    async fn log_conflict(&self, lost: &Lost, first_sequence: &str, deadline: Deadline) -> Outcome {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let Some(stranded) = Envelope::of(
+            &lost.stranded,
+            first_sequence,
+            lost.reason.clone(),
+            self.route(),
+            now_ms,
+        ) else {
+            return Outcome::NotDurable;
+        };
+        let conflict = Conflict {
+            format: CONFLICT_FORMAT.into(),
+            stranded,
+            target: lost.target.clone().map(Image),
+            reason: lost.reason.clone(),
+        };
+        let key = conflict.object_key(&self.config.dead_letter.conflict_prefix);
+        let body = conflict.to_json();
+        let put = retry(
+            self.backoff,
+            deadline,
+            |e: &AwsFailure| e.class,
+            |_| self.dead_letter.put(&key, body.clone()),
+        )
+        .await;
+        match put {
+            Ok(()) => {
+                tracing::warn!(sequence = %lost.stranded.sequence, object = %key, reason = %lost.reason,
+                    "stranded change lost to the target; logged as a conflict");
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => {
+                tracing::warn!(sequence = %lost.stranded.sequence, error = %e.into_inner(),
+                    "the conflict could not be logged; Lambda delivers the change again");
+                Outcome::NotDurable
+            }
+        }
+    }
+}
