@@ -53,6 +53,13 @@ where
         let deadline = Deadline::from_lambda(event.context.deadline(), self.config.deadline_margin);
         // A stream batch starts with "Records", so this fails at its first key.
         if let Ok(request) = serde_json::from_str::<RedriveRequest>(event.payload.get()) {
+            // After a failover the target is the authority: dead letters of this direction
+            // would be written over it.
+            if self.direction().await? == Direction::Reconcile {
+                return Err(FailoverError::InvalidEvent(
+                    "redrive refused: the target's region is the published active region".into(),
+                ));
+            }
             let report = self.redrive(&request.redrive, deadline).await?;
             tracing::info!(?report, "redrive done");
             report

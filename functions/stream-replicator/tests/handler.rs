@@ -1029,6 +1029,12 @@ async fn without_versions_the_target_wins_every_stranded_difference() {
     let r = after_failover(&[], "us-east-1");
     let handled = run_any_report(&r, &stream).await;
     assert_eq!((handled.stranded, handled.tally.written), (0, 3));
+    // A redrive is refused while the target is the authority.
+    let r = after_failover(&[], "us-west-2");
+    let raw = serde_json::value::RawValue::from_string(r#"{"redrive": {}}"#.into()).unwrap();
+    let event = lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default());
+    let err = r.handle_lambda_event(event).await.unwrap_err();
+    assert!(err.to_string().contains("redrive refused"), "{err}");
     // A published region that is neither side refuses the batch before anything is written.
     let r = after_failover(&[], "eu-west-1");
     let err = r.replicate(stream.event(), deadline()).await.result.unwrap_err();
