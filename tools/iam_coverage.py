@@ -466,7 +466,9 @@ def functions(template, core):
             fail(f"template.yaml {logical}: CodeUri is not a path")
         crate = (TEMPLATE.parent / code_uri).resolve()
         role_id, role = core_role(core, output_of(properties.get("Role")), logical)
-        found[crate.name] = (logical, crate, role_id, role, properties, globals_)
+        # Keyed by the function, not the crate: one crate may be deployed twice (the forward
+        # and the reverse stream-replicator), each with its own role.
+        found[logical] = (logical, crate, role_id, role, properties, globals_)
     return found
 
 
@@ -483,10 +485,12 @@ def main(argv):
     deployed = functions(template, core)
     problems = []
     crates = sorted(p.parent for p in FUNCTIONS.glob("*/Cargo.toml"))
+    deployed_crates = {entry[1].name for entry in deployed.values()}
     for crate in crates:
-        if crate.name not in deployed:
+        if crate.name not in deployed_crates:
             problems.append(f"functions/{crate.name} is not deployed by template.yaml, so its role is unchecked")
-    for name, (logical, crate, role_id, role, properties, globals_) in sorted(deployed.items()):
+    for logical, crate, role_id, role, properties, globals_ in (deployed[k] for k in sorted(deployed)):
+        name = crate.name
         crate_services, manifest = sdk_services(crate / "Cargo.toml")
         deploy_metadata = manifest.get("package", {}).get("metadata", {}).get("lambda", {}).get("deploy", {})
         needs = []  # (action, origin)

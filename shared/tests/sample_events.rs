@@ -29,6 +29,7 @@ const SAMPLES: &[&str] = &[
     "dynamodb-stream-batch.json",
     "parameter-store-change.json",
     "scheduled-event.json",
+    "stream-replicator-redrive.json",
 ];
 
 #[test]
@@ -39,6 +40,15 @@ fn every_sample_is_covered_here() {
         .collect();
     found.sort();
     assert_eq!(found, SAMPLES, "add a parsing test for each new sample event");
+}
+
+/// The redrive request is stream-replicator's own (its handler and its test parse it); here:
+/// it is a JSON object with `redrive`, never taken for a stream batch (no `Records`).
+#[test]
+fn the_redrive_request_is_no_stream_batch() {
+    let json: serde_json::Value = serde_json::from_slice(&read("stream-replicator-redrive.json")).unwrap();
+    assert!(json["redrive"].is_object(), "{json}");
+    assert!(json.get("Records").is_none());
 }
 
 #[test]

@@ -1062,3 +1062,21 @@ where
     );
     handled.report
 }
+
+/// The sample in `events/` (what `cargo lambda invoke --data-file` sends) is a redrive.
+#[tokio::test]
+async fn the_sample_redrive_event_redrives() {
+    let r = replicator(&[]);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/stream-replicator-redrive.json"
+    );
+    let raw = serde_json::value::RawValue::from_string(std::fs::read_to_string(path).unwrap()).unwrap();
+    let event = lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default());
+    let answer = serde_json::to_value(r.handle_lambda_event(event).await.unwrap()).unwrap();
+    assert_eq!(
+        (answer["objects"].as_u64(), answer["more"].as_bool()),
+        (Some(0), Some(false)),
+        "{answer}"
+    );
+}

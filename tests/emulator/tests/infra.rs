@@ -254,15 +254,21 @@ async fn secondary_core_creates_the_tables_parameters_document_and_roles_the_fun
         "RegionSwitchRole",
         "RegionSwitchLogGroup",
         "SwitchNotificationTopic",
+        // The reverse replicator beside the copy (its mapping starts disabled), its bucket
+        // and failure queue.
+        "ReverseReplicatorRole",
+        "ReverseReplicatorLogGroup",
+        "ReplicationFailureQueue",
+        "ReplicationDeadLetterBucket",
     ] {
         assert!(resources.contains(id), "{id} missing from {resources:?}");
     }
-    for id in [
-        "StreamReplicatorRole",
-        "ReplicationFailureQueue",
-        "DataGlobalTable",
-        "SwitchNotificationEmail",
-    ] {
+    assert_eq!(
+        outputs["ReplicationDeadLetterBucketName"],
+        format!("{prefix}-dlq-123456789012-{SECONDARY}")
+    );
+    assert!(outputs["DataTableCopyStreamArn"].contains("/stream/"), "{outputs:?}");
+    for id in ["StreamReplicatorRole", "DataGlobalTable", "SwitchNotificationEmail"] {
         assert!(!resources.contains(id), "{id} belongs to another deployment");
     }
     assert!(outputs["RdsPromoterRoleArn"].starts_with("arn:aws:iam::"));
@@ -299,6 +305,7 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
         "StreamReplicatorRole",
         "StreamReplicatorLogGroup",
         "ReplicationFailureQueue",
+        "ReplicationDeadLetterBucket",
     ] {
         assert!(resources.contains(id), "{id} missing from {resources:?}");
     }
@@ -311,6 +318,7 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
         "RdsPromoterRole",
         "EnvRewriterRole",
         "HealthMonitorRole",
+        "ReverseReplicatorRole",
     ] {
         assert!(!resources.contains(id), "{id} must not be in the primary stack");
     }
