@@ -153,6 +153,10 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
 
     proxy.fail_region(PRIMARY, None);
 
+    // The stream replicator reads the published active region (PARAMETER_PREFIX): while the
+    // primary is active its batches replicate (after a failover they would be reconciled).
+    ssm::put_parameter(&b, "/shop/failover/active-region", PRIMARY).await;
+
     // The sample batch with its records reversed: a key's changes now go backwards in
     // SequenceNumber. Refused as a whole, before any request.
     let mut reversed = sample("dynamodb-stream-batch.json");
@@ -201,6 +205,8 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
         "{redrive}"
     );
 
+    // The sample Parameter Store Change is the switch to the secondary.
+    ssm::put_parameter(&b, "/shop/failover/active-region", SECONDARY).await;
     let rewrite = invoke("env-rewriter", "parameter-store-change.json");
     assert_eq!(rewrite["status"], "dry-run", "{rewrite}");
     assert_eq!(rewrite["target"]["region"], SECONDARY);
