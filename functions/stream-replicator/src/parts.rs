@@ -130,9 +130,15 @@ impl<W: ItemWriter, R: ItemReader, D: DeadLetterStore, P> Replicator<W, R, D, P>
     }
 
     pub(crate) fn engine(&self, deadline: Deadline) -> Engine<'_, W, R> {
+        self.engine_reading(&self.reader, deadline)
+    }
+
+    /// The engine, reading through `reader` instead of the source (reconciliation reads the
+    /// target).
+    pub(crate) fn engine_reading<'a, X: ItemReader>(&'a self, reader: &'a X, deadline: Deadline) -> Engine<'a, W, X> {
         Engine {
             writer: &self.writer,
-            reader: &self.reader,
+            reader,
             schema: &self.schema,
             rules: Rules::new(&self.config, &self.marker),
             limits: self.limits,

@@ -916,7 +916,11 @@ async fn a_redrive_racing_a_live_write_ends_with_the_newer_state() {
     stream.insert(qty("A", 1));
     source.insert(attrs(&qty("A", 1)));
     r.writer().target.inject([Fault::rejected()]);
-    assert_eq!(run_any(&r, &stream).await, 1, "dead-lettered");
+    assert_eq!(
+        run_any_report(&r, &stream).await.tally.dead_lettered,
+        1,
+        "dead-lettered"
+    );
     *r.writer().newer.lock().unwrap() = Some(attrs(&qty("A", 2)));
     let report = r.redrive(&Default::default(), deadline()).await.unwrap();
     assert_eq!((report.written, report.left), (1, 0), "{report:?}");
@@ -926,17 +930,6 @@ async fn a_redrive_racing_a_live_write_ends_with_the_newer_state() {
         Value::N("2".into()),
         "the newer state, not the dead-lettered one"
     );
-}
-
-/// Replicates `stream` with any replicator; the records dead-lettered.
-async fn run_any<W, R>(r: &Replicator<W, R, MemoryBucket>, stream: &StreamBuilder) -> usize
-where
-    W: stream_replicator::ports::ItemWriter + stream_replicator::ports::ItemReader,
-    R: stream_replicator::ports::ItemReader,
-{
-    let handled = r.replicate(stream.event(), deadline()).await;
-    assert!(handled.result.as_ref().unwrap().batch_item_failures.is_empty());
-    handled.report.tally.dead_lettered
 }
 
 const ACTIVE_REGION: &str = "/shop/failover/active-region";

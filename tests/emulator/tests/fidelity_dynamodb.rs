@@ -4,16 +4,15 @@
 //! whole, nothing of it written. The replicator's poison isolation depends on it.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use failover_testkit::fixtures::dynamodb;
 use failover_testkit::{unique_name, Emulator, SECONDARY};
 use std::collections::HashMap;
 
 fn order(pk: &str, status: AttributeValue) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S("META".into())),
         ("status".to_string(), status),
     ])
 }
@@ -23,37 +22,7 @@ async fn an_index_key_of_the_wrong_type_refuses_the_put_and_the_whole_batch() {
     let clients = Emulator::shared().clients(SECONDARY).await;
     let ddb = &clients.dynamodb;
     let name = unique_name("fidelity-index-keys");
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("status"))
-        .key_schema(key("pk"))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by-status")
-                .key_schema(key("status"))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    dynamodb::create_table_with_string_index(&clients, &name, "status").await;
     let err = ddb
         .put_item()
         .table_name(&name)
@@ -93,7 +62,10 @@ async fn an_index_key_of_the_wrong_type_refuses_the_put_and_the_whole_batch() {
     // Right types, or no index attribute at all, are written.
     ddb.put_item()
         .table_name(&name)
-        .set_item(Some(HashMap::from([("pk".to_string(), AttributeValue::S("E".into()))])))
+        .set_item(Some(HashMap::from([
+            ("pk".to_string(), AttributeValue::S("E".into())),
+            ("sk".to_string(), AttributeValue::S("META".into())),
+        ])))
         .send()
         .await
         .unwrap();

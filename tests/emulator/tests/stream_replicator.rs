@@ -606,50 +606,13 @@ async fn last_writer_wins_mode_converges_under_injected_faults() {
 /// the poison whole in the dead-letter bucket, nothing for Lambda to retry or bisect.
 #[tokio::test]
 async fn a_poison_record_among_100_costs_exactly_that_record() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
-    };
     let emu = Emulator::shared();
     dead_letter_bucket(emu).await;
     let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
     let name = unique_name("replica-poison");
     let source = dynamodb::create_table(&a, &name, Some(StreamViewType::NewAndOldImages)).await;
     let stream_arn = source.and_then(|t| t.latest_stream_arn).expect("stream");
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    b.dynamodb
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .attribute_definitions(attribute("status"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("by-status")
-                .key_schema(key("status", KeyType::Hash))
-                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    dynamodb::create_table_with_string_index(&b, &name, "status").await;
     for i in 0..100 {
         let mut item = key_of(&format!("ORDER#{i:03}"));
         item.insert("status".into(), if i == 42 { n(7) } else { s("paid") });

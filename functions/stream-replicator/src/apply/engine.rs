@@ -161,6 +161,36 @@ impl<W: ItemWriter, R: ItemReader> Engine<'_, W, R> {
     }
 }
 
+impl<W: ItemWriter, R: ItemReader> Engine<'_, W, R> {
+    /// The current item of every work's key, read through the reader as KEYS_ONLY reads are
+    /// (consistent, chunked, retried); the failure that stopped the reads, or a retryable one
+    /// when the deadline left keys unread.
+    pub async fn read_current(&self, works: &[Work]) -> Result<Vec<Option<Attributes>>, AwsFailure> {
+        let run = Run {
+            engine: self,
+            counters: Counters::default(),
+            fatal: Mutex::new(None),
+        };
+        let mut current: Vec<Option<Option<Attributes>>> = vec![None; works.len()];
+        for (index, item) in run.read_items(works, (0..works.len()).collect()).await {
+            current[index] = Some(item);
+        }
+        if let Some(failure) = run.fatal.lock().map(|mut f| f.take()).unwrap_or(None) {
+            return Err(failure);
+        }
+        let unread = current.iter().filter(|c| c.is_none()).count();
+        if unread > 0 {
+            return Err(AwsFailure {
+                operation: "BatchGetItem",
+                code: None,
+                message: format!("{unread} keys were not read (retries spent, or the deadline)"),
+                class: ErrorClass::Retryable,
+            });
+        }
+        Ok(current.into_iter().flatten().collect())
+    }
+}
+
 impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
     fn aborted(&self) -> bool {
         self.fatal.lock().map(|f| f.is_some()).unwrap_or(true)
@@ -457,18 +487,23 @@ impl<W: ItemWriter, R: ItemReader> Run<'_, '_, W, R> {
         if indices.is_empty() {
             return;
         }
-        let shared: &[Work] = works;
+        for (index, current) in self.read_items(works, indices).await {
+            works[index].action = self.engine.rules.decide_current(current);
+        }
+    }
+
+    /// Reads the current items of the works at `indices`, in chunks, concurrently; keys
+    /// whose read did not complete are left out.
+    async fn read_items(&self, works: &[Work], indices: Vec<usize>) -> Vec<(usize, Option<Attributes>)> {
         let results: Vec<Vec<(usize, Option<Attributes>)>> = stream::iter(
             indices
                 .chunks(MAX_KEYS_PER_READ)
-                .map(|c| self.read_chunk(shared, c.to_vec())),
+                .map(|c| self.read_chunk(works, c.to_vec())),
         )
         .buffer_unordered(self.engine.concurrency.max(1))
         .collect()
         .await;
-        for (index, current) in results.into_iter().flatten() {
-            works[index].action = self.engine.rules.decide_current(current);
-        }
+        results.into_iter().flatten().collect()
     }
 
     /// Reads one chunk of keys; keys whose read did not complete are left out of the result

@@ -67,15 +67,7 @@ impl<D: DeadLetterStore> Sender<'_, D> {
     /// Puts one envelope, retrying transient failures within the deadline.
     pub async fn send_one(&self, envelope: &Envelope, reason: String) -> Outcome {
         let key = envelope.object_key(self.prefix);
-        let body = envelope.to_json();
-        let put = retry(
-            self.backoff,
-            self.deadline,
-            |e: &failover_core::AwsFailure| e.class,
-            |_| self.store.put(&key, body.clone()),
-        )
-        .await;
-        match put {
+        match self.put(&key, envelope.to_json()).await {
             Ok(()) => {
                 // The key and sequence number identify the change; the item is never logged.
                 tracing::error!(
@@ -89,11 +81,24 @@ impl<D: DeadLetterStore> Sender<'_, D> {
             Err(e) => {
                 tracing::warn!(
                     sequence = %envelope.sequence_number,
-                    error = %e.into_inner(),
+                    error = %e,
                     "the dead-letter bucket did not take the change; Lambda delivers it again"
                 );
                 Outcome::NotDurable
             }
         }
+    }
+
+    /// Stores `body` under `key` (a dead letter, or a conflict), retrying transient failures
+    /// within the deadline.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), failover_core::AwsFailure> {
+        retry(
+            self.backoff,
+            self.deadline,
+            |e: &failover_core::AwsFailure| e.class,
+            |_| self.store.put(key, body.clone()),
+        )
+        .await
+        .map_err(|e| e.into_inner())
     }
 }

@@ -256,14 +256,17 @@ mod tests {
         serde_json::from_str::<Image>(json).map(|i| i.0)
     }
 
-    #[test]
-    fn every_type_written_back_reads_the_same() {
-        let json = r#"{
+    /// One attribute of every DynamoDB type.
+    const EVERY_TYPE: &str = r#"{
             "s": {"S": "text \"quoted\" \u00e9"}, "n": {"N": "-1.5e3"}, "b": {"B": "AAH/"},
             "t": {"BOOL": true}, "z": {"NULL": true},
             "m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "1"}, {"M": {}}]}}},
             "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AA==", "AQI="]}
         }"#;
+
+    #[test]
+    fn every_type_written_back_reads_the_same() {
+        let json = EVERY_TYPE;
         let read = image(json).unwrap();
         let written = serde_json::to_string(&Image(read.clone())).unwrap();
         assert_eq!(image(&written).unwrap(), read, "{written}");
@@ -272,12 +275,7 @@ mod tests {
 
     #[test]
     fn every_type_reads_as_serde_dynamo_reads_it() {
-        let json = r#"{
-            "s": {"S": "text \"quoted\" \u00e9"}, "n": {"N": "-1.5e3"}, "b": {"B": "AAH/"},
-            "t": {"BOOL": true}, "z": {"NULL": true},
-            "m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "1"}, {"M": {}}]}}},
-            "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AA==", "AQI="]}
-        }"#;
+        let json = EVERY_TYPE;
         let ours = image(json).unwrap();
         let theirs: Attributes = serde_json::from_str::<serde_dynamo::Item>(json)
             .unwrap()

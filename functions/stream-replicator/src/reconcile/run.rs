@@ -4,18 +4,15 @@
 //! the conflict log. A conflict counts as done once it is logged; one that cannot be
 //! logged is not done, and Lambda delivers it again.
 
-use std::collections::HashMap;
-
 use std::time::{Duration, Instant};
 
 use failover_core::retry::{retry, Deadline};
-use failover_core::{AwsFailure, ConfigError, ErrorClass, FailoverError};
+use failover_core::{AwsFailure, ConfigError, FailoverError};
 
 use crate::apply::checkpoint::Outcome;
-use crate::apply::engine::{Applied, MAX_KEYS_PER_READ};
+use crate::apply::engine::Applied;
 use crate::dead_letter::envelope::Envelope;
 use crate::domain::item::Attributes;
-use crate::domain::key::ItemKey;
 use crate::event::dynamo_json::Image;
 use crate::handler::Replicator;
 use crate::plan::decide::{Action, SkipReason};
@@ -53,20 +50,18 @@ where
         first_sequence: impl Fn(usize) -> String,
         deadline: Deadline,
     ) -> Applied {
-        let keys: Vec<&Attributes> = works.iter().map(|w| &w.key_attributes).collect();
-        let targets = match self.read_target(&keys, deadline).await {
+        let targets = match self.engine_reading(&self.writer, deadline).read_current(works).await {
             Ok(targets) => targets,
             Err(failure) => return Applied::failed(works.len(), failure),
         };
         let mode = &self.config.mode;
         let marker = self.config.marker_attribute.as_str();
-        let schema = &self.schema;
         let mut lost = Vec::new();
         let mut applied = self
             .engine(deadline)
             .run_judged(works, |works| {
-                for (index, work) in works.iter_mut().enumerate() {
-                    let target = schema.key_of(&work.key_attributes).ok().and_then(|k| targets.get(&k));
+                for (index, (work, target)) in works.iter_mut().zip(&targets).enumerate() {
+                    let target = target.as_ref();
                     match verdict(&work.action, target, mode, marker) {
                         Verdict::Apply | Verdict::AsPlanned => {}
                         Verdict::AlreadyInTarget => work.action = Action::Skip(SkipReason::AlreadyInTarget),
@@ -140,50 +135,6 @@ where
         Ok(found)
     }
 
-    /// Consistent reads of the target's current items, by key.
-    async fn read_target(
-        &self,
-        keys: &[&Attributes],
-        deadline: Deadline,
-    ) -> Result<HashMap<ItemKey, Attributes>, AwsFailure> {
-        let mut found = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(MAX_KEYS_PER_READ) {
-            let mut pending: Vec<&Attributes> = chunk.to_vec();
-            for _ in 0..self.backoff.max_attempts.max(1) {
-                let answer = retry(
-                    self.backoff,
-                    deadline,
-                    |e: &AwsFailure| e.class,
-                    |_| self.writer.batch_get(&pending),
-                )
-                .await
-                .map_err(|e| e.into_inner())?;
-                for item in answer.items {
-                    if let Ok(key) = self.schema.key_of(&item) {
-                        found.insert(key, item);
-                    }
-                }
-                pending = answer
-                    .unprocessed
-                    .iter()
-                    .filter_map(|&i| pending.get(i).copied())
-                    .collect();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(AwsFailure {
-                    operation: "BatchGetItem",
-                    code: None,
-                    message: format!("{} keys of the target stayed unprocessed", pending.len()),
-                    class: ErrorClass::Retryable,
-                });
-            }
-        }
-        Ok(found)
-    }
-
     /// Writes one conflict to the log; `Skipped(Conflict)` once it is there.
     async fn log_conflict(&self, lost: &Lost, first_sequence: &str, deadline: Deadline) -> Outcome {
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -203,22 +154,14 @@ where
             reason: lost.reason.clone(),
         };
         let key = conflict.object_key(&self.config.dead_letter.conflict_prefix);
-        let body = conflict.to_json();
-        let put = retry(
-            self.backoff,
-            deadline,
-            |e: &AwsFailure| e.class,
-            |_| self.dead_letter.put(&key, body.clone()),
-        )
-        .await;
-        match put {
+        match self.sender(deadline).put(&key, conflict.to_json()).await {
             Ok(()) => {
                 tracing::warn!(sequence = %lost.stranded.sequence, object = %key, reason = %lost.reason,
                     "stranded change lost to the target; logged as a conflict");
                 Outcome::Skipped(SkipReason::Conflict)
             }
             Err(e) => {
-                tracing::warn!(sequence = %lost.stranded.sequence, error = %e.into_inner(),
+                tracing::warn!(sequence = %lost.stranded.sequence, error = %e,
                     "the conflict could not be logged; Lambda delivers the change again");
                 Outcome::NotDurable
             }
