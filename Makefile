@@ -44,8 +44,9 @@ lint: ## cargo fmt --check, clippy -D warnings, the templates' lint (scripts/lin
 	$(WITH_ENV) cargo clippy --workspace --all-targets --locked -- -D warnings
 	bash scripts/lint-infra.sh
 
-bench: ## function benchmark (scripts/bench-functions.sh), then cargo bench -p stream-replicator
+bench: ## function benchmark (scripts/bench-functions.sh), replicator vs boto3 peer (scripts/bench-replicator.sh), cargo bench -p stream-replicator
 	bash scripts/bench-functions.sh
+	bash scripts/bench-replicator.sh
 	$(WITH_ENV) CARGO_TARGET_DIR="$(BENCH_TARGET_DIR)" cargo bench -p stream-replicator
 
 build: ## the four arm64 release zips, cargo lambda build --release --arm64 (scripts/build.sh)
@@ -67,8 +68,8 @@ deploy-function: ## replace one function's code: FUNCTION=… ROLE=<role ARN> EN
 	  --manifest-path functions/$(FUNCTION)/Cargo.toml --lambda-dir "$(BENCH_TARGET_DIR)/lambda" --binary-name $(FUNCTION) \
 	  --iam-role "$(ROLE)" --env-file "$(ENV_FILE)" $(NAME)
 
-venvs: ## create or update every venv in .venv/ (scripts/venv.sh emulator tools infra)
-	bash scripts/venv.sh emulator tools infra
+venvs: ## create or update every venv in .venv/ (scripts/venv.sh emulator tools infra peer)
+	bash scripts/venv.sh emulator tools infra peer
 
 ssm-document: ## regenerate infra/ssm/repoint-app-document.json and core.yaml's copy from repoint-app.sh
 	$(WITH_ENV) cargo run --locked --quiet -p env-rewriter --example ssm_document -- --write

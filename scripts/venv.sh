@@ -4,6 +4,7 @@
 #   emulator  .venv/emulator  the moto server (tests, drill, benchmark); EMULATOR_VENV overrides the path
 #   tools     .venv/tools     cargo-lambda with zig (builds, `cargo lambda watch`)
 #   infra     .venv/infra     cfn-lint, SAM CLI, checkov (scripts/lint-infra.sh); INFRA_VENV overrides the path
+#   peer      .venv/peer      boto3 alone, for the replicator benchmark's peer (tools/replicator_peer.py)
 # Idempotent: a marker file in the venv holds the requirements it was installed from, so a
 # second run is a no-op until they change (or a venv's tools are missing). Concurrent runs
 # for one venv (test processes, scripts) wait on a lock file next to it (flock, util-linux).
@@ -17,7 +18,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-  echo "usage: scripts/venv.sh NAME... (names: emulator, tools, infra)" >&2
+  echo "usage: scripts/venv.sh NAME... (names: emulator, tools, infra, peer)" >&2
   exit 2
 }
 
@@ -27,6 +28,7 @@ binaries() {
     emulator) echo moto_server ;;
     tools) echo cargo-lambda ;;
     infra) echo cfn-lint sam checkov ;;
+    peer) echo python ;;
     *) return 1 ;;
   esac
 }
@@ -37,6 +39,7 @@ versions() {
     emulator) "$venv/bin/moto_server" --version 2>/dev/null || echo "$venv" ;;
     tools) PATH="$venv/bin:$PATH" cargo lambda --version ;;
     infra) echo "$("$venv/bin/cfn-lint" --version), $(SAM_CLI_TELEMETRY=0 "$venv/bin/sam" --version), checkov $("$venv/bin/checkov" --version)" ;;
+    peer) "$venv/bin/python" -c 'import boto3; print("boto3", boto3.__version__)' ;;
   esac
 }
 

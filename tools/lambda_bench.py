@@ -14,16 +14,14 @@ Usage: python tools/lambda_bench.py --bin-dir DIR --zip-dir DIR --moto-python PY
 import argparse
 import json
 import os
-import queue
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from bench.runtime_api import RuntimeApi, free_port, peak_rss_mb
 
 WARM_RUNS = 5
 
@@ -38,77 +36,6 @@ FUNCTIONS = {
     "env-rewriter": ["parameter-store-change.json"],
     "health-monitor": ["scheduled-event.json"],
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RuntimeApi:
-    """The Lambda Runtime API: hands out queued events, records answers with timestamps."""
-
-    def __init__(self):
-        self.events = queue.Queue()
-        self.answers = queue.Queue()
-        self.first_next = None
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if not self.path.endswith("/runtime/invocation/next"):
-                    self.send_error(404)
-                    return
-                if api.first_next is None:
-                    api.first_next = time.monotonic()
-                try:
-                    request_id, body = api.events.get(timeout=120)
-                except queue.Empty:
-                    self.send_error(504)
-                    return
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
-                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
-                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-west-2:123456789012:function:bench")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                api.sent_at = time.monotonic()
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                kind = "error" if self.path.endswith("/error") else "response"
-                api.answers.put((kind, time.monotonic(), body.decode(errors="replace")))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def invoke(self, event):
-        self.events.put((str(uuid.uuid4()), event))
-        kind, answered_at, body = self.answers.get(timeout=120)
-        return kind, (answered_at - self.sent_at) * 1000, body
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def provision(endpoint, state_dir):
@@ -224,9 +151,7 @@ def main():
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
             try:
-                while api.first_next is None and process.poll() is None and time.monotonic() - started < 30:
-                    time.sleep(0.0005)
-                if api.first_next is None:
+                if api.wait_for_first_request(process) is None:
                     print(f"{name} did not start: {process.stderr.read().decode(errors='replace')}", file=sys.stderr)
                     failures += 1
                     continue
@@ -247,7 +172,7 @@ def main():
             finally:
                 process.kill()
                 process.wait()
-                api.server.shutdown()
+                api.close()
         return 1 if failures else 0
     finally:
         moto.terminate()
