@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
-bash scripts/venv.sh emulator tools >/dev/null
+bash scripts/venv.sh emulator tools peer >/dev/null
 
 phase() { echo "==> $1 ($(date -u +%H:%M:%S))"; }
 
@@ -22,6 +22,17 @@ bash scripts/lint-infra.sh
 
 phase "cargo test"
 cargo test --workspace --locked
+
+phase "replicator benchmark harness (one small run, debug binary; its equality check fails on a lossy target)"
+bench=(.venv/emulator/bin/python tools/replicator_bench.py --bin "$CARGO_TARGET_DIR/debug/stream-replicator"
+  --peer-python .venv/peer/bin/python --runs 1 --targets loopback-0 --workloads 1000-repeated)
+"${bench[@]}" | grep -E "mismatched_items|speedup"
+# Test-only defect: the target loses every 7th put. The run must fail and say so.
+if lossy=$("${bench[@]}" --drop-every 7 2>&1); then
+  echo "the benchmark passed against a target that lost writes" >&2
+  exit 1
+fi
+grep -E "FAILED .*items of the target differ" <<< "$lossy"
 
 phase "failover drill (scripts/drill.sh)"
 bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"

@@ -101,8 +101,9 @@ fn workload(records: usize, keys: usize, seed: u64) -> StreamBuilder {
     stream
 }
 
+/// One thread, as the Lambda binary's main runs.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime")
@@ -251,7 +252,7 @@ fn peak_rss_mb(json: &str) -> f64 {
 
 fn main() {
     // As the Lambda binary's main does.
-    allocator::keep_freed_memory();
+    allocator::return_freed_memory();
     if let Ok(path) = std::env::var(RSS_CHILD) {
         rss_child(&path);
         return;

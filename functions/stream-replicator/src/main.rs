@@ -4,9 +4,13 @@ use failover_core::{startup::serve_configuration_error, EnvReader, FailoverError
 use lambda_runtime::{service_fn, Error};
 use stream_replicator::{allocator, wiring, FUNCTION};
 
-#[tokio::main]
+// One thread: a 256 MB function gets a fraction of a vCPU, so worker threads add no speed,
+// and each would keep its own allocator heap (a 6 MB batch peaked at 73 MB on the
+// multi-threaded runtime, 61 MB on one thread, in scripts/bench-replicator.sh). The writes
+// stay concurrent: they are futures on this thread.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    allocator::keep_freed_memory();
+    allocator::return_freed_memory();
     failover_core::telemetry::init_tracing();
     let replicator = match wiring::build(&EnvReader::from_process()).await {
         Ok(replicator) => replicator,
