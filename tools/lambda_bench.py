@@ -14,14 +14,13 @@ Usage: python tools/lambda_bench.py --bin-dir DIR --zip-dir DIR --moto-python PY
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench.runtime_api import RuntimeApi, free_port, peak_rss_mb
+from bench.emulator import Emulator
+from bench.runtime_api import RuntimeApi, peak_rss_mb
 
 WARM_RUNS = 5
 
@@ -124,21 +123,10 @@ def main():
     parser.add_argument("--repo", required=True)
     args = parser.parse_args()
 
-    port = free_port()
-    state = tempfile.TemporaryDirectory(prefix="failover-bench-emulator-", ignore_cleanup_errors=True)
-    moto = subprocess.Popen(
-        [args.moto_python, os.path.join(args.repo, "tools/moto_fidelity_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "FIDELITY_STATE_DIR": state.name},
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    emulator = Emulator(args.moto_python)
+    endpoint = emulator.endpoint
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        provision(endpoint, state.name)
+        provision(endpoint, emulator.state.name)
         failures = 0
         for name, events in FUNCTIONS.items():
             zip_path = os.path.join(args.zip_dir, name, "bootstrap.zip")
@@ -175,9 +163,7 @@ def main():
                 api.close()
         return 1 if failures else 0
     finally:
-        moto.terminate()
-        moto.wait(timeout=10)
-        state.cleanup()
+        emulator.close()
 
 
 if __name__ == "__main__":

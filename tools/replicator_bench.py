@@ -33,17 +33,16 @@ Usage: python tools/replicator_bench.py --bin BIN --peer-python PY [--moto-pytho
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 
 from bench import workload as workloads
-from bench.runtime_api import RuntimeApi, free_port, peak_rss_mb
-from bench.target import LoopbackTable
+from bench.emulator import Emulator
+from bench.runtime_api import RuntimeApi, peak_rss_mb
+from bench.target import MAX_REQUESTS_PER_CALL, LoopbackTable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RSS_LIMIT_MB = 64
@@ -89,24 +88,13 @@ class EmulatorTable:
     def __init__(self, moto_python):
         import boto3
 
-        self.port = free_port()
-        self.state = tempfile.TemporaryDirectory(prefix="failover-bench-emulator-", ignore_cleanup_errors=True)
-        self.process = subprocess.Popen(
-            [moto_python, os.path.join(ROOT, "tools/moto_fidelity_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "FIDELITY_STATE_DIR": self.state.name},
-        )
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        self.emulator = Emulator(moto_python)
         self.client = boto3.client("dynamodb", region_name="us-west-2", endpoint_url=self.endpoint,
                                    aws_access_key_id="testing", aws_secret_access_key="testing")
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self.emulator.endpoint
 
     def reset(self, items):
         tables = self.client.list_tables()["TableNames"]
@@ -118,8 +106,8 @@ class EmulatorTable:
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in workloads.KEY_ATTRIBUTES],
         )
         values = list(items.values())
-        for start in range(0, len(values), 25):
-            requests = [{"PutRequest": {"Item": item}} for item in values[start:start + 25]]
+        for start in range(0, len(values), MAX_REQUESTS_PER_CALL):
+            requests = [{"PutRequest": {"Item": item}} for item in values[start:start + MAX_REQUESTS_PER_CALL]]
             self.client.batch_write_item(RequestItems={workloads.TABLE: requests})
 
     def snapshot(self):
@@ -130,9 +118,7 @@ class EmulatorTable:
         return items, None
 
     def close(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.state.cleanup()
+        self.emulator.close()
 
 
 def common_env(runtime_api, endpoint):
@@ -237,7 +223,7 @@ def measure(args, impl, target_name, target, workload, failures, results):
     print(f"BENCH {label}.mismatched_items {max(wrong)} items", flush=True)
     if max(wrong):
         failures.add(f"{label}: {max(wrong)} items of the target differ from the state after the batch")
-    minimum = -(-workload.keys_changed // 25)
+    minimum = -(-workload.keys_changed // MAX_REQUESTS_PER_CALL)
     if impl == "ours" and requests and max(requests) != minimum:
         failures.add(f"{label}: {max(requests)} BatchWriteItem calls for {workload.keys_changed} changed keys, not {minimum}")
     results[(impl, target_name, workload.name)] = {"median": statistics.median(walls), "rss": rss[-1]}
