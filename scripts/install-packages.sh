@@ -2,6 +2,7 @@
 # Installs the Debian packages the tests and the drill run for real, when missing:
 #   mariadb-server, mariadb-client  the databases behind the emulator's RDS (tools/fidelity/)
 #   util-linux                      unshare and chroot for the emulator's SSM agent, flock
+#   php-cli                         the repoint script reads Magento's app/etc/env.php with php
 # Services are never started by the install (policy-rc.d denies it while we install); the
 # test kit starts its own servers on free loopback ports and stops them with their owner.
 # Needs root (or sudo) and the Debian package mirror; a no-op when everything is present.
@@ -12,6 +13,7 @@ needed=()
 command -v mariadbd >/dev/null || needed+=(mariadb-server)
 command -v mariadb >/dev/null || needed+=(mariadb-client)
 { command -v unshare && command -v chroot && command -v flock; } >/dev/null || needed+=(util-linux coreutils)
+command -v php >/dev/null || needed+=(php-cli)
 if ((${#needed[@]} == 0)); then
   echo "Debian packages present: $(mariadbd --version)"
   exit 0

@@ -31,7 +31,7 @@ where
     P: ParameterReader,
 {
     /// Reads the results of `sent` (a report of status `sent`): still `sent` while commands
-    /// run and the budget lasts, else the final report (`success` or `partial-failure`,
+    /// run and the budget lasts, else the final report (`success` or `partial`,
     /// every server's result; a server with no final status is `timed-out`).
     pub(crate) async fn collect(&self, sent: Value) -> Result<RewriteReport, RewriterError> {
         let invalid = |why: String| RewriterError::InvalidEvent(format!("collect: {why}"));
@@ -49,7 +49,8 @@ where
             .iter()
             .map(|p| (p.command_id.clone(), p.instance_id.clone()))
             .collect();
-        let (still_pending, mut results) = self.look(pairs).await;
+        let fleet = self.fleet(report.fleet_region.as_ref())?;
+        let (still_pending, mut results) = self.look(fleet, pairs).await;
         let waited_ms = now_ms() - sent_at_ms;
         if !still_pending.is_empty() && waited_ms < self.config.max_wait.as_millis() as i64 {
             report.pending = crate::fleet::pending_commands(&still_pending, &apps);
@@ -70,9 +71,7 @@ where
         if !report.pending.is_empty() {
             return Ok(report);
         }
-        let skipped = report.count(|r| matches!(r, InstanceResult::Skipped { .. }));
-        let targeted = report.instances.len() - skipped;
         report.status = RewriteStatus::Success;
-        self.verdict(report, targeted, skipped, true)
+        self.verdict(report, true, true)
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::domain::CommandSettings;
+use crate::domain::{CommandSettings, DbHost};
 use failover_core::alarm::AlarmPolicy;
 use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region};
@@ -53,7 +53,8 @@ pub struct RewriterConfig {
     pub magento_root: String,
     /// WordPress root directory.
     pub wordpress_root: String,
-    /// User the app's CLI runs as.
+    /// User the app's CLI runs as; empty: the script takes the owner of the app's
+    /// configuration (Magento's file-system owner, wp-config.php's owner).
     pub web_user: String,
     /// KEY=VALUE file to rewrite (optional for magento/wordpress, required for envfile).
     pub env_file: Option<String>,
@@ -63,8 +64,22 @@ pub struct RewriterConfig {
     pub db_host_key: String,
     /// PHP-FPM pool files whose `env[KEY]` lines are rewritten.
     pub fpm_pool_files: Vec<String>,
-    /// Services restarted after a change and checked active.
+    /// Services reloaded or restarted after a change and checked active; empty: the script
+    /// detects the enabled PHP-FPM unit and web server.
     pub services: Vec<String>,
+    /// The Redis/ElastiCache host of each region (sessions and cache are per region).
+    pub cache_hosts: BTreeMap<Region, DbHost>,
+    /// Key set to the cache host, in env and pool files.
+    pub cache_host_key: String,
+    /// Whether the shop's cron follows the active region (on there, off everywhere else).
+    pub manage_cron: bool,
+    /// systemd timers that run the shop's cron (empty: Magento's crontab, WordPress's entry).
+    pub cron_timers: Vec<String>,
+    /// Env-file key set to 1/0 with maintenance mode (empty: none).
+    pub maintenance_key: String,
+    /// The other region's fleet, which the plan's fence (maintenance on, cron off) and
+    /// failback command; `None` when not configured.
+    pub fence_region: Option<Region>,
     /// SendCommand settings.
     pub command: CommandSettings,
     /// Published parameters (read on Parameter Store Change events).
@@ -149,7 +164,54 @@ fn tag_value(var: &str, raw: &str) -> Result<String, ConfigError> {
     }
 }
 
-/// Accepts `10`, `25%` (SSM's MaxConcurrency / MaxErrors syntax).
+/// `region=host` pairs: the cache endpoint of each region.
+fn cache_hosts(env: &EnvReader) -> Result<BTreeMap<Region, DbHost>, ConfigError> {
+    let expected = "region=host pairs such as us-east-1=shop.abc.use1.cache.amazonaws.com";
+    let mut hosts = BTreeMap::new();
+    for entry in env.list("CACHE_HOSTS") {
+        let (region, host) = entry
+            .split_once('=')
+            .ok_or_else(|| ConfigError::invalid("CACHE_HOSTS", &entry, expected))?;
+        let region = Region::new(region.trim()).map_err(|_| ConfigError::invalid("CACHE_HOSTS", &entry, expected))?;
+        let host = DbHost::new(host.trim()).map_err(|_| ConfigError::invalid("CACHE_HOSTS", &entry, expected))?;
+        hosts.insert(region, host);
+    }
+    Ok(hosts)
+}
+
+/// A systemd timer unit name.
+fn timer(var: &str, raw: &str) -> Result<String, ConfigError> {
+    match service(var, raw) {
+        Ok(unit) if unit.ends_with(".timer") => Ok(unit),
+        _ => Err(ConfigError::invalid(
+            var,
+            raw,
+            "systemd timer units such as magento-cron.timer",
+        )),
+    }
+}
+
+/// Variables of earlier versions that would now be silently ignored: refused, naming what
+/// replaced them.
+fn refuse_replaced(env: &EnvReader) -> Result<(), ConfigError> {
+    for (var, replaced_by) in [
+        (
+            "COMMAND_TIMEOUT_SECONDS",
+            "it was SSM's delivery timeout; set DELIVERY_TIMEOUT_SECONDS and EXECUTION_TIMEOUT_SECONDS",
+        ),
+        (
+            "MAX_ERRORS",
+            "every server is attempted now (MaxErrors 100%): one failing server never stops the others; remove it",
+        ),
+    ] {
+        if let Some(raw) = env.optional(var) {
+            return Err(ConfigError::invalid(var, raw, replaced_by));
+        }
+    }
+    Ok(())
+}
+
+/// Accepts `10`, `25%` (SSM's MaxConcurrency syntax).
 fn count_or_percent(var: &str, raw: &str) -> Result<String, ConfigError> {
     let digits = raw.strip_suffix('%').unwrap_or(raw);
     if (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -218,25 +280,52 @@ impl RewriterConfig {
                 .map(|k| env_key("REGION_KEYS", k))
                 .collect::<Result<_, _>>()?,
         };
-        let services = match env.optional("SERVICES") {
-            None => vec!["php-fpm".to_owned(), "nginx".to_owned()],
-            Some(_) => env
-                .list("SERVICES")
-                .iter()
-                .map(|s| service("SERVICES", s))
-                .collect::<Result<_, _>>()?,
-        };
-        let web_user = env.optional("WEB_USER").unwrap_or("www-data").to_owned();
-        let user_ok = (1..=32).contains(&web_user.len())
-            && web_user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && web_user
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        refuse_replaced(env)?;
+        let services = env
+            .list("SERVICES")
+            .iter()
+            .map(|s| service("SERVICES", s))
+            .collect::<Result<_, _>>()?;
+        let web_user = env.optional("WEB_USER").unwrap_or_default().to_owned();
+        let user_ok = web_user.is_empty()
+            || (1..=32).contains(&web_user.len())
+                && web_user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && web_user
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if !user_ok {
             return Err(ConfigError::invalid(
                 "WEB_USER",
                 &web_user,
-                "a Linux user name such as www-data",
+                "a Linux user name such as www-data (or unset: the owner of the app's configuration)",
+            ));
+        }
+        let delivery_timeout = env.seconds("DELIVERY_TIMEOUT_SECONDS", Duration::from_secs(120), 30..=2_880)?;
+        let execution_timeout = env.seconds("EXECUTION_TIMEOUT_SECONDS", Duration::from_secs(300), 30..=3_600)?;
+        // A server may start at the end of the delivery window and then run its full
+        // execution timeout; waiting less would call a run timed-out that may still succeed.
+        let least_wait = delivery_timeout + execution_timeout;
+        let max_wait = env.seconds("MAX_WAIT_SECONDS", least_wait + Duration::from_secs(30), 1..=3_600)?;
+        if max_wait < least_wait {
+            return Err(ConfigError::invalid(
+                "MAX_WAIT_SECONDS",
+                &max_wait.as_secs().to_string(),
+                format!(
+                    "at least DELIVERY_TIMEOUT_SECONDS + EXECUTION_TIMEOUT_SECONDS = {} s, so no server still allowed to run is reported timed-out",
+                    least_wait.as_secs()
+                ),
+            ));
+        }
+        let app_region = env.region("APP_REGION")?;
+        let fence_region = env
+            .optional("FENCE_REGION")
+            .map(|_| env.region("FENCE_REGION"))
+            .transpose()?;
+        if fence_region.as_ref() == Some(&app_region) {
+            return Err(ConfigError::invalid(
+                "FENCE_REGION",
+                fence_region.as_ref().map(Region::as_str).unwrap_or_default(),
+                "the other region (the primary), not APP_REGION",
             ));
         }
         let poll_initial = Duration::from_millis(
@@ -248,7 +337,7 @@ impl RewriterConfig {
                 .clamp(10, 120_000),
         );
         Ok(Self {
-            app_region: env.region("APP_REGION")?,
+            app_region,
             environment: tag_value(
                 "ENVIRONMENT",
                 env.required("ENVIRONMENT", "the Environment tag value of the app servers")?,
@@ -272,6 +361,20 @@ impl RewriterConfig {
                 .map(|p| path("FPM_POOL_FILES", p))
                 .collect::<Result<_, _>>()?,
             services,
+            cache_hosts: cache_hosts(env)?,
+            cache_host_key: env_key("CACHE_HOST_KEY", env.optional("CACHE_HOST_KEY").unwrap_or("REDIS_HOST"))?,
+            manage_cron: env.flag("MANAGE_CRON", true)?,
+            cron_timers: env
+                .list("CRON_TIMERS")
+                .iter()
+                .map(|t| timer("CRON_TIMERS", t))
+                .collect::<Result<_, _>>()?,
+            maintenance_key: env
+                .optional("MAINTENANCE_KEY")
+                .map(|k| env_key("MAINTENANCE_KEY", k))
+                .transpose()?
+                .unwrap_or_default(),
+            fence_region,
             command: CommandSettings {
                 document_name: env.resource_name(
                     "DOCUMENT_NAME",
@@ -279,11 +382,12 @@ impl RewriterConfig {
                     3..=128,
                     "an SSM document name (3-128 letters, digits, _ - .)",
                 )?,
-                max_concurrency: count_or_percent("MAX_CONCURRENCY", env.optional("MAX_CONCURRENCY").unwrap_or("10"))?,
-                max_errors: count_or_percent("MAX_ERRORS", env.optional("MAX_ERRORS").unwrap_or("0"))?,
-                timeout_seconds: env
-                    .seconds("COMMAND_TIMEOUT_SECONDS", Duration::from_secs(600), 30..=2_880)?
-                    .as_secs() as i32,
+                max_concurrency: count_or_percent(
+                    "MAX_CONCURRENCY",
+                    env.optional("MAX_CONCURRENCY").unwrap_or("100%"),
+                )?,
+                delivery_timeout_seconds: delivery_timeout.as_secs() as i32,
+                execution_timeout_seconds: execution_timeout.as_secs() as i32,
             },
             parameters: ParameterNames::new(
                 "PARAMETER_PREFIX",
@@ -291,7 +395,7 @@ impl RewriterConfig {
             )?,
             alarm_policy,
             failover_region,
-            max_wait: env.seconds("MAX_WAIT_SECONDS", Duration::from_secs(780), 1..=900)?,
+            max_wait,
             poll_initial,
             poll_max: poll_max.max(poll_initial),
             dry_run: env.flag("DRY_RUN", false)?,
@@ -326,8 +430,18 @@ mod tests {
         assert_eq!(config.apps(), ["Magento", "WooCommerce", "WordPress"]);
         assert_eq!(config.profiles["WooCommerce"], Profile::Wordpress);
         assert_eq!(config.region_keys, ["AWS_REGION", "DYNAMODB_REGION"]);
-        assert_eq!(config.services, ["php-fpm", "nginx"]);
-        assert_eq!(config.command.max_errors, "0");
+        assert!(config.services.is_empty(), "detected on each server");
+        assert!(config.web_user.is_empty(), "the owner of the app's configuration");
+        assert_eq!(config.command.max_concurrency, "100%");
+        assert_eq!(
+            (
+                config.command.delivery_timeout_seconds,
+                config.command.execution_timeout_seconds,
+                config.max_wait.as_secs()
+            ),
+            (120, 300, 450)
+        );
+        assert!(config.manage_cron && config.cache_hosts.is_empty() && config.fence_region.is_none());
         assert!(config.alarm_policy.is_none() && !config.dry_run);
     }
 
@@ -343,7 +457,23 @@ mod tests {
             ("REGION_KEYS", "aws_region", "REGION_KEYS"),
             ("SERVICES", "nginx;reboot", "SERVICES"),
             ("WEB_USER", "Root User", "WEB_USER"),
-            ("MAX_ERRORS", "all", "MAX_ERRORS"),
+            ("MAX_ERRORS", "0", "every server is attempted"),
+            (
+                "COMMAND_TIMEOUT_SECONDS",
+                "600",
+                "DELIVERY_TIMEOUT_SECONDS and EXECUTION_TIMEOUT_SECONDS",
+            ),
+            ("MAX_CONCURRENCY", "all", "MAX_CONCURRENCY"),
+            (
+                "MAX_WAIT_SECONDS",
+                "300",
+                "at least DELIVERY_TIMEOUT_SECONDS + EXECUTION_TIMEOUT_SECONDS = 420 s",
+            ),
+            ("CACHE_HOSTS", "us-east-1", "CACHE_HOSTS"),
+            ("CACHE_HOSTS", "us-east-1=$(id)", "CACHE_HOSTS"),
+            ("CRON_TIMERS", "magento-cron.service", "CRON_TIMERS"),
+            ("MAINTENANCE_KEY", "maintenance", "MAINTENANCE_KEY"),
+            ("FENCE_REGION", "us-west-2", "not APP_REGION"),
             ("DOCUMENT_NAME", "x", "DOCUMENT_NAME"),
             ("ALLOWED_ALARM_PREFIXES", "shop-", "FAILOVER_REGION"),
             (

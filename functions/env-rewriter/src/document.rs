@@ -30,6 +30,10 @@ pub const TEMPLATE_FILE: &str = "infra/core.yaml";
 /// The command that rewrites both copies from the script.
 pub const WRITE_COMMAND: &str = "cargo run -p env-rewriter --example ssm_document -- --write";
 
+/// The document's execution timeout when a command does not set one (seconds): a repoint
+/// takes seconds; Magento's setup:config:set and cache:flush on a cold cache take longest.
+pub const DEFAULT_EXECUTION_TIMEOUT: &str = "300";
+
 /// One document parameter read from the script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParameterSpec {
@@ -58,16 +62,23 @@ pub fn parameter_specs(script: &str) -> Vec<ParameterSpec> {
 fn description(name: &str) -> &'static str {
     match name {
         "appProfile" => "How the app is repointed: magento, wordpress or envfile.",
-        "region" => "The region the app must use (AWS_REGION, DYNAMODB_REGION, ...).",
+        "region" => "The active region: the region the app must use (AWS_REGION, DYNAMODB_REGION, ...).",
+        "serverRegion" => "The region of this server's fleet: the shop's cron runs where it equals region; empty leaves the cron alone.",
         "dbHost" => "The new database host; empty leaves the database setting alone.",
         "dbPort" => "The new database port; empty or 3306 keeps the default.",
+        "cacheHost" => "The Redis/ElastiCache host of the active region; empty leaves the cache settings alone.",
         "appRoot" => "Magento or WordPress root directory.",
-        "webUser" => "User the app's CLI runs as.",
+        "webUser" => "User the app's CLI runs as; empty: the owner of app/etc/env.php or wp-config.php.",
         "envFile" => "KEY=VALUE file to rewrite; empty for none.",
         "regionKeys" => "Comma-separated keys set to the region in the env file and pool files.",
         "dbHostKey" => "Key set to the database host in the env file and pool files.",
+        "cacheHostKey" => "Key set to the cache host in the env file and pool files.",
         "fpmPoolFiles" => "Comma-separated PHP-FPM pool files whose env[KEY] lines are rewritten.",
-        "services" => "Comma-separated systemd services restarted after a change and checked active.",
+        "services" => "Comma-separated systemd services reloaded or restarted after a change and checked active; empty: the enabled PHP-FPM unit and web server.",
+        "cronTimers" => "Comma-separated systemd timers that run the shop's cron; empty: Magento's crontab or the WordPress cron entry.",
+        "maintenance" => "on or off: maintenance mode (Magento flag, WordPress .maintenance, env-file key); empty leaves it alone.",
+        "maintenanceKey" => "Env-file key set to 1 or 0 with maintenance; empty for none.",
+        "executionTimeout" => "Seconds the run may take before SSM stops it (the step's timeoutSeconds); a run waits at most half of it for another run's lock.",
         _ => "",
     }
 }
@@ -76,8 +87,30 @@ fn description(name: &str) -> &'static str {
 fn optional(name: &str) -> bool {
     matches!(
         name,
-        "dbHost" | "dbPort" | "envFile" | "regionKeys" | "dbHostKey" | "fpmPoolFiles" | "services"
+        "serverRegion"
+            | "dbHost"
+            | "dbPort"
+            | "cacheHost"
+            | "webUser"
+            | "envFile"
+            | "regionKeys"
+            | "dbHostKey"
+            | "cacheHostKey"
+            | "fpmPoolFiles"
+            | "services"
+            | "cronTimers"
+            | "maintenance"
+            | "maintenanceKey"
     )
+}
+
+/// The default of a parameter that has one besides the empty string.
+fn default(name: &str) -> Option<&'static str> {
+    match name {
+        "executionTimeout" => Some(DEFAULT_EXECUTION_TIMEOUT),
+        _ if optional(name) => Some(""),
+        _ => None,
+    }
 }
 
 /// The document (schema 2.2, one aws:runShellScript step) as JSON.
@@ -90,20 +123,25 @@ pub fn render(script: &str) -> Value {
             "allowedPattern": spec.pattern,
             "interpolationType": "ENV_VAR",
         });
-        if optional(&spec.name) {
-            parameter["default"] = json!("");
+        if let Some(value) = default(&spec.name) {
+            parameter["default"] = json!(value);
         }
         parameters.insert(spec.name, parameter);
     }
     json!({
         "schemaVersion": "2.2",
-        "description": "shop-failover env-rewriter: repoints a Magento, WordPress/WooCommerce or env-file app server at the active region and database, restarting its services only if something changed.",
+        "description": "shop-failover env-rewriter: points a Magento, WordPress/WooCommerce or env-file app server at the active region, database and cache, runs the shop's cron only in the active region, switches maintenance mode, and reloads or restarts its services only if something changed.",
         "parameters": parameters,
         "mainSteps": [{
             "action": "aws:runShellScript",
             "name": "repointApp",
             "precondition": {"StringEquals": ["platformType", "Linux"]},
-            "inputs": {"runCommand": script.lines().collect::<Vec<_>>()}
+            // SSM stops the run after executionTimeout (digits only, by its pattern, so its
+            // textual substitution here is safe); the script bounds its lock wait by it too.
+            "inputs": {
+                "runCommand": script.lines().collect::<Vec<_>>(),
+                "timeoutSeconds": "{{ executionTimeout }}"
+            }
         }]
     })
 }
@@ -244,7 +282,7 @@ pub fn environment_variable(name: &str) -> String {
 
 /// What SSM does with the parameters: checks each value against its pattern (as `matches`
 /// would), then passes it as the environment variable [`environment_variable`]; a parameter
-/// left out gets its empty default. Used by tests to run the script as SSM would.
+/// left out gets its default. Used by tests to run the script as SSM would.
 pub fn ssm_environment(
     script: &str,
     values: &[(&str, &str)],
@@ -256,7 +294,7 @@ pub fn ssm_environment(
             .iter()
             .find(|(n, _)| *n == spec.name)
             .map(|(_, v)| *v)
-            .unwrap_or("");
+            .unwrap_or_else(|| default(&spec.name).unwrap_or(""));
         if !matches(&spec.pattern, value) {
             return Err(format!(
                 "parameter {} value {value:?} does not match {}",
@@ -281,15 +319,22 @@ mod tests {
             [
                 "appProfile",
                 "region",
+                "serverRegion",
                 "dbHost",
                 "dbPort",
+                "cacheHost",
                 "appRoot",
                 "webUser",
                 "envFile",
                 "regionKeys",
                 "dbHostKey",
+                "cacheHostKey",
                 "fpmPoolFiles",
-                "services"
+                "services",
+                "cronTimers",
+                "maintenance",
+                "maintenanceKey",
+                "executionTimeout"
             ]
         );
         for spec in &specs {
@@ -307,6 +352,11 @@ mod tests {
             assert!(!spec.pattern.contains('\''), "a pattern cannot admit a quote");
         }
         assert!(!SCRIPT.contains("{{"), "no value is substituted into the script's text");
+        let timeout = specs.iter().find(|s| s.name == "executionTimeout").unwrap();
+        assert_eq!(
+            timeout.pattern, "^[1-9][0-9]{1,3}$",
+            "only digits may be substituted into timeoutSeconds"
+        );
         let rendered = render(SCRIPT);
         for (name, parameter) in rendered["parameters"].as_object().unwrap() {
             assert_eq!(

@@ -30,20 +30,20 @@ pub enum RewriterError {
         region: String,
     },
     /// Servers matched, but none could be commanded.
-    #[error("incomplete: none of the {skipped} matching servers could be commanded, so nothing was repointed (a retry is safe: the script is idempotent): {summary}")]
+    #[error("incomplete: none of the {matching} matching servers could be commanded, so nothing was repointed (a retry is safe: the script is idempotent): {summary}")]
     NoneCommanded {
-        /// Servers skipped.
-        skipped: usize,
-        /// Each skipped server and why.
+        /// Servers that matched.
+        matching: usize,
+        /// Each server and why it could not be commanded.
         summary: String,
     },
-    /// Some commanded servers were not repointed.
-    #[error("incomplete: {failed} of {targeted} servers were not repointed (a retry is safe: the script is idempotent): {summary}")]
+    /// Some matching servers were not repointed (failed, timed out, or not commandable).
+    #[error("incomplete: {failed} of {matching} servers were not repointed (a retry is safe: the script is idempotent): {summary}")]
     NotRepointed {
-        /// Servers that failed.
+        /// Servers not repointed.
         failed: usize,
-        /// Servers commanded.
-        targeted: usize,
+        /// Servers that matched (running, tagged).
+        matching: usize,
         /// Each failed server and its result.
         summary: String,
     },

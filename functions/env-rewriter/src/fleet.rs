@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::domain::{select_targets, CommandBatch, InstanceResult, InvocationStatus, Selection, Skipped};
 use crate::error::RewriterError;
+use crate::fleets::Fleet;
 use crate::handler::Rewriter;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
 use crate::report::{InstanceReport, PendingCommand, RewriteReport, RewriteStatus};
@@ -21,21 +22,22 @@ where
     C: CommandRunner,
     P: ParameterReader,
 {
-    /// Running tagged EC2 instances and tagged hybrid nodes, with their SSM status.
-    pub(crate) async fn discover(&self) -> Result<Selection, RewriterError> {
+    /// Running tagged EC2 instances and tagged hybrid nodes of `fleet`, with their SSM status.
+    pub(crate) async fn discover(&self, fleet: &Fleet<F, N, C>) -> Result<Selection, RewriterError> {
         let apps = self.config.apps();
-        let instances = self
+        let instances = fleet
             .finder
             .running_app_instances(&apps, &self.config.environment)
             .await?;
         let mut nodes = Vec::new();
         for app in &apps {
-            nodes.extend(self.nodes.tagged_nodes(app, &self.config.environment).await?);
+            nodes.extend(fleet.nodes.tagged_nodes(app, &self.config.environment).await?);
         }
         let selection = select_targets(&instances, &nodes);
         info!(
+            region = %fleet.region,
             targets = selection.targets.len(),
-            skipped = selection.skipped.len(),
+            unreachable = selection.skipped.len(),
             "servers discovered"
         );
         Ok(selection)
@@ -45,13 +47,14 @@ where
     /// result for every instance of a batch SendCommand refused. Command ids go to `ids`.
     pub(crate) async fn send(
         &self,
+        fleet: &Fleet<F, N, C>,
         batches: &[CommandBatch],
         ids: &mut Vec<String>,
     ) -> (Vec<(String, String)>, BTreeMap<String, InstanceResult>) {
         let mut sent = Vec::new();
         let mut results = BTreeMap::new();
         for batch in batches {
-            match self.commands.send(batch, &self.config.command).await {
+            match fleet.commands.send(batch, &self.config.command).await {
                 Ok(command_id) => {
                     info!(%command_id, instances = batch.instance_ids.len(), "command sent");
                     ids.push(command_id.clone());
@@ -77,6 +80,7 @@ where
     /// until every one is done or the wait budget runs out.
     pub(crate) async fn collect_results(
         &self,
+        fleet: &Fleet<F, N, C>,
         sent: Vec<(String, String)>,
         deadline: Deadline,
     ) -> BTreeMap<String, InstanceResult> {
@@ -85,7 +89,7 @@ where
         let mut pending = sent;
         let mut results = BTreeMap::new();
         loop {
-            let (still_pending, done) = self.look(pending).await;
+            let (still_pending, done) = self.look(fleet, pending).await;
             results.extend(done);
             pending = still_pending;
             if pending.is_empty() {
@@ -111,12 +115,13 @@ where
     /// of the others.
     pub(crate) async fn look(
         &self,
+        fleet: &Fleet<F, N, C>,
         pending: Vec<(String, String)>,
     ) -> (Vec<(String, String)>, BTreeMap<String, InstanceResult>) {
         let mut still_pending = Vec::new();
         let mut results = BTreeMap::new();
         for (command_id, instance_id) in pending {
-            match self.commands.invocation(&command_id, &instance_id).await {
+            match fleet.commands.invocation(&command_id, &instance_id).await {
                 Ok(InvocationStatus::Done(result)) => {
                     results.insert(instance_id, result);
                 }
@@ -139,7 +144,7 @@ where
 }
 
 /// The answer of a `sendOnly` run: status `sent`, the commands still to collect, and the
-/// servers already done with (not sent, skipped).
+/// servers already done with (not sent, not commandable).
 pub(crate) fn sent_report(
     mut report: RewriteReport,
     sent: &[(String, String)],
@@ -165,7 +170,9 @@ pub(crate) fn pending_commands(sent: &[(String, String)], apps: &BTreeMap<String
         .collect()
 }
 
-/// One line per server: every commanded one with its result, every skipped one with why.
+/// One line per server: every commanded one with its result, and every one that could not
+/// be commanded as `undeliverable`, with why: it was not repointed, the convergence
+/// association repoints it once its agent is back.
 pub(crate) fn instance_reports(
     skipped: &[Skipped],
     apps: &BTreeMap<String, String>,
@@ -182,8 +189,8 @@ pub(crate) fn instance_reports(
     reports.extend(skipped.iter().map(|s| InstanceReport {
         instance_id: s.instance_id.clone(),
         app: s.app.clone(),
-        result: InstanceResult::Skipped {
-            reason: s.reason.clone(),
+        result: InstanceResult::Undeliverable {
+            detail: format!("not commanded: {}; left to the convergence association", s.reason),
         },
     }));
     reports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));

@@ -12,6 +12,7 @@ use tracing::{error, info};
 use crate::config::RewriterConfig;
 use crate::domain::{batch_commands, InstanceResult, RewriteTrigger};
 use crate::error::RewriterError;
+use crate::fleets::Fleet;
 use crate::plan::assign_profiles;
 use crate::ports::{CommandRunner, InstanceFinder, NodeDirectory};
 use crate::report::{RewriteReport, RewriteStatus};
@@ -20,9 +21,8 @@ use crate::resolve::Resolution;
 /// The env-rewriter handler, generic over its AWS dependencies.
 pub struct Rewriter<F, N, C, P> {
     pub(crate) config: RewriterConfig,
-    pub(crate) finder: F,
-    pub(crate) nodes: N,
-    pub(crate) commands: C,
+    pub(crate) home: Fleet<F, N, C>,
+    pub(crate) fence: Option<Fleet<F, N, C>>,
     pub(crate) parameters: P,
 }
 
@@ -33,21 +33,21 @@ where
     C: CommandRunner,
     P: ParameterReader,
 {
-    /// Wires the handler to its ports (all in the app servers' region, except `parameters`,
-    /// which reads where rds-promoter and health-monitor publish).
+    /// Wires the handler to its ports (the fleet of APP_REGION; `parameters` reads where
+    /// rds-promoter and health-monitor publish). [`Self::with_fence_fleet`] adds the other.
     pub fn new(config: RewriterConfig, finder: F, nodes: N, commands: C, parameters: P) -> Self {
+        let home = Fleet::new(config.app_region.clone(), finder, nodes, commands);
         Self {
             config,
-            finder,
-            nodes,
-            commands,
+            home,
+            fence: None,
             parameters,
         }
     }
 
-    /// The command runner (e.g. to inspect a recording runner in tests).
+    /// APP_REGION's command runner (e.g. to inspect a recording runner in tests).
     pub fn commands(&self) -> &C {
-        &self.commands
+        &self.home.commands
     }
 
     /// The Lambda entry point: [`Self::handle`], plus the summary log line and EMF metrics.
@@ -68,15 +68,15 @@ where
     }
 
     /// Handles one event. A partial failure is a retryable error whose message names each
-    /// server that did not succeed; the full report is logged. So is a run in which servers
-    /// matched but none could be commanded (all skipped).
+    /// server that was not repointed (failed, or could not be commanded); the full report is
+    /// logged. With `reportPartial` the report of status `partial` is the answer instead.
     pub async fn handle(&self, payload: Value, deadline: Deadline) -> Result<RewriteReport, RewriterError> {
         if let Some(sent) = payload.get("collect") {
             return Box::pin(self.collect(sent.clone())).await;
         }
         let trigger = RewriteTrigger::from_value(payload).map_err(|e| RewriterError::InvalidEvent(e.to_string()))?;
         let trigger_name = trigger.describe();
-        let (target, failover_id, mut mode) = match self.resolve(trigger).await? {
+        let (target, failover_id, mut mode, fleet_region) = match self.resolve(trigger).await? {
             Resolution::Ignore(reason) => {
                 info!(%reason, "event ignored");
                 let mut report = RewriteReport::new(RewriteStatus::Ignored, &trigger_name);
@@ -87,8 +87,10 @@ where
                 target,
                 failover_id,
                 mode,
-            } => (target, failover_id, mode),
+                fleet_region,
+            } => (target, failover_id, mode, fleet_region),
         };
+        let fleet = self.fleet(fleet_region.as_ref())?;
         mode.dry_run |= self.config.dry_run;
         let status = if mode.dry_run {
             RewriteStatus::DryRun
@@ -98,34 +100,35 @@ where
         let mut report = RewriteReport::new(status, &trigger_name);
         report.target = Some(target.clone());
         report.failover_id = Some(failover_id.clone());
+        report.fleet_region = Some(fleet.region.clone());
 
-        let selection = self.discover().await?;
+        let selection = self.discover(fleet).await?;
         if selection.targets.is_empty() && selection.skipped.is_empty() {
             let none = RewriterError::NoServers {
                 apps: self.config.apps(),
                 environment: self.config.environment.clone(),
-                region: self.config.app_region.to_string(),
+                region: fleet.region.to_string(),
             };
             // The plan applies its repoint failure policy to an empty fleet too (pilot light).
             if mode.report_partial {
-                report.status = RewriteStatus::PartialFailure;
+                report.status = RewriteStatus::Partial;
                 report.ignored_because = Some(none.to_string());
                 return Ok(report);
             }
             return Err(none);
         }
         let selection = assign_profiles(selection, &self.config.profiles);
-        let per_instance = selection.document_parameters(&self.config, &target);
+        let per_instance = selection.document_parameters(&self.config, &fleet.region, &target);
         let apps = selection.apps();
         let batches = batch_commands(&per_instance, &failover_id);
 
-        let results = if mode.dry_run {
+        let (results, commanded) = if mode.dry_run {
             let dry = || InstanceResult::Skipped {
                 reason: "dry run".into(),
             };
-            per_instance.iter().map(|(id, _)| (id.clone(), dry())).collect()
+            (per_instance.iter().map(|(id, _)| (id.clone(), dry())).collect(), false)
         } else {
-            let (sent, mut results) = self.send(&batches, &mut report.command_ids).await;
+            let (sent, mut results) = self.send(fleet, &batches, &mut report.command_ids).await;
             if mode.send_only && !sent.is_empty() {
                 return Ok(crate::fleet::sent_report(
                     report,
@@ -135,51 +138,48 @@ where
                     &apps,
                 ));
             }
-            results.extend(self.collect_results(sent, deadline).await);
-            results
+            let commanded = !sent.is_empty();
+            results.extend(self.collect_results(fleet, sent, deadline).await);
+            (results, commanded)
         };
         report.instances = crate::fleet::instance_reports(&selection.skipped, &apps, results);
         if mode.dry_run {
             return Ok(report);
         }
-        self.verdict(
-            report,
-            selection.targets.len(),
-            selection.skipped.len(),
-            mode.report_partial,
-        )
+        self.verdict(report, commanded, mode.report_partial)
     }
 
-    /// Success only when every commanded server succeeded and at least one was commanded;
-    /// otherwise the report is logged and the error names each server that was not repointed
-    /// (or, when `report_partial`, the report with status `partial-failure` is the answer).
+    /// Success only when every matching server was repointed: one that failed, timed out or
+    /// could not be commanded (agent offline, not registered) makes the run `partial`. Then
+    /// the report is logged and the error names each server that was not repointed (or,
+    /// when `report_partial`, the report with status `partial` is the answer).
     pub(crate) fn verdict(
         &self,
         mut report: RewriteReport,
-        targeted: usize,
-        skipped: usize,
+        commanded: bool,
         report_partial: bool,
     ) -> Result<RewriteReport, RewriterError> {
-        let failed = report.count(|r| !r.is_success() && !matches!(r, InstanceResult::Skipped { .. }));
-        let error = if targeted == 0 {
+        let matching = report.instances.len();
+        let failed = report.count(|r| !r.is_success());
+        let error = if !commanded {
             RewriterError::NoneCommanded {
-                skipped,
-                summary: report.skipped_summary(),
+                matching,
+                summary: report.failures_summary(),
             }
         } else if failed > 0 {
             RewriterError::NotRepointed {
                 failed,
-                targeted,
+                matching,
                 summary: report.failures_summary(),
             }
         } else {
             return Ok(report);
         };
-        report.status = RewriteStatus::PartialFailure;
+        report.status = RewriteStatus::Partial;
         if report_partial {
             return Ok(report);
         }
-        let message = if targeted == 0 {
+        let message = if !commanded {
             "env-rewriter reached no server"
         } else {
             "env-rewriter partial failure"

@@ -13,6 +13,7 @@ pub mod document;
 pub mod domain;
 pub mod error;
 mod fleet;
+pub mod fleets;
 pub mod handler;
 pub mod plan;
 pub mod ports;
@@ -22,6 +23,7 @@ pub mod wiring;
 
 pub use config::{Profile, RewriterConfig};
 pub use error::RewriterError;
+pub use fleets::Fleet;
 pub use handler::Rewriter;
 pub use report::{RewriteReport, RewriteStatus};
 

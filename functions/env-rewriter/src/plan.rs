@@ -2,14 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use failover_core::Region;
+
 use crate::domain::{RewriteTarget, Selection, Skipped, Target};
 
 use crate::config::{Profile, RewriterConfig};
 
-/// The SSM document parameters that repoint a server of `profile` at `target`.
+/// The SSM document parameters that repoint a server of `profile` in `fleet_region` at
+/// `target`: the target region's cache host, the shop's cron on only where the fleet's
+/// region is the target's (when MANAGE_CRON), maintenance as the request asks.
 pub fn document_parameters(
     config: &RewriterConfig,
     profile: Profile,
+    fleet_region: &Region,
     target: &RewriteTarget,
 ) -> BTreeMap<String, String> {
     let app_root = match profile {
@@ -21,17 +26,41 @@ pub fn document_parameters(
         ("appProfile", profile.as_str().to_owned()),
         ("region", target.region.to_string()),
         (
+            "serverRegion",
+            if config.manage_cron {
+                fleet_region.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        (
             "dbHost",
             target.db_host.as_ref().map(|h| h.to_string()).unwrap_or_default(),
         ),
         ("dbPort", target.db_port.map(|p| p.to_string()).unwrap_or_default()),
+        (
+            "cacheHost",
+            config
+                .cache_hosts
+                .get(&target.region)
+                .map(|h| h.to_string())
+                .unwrap_or_default(),
+        ),
         ("appRoot", app_root.to_owned()),
         ("webUser", config.web_user.clone()),
         ("envFile", config.env_file.clone().unwrap_or_default()),
         ("regionKeys", config.region_keys.join(",")),
         ("dbHostKey", config.db_host_key.clone()),
+        ("cacheHostKey", config.cache_host_key.clone()),
         ("fpmPoolFiles", config.fpm_pool_files.join(",")),
         ("services", config.services.join(",")),
+        ("cronTimers", config.cron_timers.join(",")),
+        (
+            "maintenance",
+            target.maintenance.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+        ),
+        ("maintenanceKey", config.maintenance_key.clone()),
+        ("executionTimeout", config.command.execution_timeout_seconds.to_string()),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -50,11 +79,15 @@ impl ProfiledSelection {
     pub fn document_parameters(
         &self,
         config: &RewriterConfig,
+        fleet_region: &Region,
         target: &RewriteTarget,
     ) -> Vec<(String, BTreeMap<String, String>)> {
         self.targets
             .iter()
-            .map(|(t, profile)| (t.instance_id.clone(), document_parameters(config, *profile, target)))
+            .map(|(t, profile)| {
+                let parameters = document_parameters(config, *profile, fleet_region, target);
+                (t.instance_id.clone(), parameters)
+            })
             .collect()
     }
 

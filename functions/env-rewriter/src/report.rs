@@ -3,19 +3,21 @@
 
 use crate::domain::{InstanceResult, RewriteTarget};
 use failover_core::emf::{MetricLine, Unit};
+use failover_core::Region;
 use serde::{Deserialize, Serialize};
 
 /// Overall result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RewriteStatus {
-    /// Every targeted server reported success.
+    /// Every matching server was repointed.
     Success,
     /// Commands sent, results still to collect (`sendOnly`, or a `collect` look with
     /// commands still running): hand the report back as `{"collect": <report>}`.
     Sent,
-    /// Some targeted servers did not, or servers matched but none could be commanded.
-    PartialFailure,
+    /// Some matching server was not repointed: it failed, timed out, or could not be
+    /// commanded (agent offline, not registered); or no server matched.
+    Partial,
     /// The event does not call for a rewrite.
     Ignored,
     /// Dry run: discovered and planned, nothing sent.
@@ -64,6 +66,9 @@ pub struct RewriteReport {
     /// The failover id carried in the command comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failover_id: Option<String>,
+    /// The region whose servers were commanded (APP_REGION's, or FENCE_REGION's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_region: Option<Region>,
     /// SendCommand ids.
     #[serde(default)]
     pub command_ids: Vec<String>,
@@ -87,6 +92,7 @@ impl RewriteReport {
             ignored_because: None,
             target: None,
             failover_id: None,
+            fleet_region: None,
             command_ids: Vec::new(),
             instances: Vec::new(),
             pending: Vec::new(),
@@ -99,11 +105,11 @@ impl RewriteReport {
         self.instances.iter().filter(|i| predicate(&i.result)).count()
     }
 
-    /// One line naming each server that did not succeed (for the error message).
+    /// One line naming each server that was not repointed (for the error message).
     pub fn failures_summary(&self) -> String {
         self.instances
             .iter()
-            .filter(|i| !i.result.is_success() && !matches!(i.result, InstanceResult::Skipped { .. }))
+            .filter(|i| !i.result.is_success())
             .map(|i| {
                 format!(
                     "{} {}",
@@ -115,31 +121,30 @@ impl RewriteReport {
             .join("; ")
     }
 
-    /// One line naming each skipped server and why (for the error when none was commanded).
-    pub fn skipped_summary(&self) -> String {
-        self.instances
-            .iter()
-            .filter_map(|i| match &i.result {
-                InstanceResult::Skipped { reason } => Some(format!("{} ({}) {reason}", i.instance_id, i.app)),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// The EMF line for this report.
+    /// The EMF line for this report. The per-server counts come with final reports only
+    /// (not `sent`, whose servers the final report counts), so each server counts once;
+    /// `InstancesNotRepointed` (failed, timed out or not commandable) is what the
+    /// template's alarm watches.
     pub fn metric_line(&self) -> MetricLine {
-        let succeeded = self.count(InstanceResult::is_success);
-        let skipped = self.count(|r| matches!(r, InstanceResult::Skipped { .. }));
-        let failed = self.instances.len() - succeeded - skipped;
         let mut line = MetricLine::for_function(crate::FUNCTION)
             .metric("Invocations", 1.0, Unit::Count)
-            .metric("InstancesSucceeded", succeeded as f64, Unit::Count)
-            .metric("InstancesFailed", failed as f64, Unit::Count)
-            .metric("InstancesSkipped", skipped as f64, Unit::Count)
             .metric("Commands", self.command_ids.len() as f64, Unit::Count)
             .property("Status", serde_json::to_value(self.status).unwrap_or_default());
-        if self.status == RewriteStatus::PartialFailure {
+        if let Some(region) = &self.fleet_region {
+            line = line.property("FleetRegion", region.as_str());
+        }
+        if self.status != RewriteStatus::Sent {
+            let skipped = self.count(|r| matches!(r, InstanceResult::Skipped { .. }));
+            let undeliverable = self.count(|r| matches!(r, InstanceResult::Undeliverable { .. }));
+            let succeeded = self.count(InstanceResult::is_success);
+            let not_repointed = self.instances.len() - succeeded - skipped;
+            line = line
+                .metric("InstancesSucceeded", succeeded as f64, Unit::Count)
+                .metric("InstancesNotRepointed", not_repointed as f64, Unit::Count)
+                .metric("InstancesUndeliverable", undeliverable as f64, Unit::Count)
+                .metric("InstancesSkipped", skipped as f64, Unit::Count);
+        }
+        if self.status == RewriteStatus::Partial {
             line = line.metric("PartialFailures", 1.0, Unit::Count);
         }
         if let Some(id) = &self.failover_id {

@@ -3,6 +3,7 @@
 
 use failover_core::alarm::Verdict;
 use failover_core::parameters::ParameterReader;
+use failover_core::Region;
 
 use crate::domain::{RewriteMode, RewriteTarget, RewriteTrigger};
 use crate::error::RewriterError;
@@ -16,6 +17,8 @@ pub(crate) enum Resolution {
         target: RewriteTarget,
         failover_id: String,
         mode: RewriteMode,
+        /// Whose servers (`None`: APP_REGION's).
+        fleet_region: Option<Region>,
     },
     /// Nothing to do, for this reason.
     Ignore(String),
@@ -35,6 +38,8 @@ where
                 region,
                 db_host,
                 db_port,
+                maintenance,
+                fleet_region,
                 mode,
             } => Ok(Resolution::Rewrite {
                 failover_id: format!("manual {region}"),
@@ -42,8 +47,10 @@ where
                     region,
                     db_host,
                     db_port,
+                    maintenance,
                 },
                 mode,
+                fleet_region,
             }),
             RewriteTrigger::ParameterChange { change, trigger_id } => {
                 let names = &self.config.parameters;
@@ -65,6 +72,7 @@ where
                     failover_id: trigger_id,
                     target,
                     mode: RewriteMode::default(),
+                    fleet_region: None,
                 })
             }
             RewriteTrigger::Alarm(transition) => {
@@ -79,8 +87,10 @@ where
                             region: region.clone(),
                             db_host: None,
                             db_port: None,
+                            maintenance: None,
                         },
                         mode: RewriteMode::default(),
+                        fleet_region: None,
                     }),
                 }
             }

@@ -80,7 +80,8 @@ fn send_ok() -> Rule {
     mock!(SsmClient::send_command)
         .match_requests(|r| {
             r.document_name() == Some("shop-failover-repoint-app")
-                && r.max_errors() == Some("0")
+                && r.max_errors() == Some("100%")
+                && r.timeout_seconds() == Some(120)
                 && r.comment().is_some_and(|c| c.starts_with("failover "))
         })
         .then_output(|| {
@@ -199,7 +200,11 @@ async fn a_partial_failure_is_a_retryable_error_naming_each_server() {
     assert_eq!(err.class(), ErrorClass::Retryable);
     let message = err.to_string();
     assert!(
-        message.starts_with("incomplete: 2 of 3 servers were not repointed"),
+        message.starts_with("incomplete: 3 of 4 servers were not repointed"),
+        "the offline server counts: it keeps the old database until it is repointed: {message}"
+    );
+    assert!(
+        message.contains(r#"i-4 {"result":"undeliverable","detail":"not commanded: SSM agent is ConnectionLost"#),
         "{message}"
     );
     assert!(
@@ -236,7 +241,7 @@ async fn the_plan_gets_a_partial_repoint_as_its_report_with_every_server() {
 
     let report = run(&plan_rewriter, event).await.unwrap();
 
-    assert_eq!(report.status, Status::PartialFailure);
+    assert_eq!(report.status, Status::Partial);
     assert!(result_of(&report, "i-1").is_success());
     assert!(
         matches!(result_of(&report, "i-2"), InstanceResult::Failed { .. }),
@@ -256,14 +261,11 @@ async fn commands_that_never_finish_time_out_at_the_deadline() {
     let send = send_ok();
     let running = mock!(SsmClient::get_command_invocation)
         .then_output(|| invocation(CommandInvocationStatus::InProgress, "InProgress", "", ""));
-    let rewriter = Rewriter::new(
-        config(&[("MAX_WAIT_SECONDS", "1")]),
-        inventory(&[("i-1", "Magento", "Online")]),
-        inventory(&[("i-1", "Magento", "Online")]),
-        ssm(&[&send, &running]),
-        MemoryParameters::default(),
-    );
-    let err = run(&rewriter, manual()).await.unwrap_err();
+    let rewriter = rewriter(&[("i-1", "Magento", "Online")], &[&send, &running]);
+    let err = rewriter
+        .handle(manual(), Deadline::after(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("i-1") && err.to_string().contains("timed-out"),
         "{err}"
@@ -286,8 +288,9 @@ async fn dry_run_discovers_and_plans_but_sends_nothing() {
     assert_eq!(send.num_calls(), 0);
     assert_eq!(report.instances.len(), 3);
     assert!(
-        matches!(result_of(&report, "i-9"), InstanceResult::Skipped { reason } if reason.contains("not registered with SSM"))
+        matches!(result_of(&report, "i-9"), InstanceResult::Undeliverable { detail } if detail.contains("not registered with SSM"))
     );
+    assert!(matches!(result_of(&report, "i-1"), InstanceResult::Skipped { reason } if reason == "dry run"));
 }
 
 #[tokio::test]
@@ -399,7 +402,7 @@ async fn finding_no_server_at_all_is_an_error_not_a_silent_success() {
     let mut plan = manual();
     plan["reportPartial"] = json!(true);
     let report = run(&rewriter, plan).await.unwrap();
-    assert_eq!(report.status, Status::PartialFailure);
+    assert_eq!(report.status, Status::Partial);
     assert!(report.instances.is_empty());
     assert!(
         report
@@ -427,12 +430,18 @@ async fn servers_found_but_none_commandable_is_an_incomplete_error_not_a_silent_
         message.starts_with("incomplete: none of the 3 matching servers could be commanded"),
         "{message}"
     );
-    assert!(
-        message.contains("i-1 (Magento) SSM agent is ConnectionLost")
-            && message.contains("i-2 (WooCommerce) not registered with SSM")
-            && message.contains("mi-0a1b2c3d4e5f60718 (WordPress) SSM agent is Inactive"),
-        "{message}"
-    );
+    for (id, why) in [
+        ("i-1", "SSM agent is ConnectionLost"),
+        ("i-2", "not registered with SSM"),
+        ("mi-0a1b2c3d4e5f60718", "SSM agent is Inactive"),
+    ] {
+        assert!(
+            message.contains(&format!(
+                r#"{id} {{"result":"undeliverable","detail":"not commanded: {why}"#
+            )),
+            "{id}: {message}"
+        );
+    }
     assert_eq!(send.num_calls(), 0);
 
     // A dry run only plans: it reports the skipped servers without failing.
@@ -444,7 +453,7 @@ async fn servers_found_but_none_commandable_is_an_incomplete_error_not_a_silent_
 }
 
 #[tokio::test]
-async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
+async fn an_app_tag_without_a_profile_is_not_repointed_and_named_not_a_panic() {
     let send = send_ok();
     let ok = mock!(SsmClient::get_command_invocation)
         .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
@@ -456,11 +465,17 @@ async fn an_app_tag_without_a_profile_is_skipped_with_the_reason_not_a_panic() {
         ssm(&[&send, &ok]),
         MemoryParameters::default(),
     );
-    let report = run(&rewriter, manual()).await.unwrap();
-    assert_eq!(report.status, Status::Success);
+    let mut plan = manual();
+    plan["reportPartial"] = json!(true);
+    let report = run(&rewriter, plan).await.unwrap();
+    assert_eq!(
+        report.status,
+        Status::Partial,
+        "a running tagged server was not repointed"
+    );
     assert!(result_of(&report, "i-1").is_success());
     assert!(
-        matches!(result_of(&report, "i-2"), InstanceResult::Skipped { reason } if reason.contains("App tag \"magento\" has no profile in APP_PROFILES")),
+        matches!(result_of(&report, "i-2"), InstanceResult::Undeliverable { detail } if detail.contains("App tag \"magento\" has no profile in APP_PROFILES")),
         "{:?}",
         result_of(&report, "i-2")
     );
@@ -526,12 +541,12 @@ async fn a_collect_past_its_wait_budget_times_the_rest_out_and_bad_reports_are_r
     let mut request = manual();
     request["sendOnly"] = json!(true);
     let mut sent = run(&rewriter, request).await.unwrap();
-    // Sent longer ago than MAX_WAIT_SECONDS (default 780 s).
+    // Sent longer ago than MAX_WAIT_SECONDS (default 450 s).
     sent.sent_at_ms = sent.sent_at_ms.map(|ms| ms - 800_000);
 
     let late = run(&rewriter, json!({"collect": sent.clone()})).await.unwrap();
 
-    assert_eq!(late.status, Status::PartialFailure, "{late:?}");
+    assert_eq!(late.status, Status::Partial, "{late:?}");
     assert!(
         matches!(result_of(&late, "i-1"), InstanceResult::TimedOut { detail } if detail.contains("after SendCommand")),
         "{late:?}"
@@ -545,4 +560,84 @@ async fn a_collect_past_its_wait_budget_times_the_rest_out_and_bad_reports_are_r
         assert!(err.to_string().contains(needle), "{needle}: {err}");
         assert_eq!(err.class(), ErrorClass::NonRetryable);
     }
+}
+
+/// What a server is sent: the target region's cache host, cron on only where the fleet is the
+/// active region, maintenance as asked, the document's execution timeout; and the fence
+/// fleet (FENCE_REGION) is commanded through its own region's client.
+#[tokio::test]
+async fn the_home_and_the_fence_fleet_get_their_regions_cron_cache_and_maintenance() {
+    let sends = |command_id: &'static str, server_region: &'static str| {
+        mock!(SsmClient::send_command)
+            .match_requests(move |r| {
+                let p = r.parameters().unwrap();
+                let one = |k: &str| p.get(k).map(|v| v.join(",")).unwrap_or_default();
+                r.max_errors() == Some("100%")
+                    && r.max_concurrency() == Some("100%")
+                    && one("region") == "us-west-2"
+                    && one("serverRegion") == server_region
+                    && one("cacheHost") == "shop.usw2.cache.amazonaws.com"
+                    && one("cacheHostKey") == "REDIS_HOST"
+                    && one("executionTimeout") == "300"
+                    && one("maintenance") == if server_region == "us-east-1" { "on" } else { "" }
+            })
+            .then_output(move || {
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id(command_id).build())
+                    .build()
+            })
+    };
+    let home_send = sends("cmd-home", "us-west-2");
+    let fence_send = sends("cmd-fence", "us-east-1");
+    let ok = mock!(SsmClient::get_command_invocation)
+        .then_output(|| invocation(CommandInvocationStatus::Success, "Success", "repoint: ok", ""));
+    let extra = [
+        ("FENCE_REGION", "us-east-1"),
+        (
+            "CACHE_HOSTS",
+            "us-east-1=shop.use1.cache.amazonaws.com,us-west-2=shop.usw2.cache.amazonaws.com",
+        ),
+    ];
+    let rewriter = Rewriter::new(
+        config(&extra),
+        inventory(&[("i-west", "Magento", "Online")]),
+        inventory(&[("i-west", "Magento", "Online")]),
+        ssm(&[&home_send, &ok]),
+        MemoryParameters::default(),
+    )
+    .with_fence_fleet(
+        inventory(&[("i-east", "Magento", "Online")]),
+        inventory(&[("i-east", "Magento", "Online")]),
+        ssm(&[&fence_send, &ok]),
+    );
+
+    let home = run(&rewriter, manual()).await.unwrap();
+    assert_eq!(home.status, Status::Success);
+    assert_eq!(home.command_ids, ["cmd-home"]);
+    assert!(result_of(&home, "i-west").is_success());
+
+    let mut fence = manual();
+    fence["fleetRegion"] = json!("us-east-1");
+    fence["maintenance"] = json!("on");
+    fence["sendOnly"] = json!(true);
+    let sent = run(&rewriter, fence).await.unwrap();
+    assert_eq!(sent.status, Status::Sent);
+    assert_eq!(sent.fleet_region.as_ref().map(|r| r.as_str()), Some("us-east-1"));
+    assert_eq!(sent.command_ids, ["cmd-fence"]);
+    let done = run(&rewriter, json!({"collect": sent})).await.unwrap();
+    assert!(
+        result_of(&done, "i-east").is_success(),
+        "collected in us-east-1: {done:?}"
+    );
+    assert_eq!((home_send.num_calls(), fence_send.num_calls()), (1, 1));
+
+    let mut elsewhere = manual();
+    elsewhere["fleetRegion"] = json!("eu-west-1");
+    let err = run(&rewriter, elsewhere).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("fleetRegion eu-west-1 is neither APP_REGION (us-west-2) nor FENCE_REGION (us-east-1)"),
+        "{err}"
+    );
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
 }

@@ -1,9 +1,11 @@
-//! The repoint script, run for real with bash against fixture trees (Magento root with a
-//! stub `bin/magento`, WordPress root with a stub `wp`, env and PHP-FPM pool files) and a
-//! stub `systemctl` that records calls. Values go through the document's allowedPattern
-//! and reach the script as SSM passes them (`interpolationType: ENV_VAR`: environment
-//! variables `SSM_<parameter>`, never script text). The script's state (lock,
-//! restart-pending marker) lives in the fixture's `state/` directory.
+//! The repoint script, run for real with bash against fixture trees (Magento root with the
+//! `bin/magento` stub, WordPress root read and written through the `wp` stub, env and PHP-FPM
+//! pool files) and the shared app-server stubs of `tests/app-server-stubs/` on `PATH` (a
+//! `systemctl` that lists unit files and records calls, `runuser`, `crontab`). Values go
+//! through the document's allowedPattern and reach the script as SSM passes them
+//! (`interpolationType: ENV_VAR`: environment variables `SSM_<parameter>`, never script text).
+//! The script's state (lock, restart-pending marker) lives in the fixture's `state/`, the
+//! stubs' in `stub/`, the WordPress cron entry in `cron.d/`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,58 +15,60 @@ use std::process::{Command, Output};
 use env_rewriter::document::{parameter_specs, ssm_environment, SCRIPT};
 use proptest::prelude::*;
 
-const SYSTEMCTL: &str = r#"#!/bin/bash
-echo "systemctl $*" >> "$STUB_LOG"
-if [[ $1 == is-active ]]; then
-  for failing in ${FAILING_SERVICES:-}; do [[ ${@: -1} == "$failing" ]] && exit 3; done
-fi
-if [[ $1 == restart ]]; then
-  for failing in ${FAILING_RESTARTS:-}; do [[ ${@: -1} == "$failing" ]] && exit 1; done
-fi
-exit 0
-"#;
-
-const RUNUSER: &str = r#"#!/bin/bash
-while [[ $# -gt 0 && $1 != -- ]]; do shift; done
-shift
-exec "$@"
-"#;
-
-const WP: &str = r#"#!/bin/bash
-echo "wp $*" >> "$STUB_LOG"
-for arg in "$@"; do [[ $arg == --path=* ]] && root=${arg#--path=}; done
-file="$root/wp-config.php"
-if [[ "$1 $2" == "config get" ]]; then
-  while IFS= read -r line; do
-    if [[ $line =~ ^define\(\ \'DB_HOST\',\ \'(.*)\'\ \)\;$ ]]; then echo "${BASH_REMATCH[1]}"; fi
-  done < "$file"
-elif [[ "$1 $2" == "config set" ]]; then
-  tmp=$(mktemp)
-  while IFS= read -r line; do
-    if [[ $line == "define( 'DB_HOST',"* ]]; then printf "define( 'DB_HOST', '%s' );\n" "$4"; else printf '%s\n' "$line"; fi
-  done < "$file" > "$tmp"
-  cat "$tmp" > "$file"
-fi
-"#;
-
-const MAGENTO: &str = r#"#!/bin/bash
-echo "magento $*" >> "$STUB_LOG"
-if [[ $1 == cache:flush && -n ${FAIL_CACHE_FLUSH:-} ]]; then
-  echo "cache:flush: Redis connection refused" >&2
-  exit 1
-fi
-if [[ $1 == setup:config:set ]]; then
-  host=${2#--db-host=}
-  tmp=$(mktemp)
-  while IFS= read -r line; do
-    if [[ $line == *"'host' => '"* ]]; then printf "        'host' => '%s',\n" "$host"; else printf '%s\n' "$line"; fi
-  done < app/etc/env.php > "$tmp"
-  cat "$tmp" > app/etc/env.php
-fi
-"#;
+/// The shared stubs (tests/app-server-stubs/), installed on the fixture's PATH.
+const STUBS: [(&str, &str); 4] = [
+    ("systemctl", include_str!("../../../tests/app-server-stubs/systemctl")),
+    ("runuser", include_str!("../../../tests/app-server-stubs/runuser")),
+    ("crontab", include_str!("../../../tests/app-server-stubs/crontab")),
+    ("wp", include_str!("../../../tests/app-server-stubs/wp")),
+];
+const MAGENTO: &str = include_str!("../../../tests/app-server-stubs/magento");
 
 const ENV_FILE: &str = "# shop settings\nexport AWS_REGION=us-east-1\nAPP_NAME=shop\nDB_HOST=old-db.us-east-1.rds.amazonaws.com\n\nCACHE_TTL=300";
 const POOL_FILE: &str = "[www]\nuser = www-data\nenv[AWS_REGION] = us-east-1\nenv[PATH] = /usr/local/bin:/usr/bin\n";
+/// Magento's env.php as `setup:install` writes it: the database, Redis sessions, the Redis
+/// default cache; the page cache on the file system (so it is not Redis's to repoint).
+const ENV_PHP: &str = r#"<?php
+return [
+    'db' => [
+        'table_prefix' => '',
+        'connection' => [
+            'default' => [
+                'host' => 'old-db.us-east-1.rds.amazonaws.com',
+                'dbname' => 'magento',
+                'username' => 'magento',
+                'password' => 'secret',
+            ],
+        ],
+    ],
+    'session' => [
+        'save' => 'redis',
+        'redis' => [
+            'host' => 'shop-cache.use1.cache.amazonaws.com',
+            'port' => '6379',
+            'database' => '2',
+        ],
+    ],
+    'cache' => [
+        'frontend' => [
+            'default' => [
+                'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
+                'backend_options' => [
+                    'server' => 'shop-cache.use1.cache.amazonaws.com',
+                    'database' => '0',
+                    'port' => '6379',
+                ],
+            ],
+        ],
+    ],
+];
+"#;
+const WP_CONFIG: &str =
+    "<?php\ndefine( 'DB_NAME', 'shop' );\ndefine( 'DB_HOST', 'old-db.us-east-1.rds.amazonaws.com' );\ndefine( 'WP_REDIS_HOST', 'shop-cache.use1.cache.amazonaws.com' );\n";
+/// Debian and Ubuntu: PHP-FPM's unit carries the PHP version; nginx serves.
+const DEBIAN_UNITS: &str = "php8.2-fpm.service enabled\nnginx.service enabled\napache2.service disabled\n";
+/// Amazon Linux and RHEL: `php-fpm` and Apache's `httpd`.
+const AMAZON_LINUX_UNITS: &str = "php-fpm.service enabled\nhttpd.service enabled\nnginx.service disabled\n";
 
 /// A fixture server: stubs, app roots, env and pool files, in a temporary directory.
 struct Server {
@@ -78,26 +82,20 @@ fn write(path: &Path, text: &str, mode: u32) {
 }
 
 impl Server {
+    /// A Debian server ([`DEBIAN_UNITS`]).
     fn new() -> Self {
         let server = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        write(&server.path("bin/systemctl"), SYSTEMCTL, 0o755);
-        write(&server.path("bin/runuser"), RUNUSER, 0o755);
-        write(&server.path("bin/wp"), WP, 0o755);
+        for (name, text) in STUBS {
+            write(&server.path(&format!("bin/{name}")), text, 0o755);
+        }
         write(&server.path("magento/bin/magento"), MAGENTO, 0o755);
-        write(
-            &server.path("magento/app/etc/env.php"),
-            "<?php\nreturn [\n    'db' => [\n        'connection' => [\n            'default' => [\n        'host' => 'old-db.us-east-1.rds.amazonaws.com',\n            ],\n        ],\n    ],\n];\n",
-            0o640,
-        );
-        write(
-            &server.path("wordpress/wp-config.php"),
-            "<?php\ndefine( 'DB_NAME', 'shop' );\ndefine( 'DB_HOST', 'old-db.us-east-1.rds.amazonaws.com' );\n",
-            0o640,
-        );
+        write(&server.path("magento/app/etc/env.php"), ENV_PHP, 0o640);
+        write(&server.path("wordpress/wp-config.php"), WP_CONFIG, 0o640);
         write(&server.path("etc/shop.env"), ENV_FILE, 0o640);
         write(&server.path("etc/pool.d/www.conf"), POOL_FILE, 0o644);
+        write(&server.path("stub/units"), DEBIAN_UNITS, 0o644);
         server
     }
 
@@ -117,6 +115,16 @@ impl Server {
         fs::read_to_string(self.path("calls.log")).unwrap_or_default()
     }
 
+    /// Makes a stub fail (README of the stubs): `nginx` down, `restart-nginx`, `magento-cache:flush`.
+    fn fail(&self, what: &str) {
+        write(&self.path(&format!("stub/fail/{what}")), "", 0o644);
+    }
+
+    /// Lifts every [`Self::fail`].
+    fn heal(&self) {
+        let _ = fs::remove_dir_all(self.path("stub/fail"));
+    }
+
     fn backups(&self, relative: &str) -> usize {
         let file = self.path(relative);
         let name = format!("{}.bak.", file.file_name().unwrap().to_string_lossy());
@@ -126,6 +134,8 @@ impl Server {
             .count()
     }
 
+    /// Every parameter, as the function sends them for `profile` (services detected, the
+    /// web user too; this server's region us-west-2, the region pointed at).
     fn values(&self, profile: &str, db_host: &str, db_port: &str) -> Vec<(String, String)> {
         let root = match profile {
             "magento" => self.p("magento"),
@@ -135,25 +145,31 @@ impl Server {
         vec![
             ("appProfile".into(), profile.into()),
             ("region".into(), "us-west-2".into()),
+            ("serverRegion".into(), "".into()),
             ("dbHost".into(), db_host.into()),
             ("dbPort".into(), db_port.into()),
+            ("cacheHost".into(), "".into()),
             ("appRoot".into(), root),
             ("webUser".into(), "www-data".into()),
             ("envFile".into(), self.p("etc/shop.env")),
             ("regionKeys".into(), "AWS_REGION,DYNAMODB_REGION".into()),
             ("dbHostKey".into(), "DB_HOST".into()),
+            ("cacheHostKey".into(), "REDIS_HOST".into()),
             ("fpmPoolFiles".into(), self.p("etc/pool.d/www.conf")),
-            ("services".into(), "php8.2-fpm,nginx".into()),
+            ("services".into(), "".into()),
+            ("cronTimers".into(), "".into()),
+            ("maintenance".into(), "".into()),
+            ("maintenanceKey".into(), "".into()),
+            ("executionTimeout".into(), "600".into()),
         ]
     }
 
     /// Passes the values as SSM does (after the allowedPattern check) and runs the script.
-    fn run(&self, values: &[(String, String)], failing_services: &str) -> Result<Output, String> {
-        self.run_with(values, &[("FAILING_SERVICES", failing_services)])
+    fn run(&self, values: &[(String, String)]) -> Result<Output, String> {
+        self.run_with(values, &[])
     }
 
-    /// [`Self::run`] with extra environment for the stubs (`FAILING_SERVICES`,
-    /// `FAILING_RESTARTS`, `FAIL_CACHE_FLUSH`) or the script (`REPOINT_LOCK_WAIT_SECONDS`).
+    /// [`Self::run`] with extra environment for the script (`REPOINT_LOCK_WAIT_SECONDS`).
     fn run_with(&self, values: &[(String, String)], env: &[(&str, &str)]) -> Result<Output, String> {
         Ok(self.command(values)?.envs(env.iter().copied()).output().unwrap())
     }
@@ -184,12 +200,11 @@ impl Server {
                 format!("{}:{}", self.p("bin"), std::env::var("PATH").unwrap_or_default()),
             )
             .env("STUB_LOG", self.path("calls.log"))
+            .env("STUB_DIR", self.path("stub"))
             .env("REPOINT_STATE_DIR", self.path("state"))
+            .env("REPOINT_CRON_DIR", self.path("cron.d"))
             .envs(environment)
-            .env_remove("REPOINT_LOCK_WAIT_SECONDS")
-            .env_remove("FAILING_SERVICES")
-            .env_remove("FAILING_RESTARTS")
-            .env_remove("FAIL_CACHE_FLUSH");
+            .env_remove("REPOINT_LOCK_WAIT_SECONDS");
         Ok(command)
     }
 
@@ -200,6 +215,16 @@ impl Server {
     fn clear_log(&self) {
         let _ = fs::remove_file(self.path("calls.log"));
     }
+}
+
+/// `values` with `name` set to `value`.
+fn with(mut values: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    values
+        .iter_mut()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+        .1 = value.to_owned();
+    values
 }
 
 fn mode(path: &Path) -> u32 {
@@ -213,10 +238,10 @@ fn stdout(output: &Output) -> String {
 const NEW_HOST: &str = "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com";
 
 #[test]
-fn magento_is_repointed_files_rewritten_and_services_restarted_once() {
+fn magento_is_repointed_files_rewritten_and_services_reloaded_once() {
     let server = Server::new();
     let values = server.values("magento", NEW_HOST, "");
-    let first = server.run(&values, "").unwrap();
+    let first = server.run(&values).unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
 
     assert!(server
@@ -239,18 +264,24 @@ fn magento_is_repointed_files_rewritten_and_services_restarted_once() {
     assert_eq!(server.read("etc/pool.d/www.conf"), format!("[www]\nuser = www-data\nenv[AWS_REGION] = us-west-2\nenv[PATH] = /usr/local/bin:/usr/bin\nenv[DB_HOST] = {NEW_HOST}\nenv[DYNAMODB_REGION] = us-west-2\n"));
     assert_eq!(mode(&server.path("etc/pool.d/www.conf")), 0o644);
     assert!(
-        log.contains("systemctl restart -- php8.2-fpm") && log.contains("systemctl restart -- nginx"),
-        "{log}"
+        log.contains("systemctl reload-or-restart -- php8.2-fpm")
+            && log.contains("systemctl reload-or-restart -- nginx")
+            && !log.contains("systemctl restart"),
+        "the detected Debian units are reloaded: {log}"
     );
-    assert!(stdout(&first).contains("restarted=php8.2-fpm nginx"));
+    assert!(
+        stdout(&first).contains("restarted=none reloaded=php8.2-fpm nginx"),
+        "{}",
+        stdout(&first)
+    );
 
     // Idempotent: the same values again change nothing and restart nothing.
     fs::remove_file(server.path("calls.log")).unwrap();
     let env_before = server.read("etc/shop.env");
-    let second = server.run(&values, "").unwrap();
+    let second = server.run(&values).unwrap();
     assert!(second.status.success());
     let log = server.log();
-    assert!(!log.contains("magento") && !log.contains("restart"), "{log}");
+    assert!(!log.contains("magento ") && !log.contains("restart"), "{log}");
     assert!(
         log.contains("systemctl is-active --quiet -- nginx"),
         "services are still checked"
@@ -258,7 +289,7 @@ fn magento_is_repointed_files_rewritten_and_services_restarted_once() {
     assert_eq!(server.read("etc/shop.env"), env_before);
     assert_eq!(server.backups("etc/shop.env"), 1);
     assert!(
-        stdout(&second).contains("changed=none restarted=none"),
+        stdout(&second).contains("changed=none restarted=none reloaded=none"),
         "{}",
         stdout(&second)
     );
@@ -267,7 +298,7 @@ fn magento_is_repointed_files_rewritten_and_services_restarted_once() {
 #[test]
 fn wordpress_gets_host_and_port_through_wp_cli() {
     let server = Server::new();
-    let output = server.run(&server.values("wordpress", NEW_HOST, "3307"), "").unwrap();
+    let output = server.run(&server.values("wordpress", NEW_HOST, "3307")).unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(server
         .read("wordpress/wp-config.php")
@@ -276,16 +307,16 @@ fn wordpress_gets_host_and_port_through_wp_cli() {
     assert!(server
         .read("etc/shop.env")
         .contains(&format!("DB_HOST={NEW_HOST}:3307\n")));
-    let again = server.run(&server.values("wordpress", NEW_HOST, "3307"), "").unwrap();
+    let again = server.run(&server.values("wordpress", NEW_HOST, "3307")).unwrap();
     assert!(stdout(&again).contains("changed=none"));
 }
 
 #[test]
 fn a_region_only_switch_leaves_the_database_alone() {
     let server = Server::new();
-    let output = server.run(&server.values("magento", "", ""), "").unwrap();
+    let output = server.run(&server.values("magento", "", "")).unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(!server.log().contains("magento"));
+    assert!(!server.log().contains("magento "));
     let env = server.read("etc/shop.env");
     assert!(
         env.contains("export AWS_REGION=us-west-2\n") && env.contains("DB_HOST=old-db.us-east-1.rds.amazonaws.com\n")
@@ -295,18 +326,23 @@ fn a_region_only_switch_leaves_the_database_alone() {
 #[test]
 fn a_service_that_does_not_come_back_fails_the_run_and_says_which() {
     let server = Server::new();
-    let output = server.run(&server.values("envfile", NEW_HOST, ""), "nginx").unwrap();
+    server.fail("nginx");
+    let output = server.run(&server.values("envfile", NEW_HOST, "")).unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("service nginx is not active"));
+    assert!(
+        stderr(&output).contains("systemctl reload-or-restart nginx failed"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn a_missing_file_fails_clearly_and_changes_nothing() {
     let server = Server::new();
-    let mut values = server.values("envfile", NEW_HOST, "");
-    values[6].1 = server.p("etc/missing.env");
+    let values = server.values("envfile", NEW_HOST, "");
+    let values = with(values, "envFile", &server.p("etc/missing.env"));
     let pool_before = server.read("etc/pool.d/www.conf");
-    let output = server.run(&values, "").unwrap();
+    let output = server.run(&values).unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing.env not found"));
     assert_eq!(server.read("etc/pool.d/www.conf"), pool_before);
@@ -321,10 +357,12 @@ fn stderr(output: &Output) -> String {
 fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() {
     let server = Server::new();
     let values = server.values("envfile", NEW_HOST, "");
-    let first = server.run_with(&values, &[("FAILING_RESTARTS", "nginx")]).unwrap();
+    server.fail("restart-nginx");
+    let first = server.run(&values).unwrap();
+    server.heal();
     assert!(!first.status.success());
     assert!(
-        stderr(&first).contains("systemctl restart nginx failed"),
+        stderr(&first).contains("systemctl reload-or-restart nginx failed"),
         "{}",
         stderr(&first)
     );
@@ -332,7 +370,7 @@ fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() 
     assert!(server.pending(), "the restart is recorded as pending");
 
     server.clear_log();
-    let retry = server.run(&values, "").unwrap();
+    let retry = server.run(&values).unwrap();
     assert!(retry.status.success(), "{}", stderr(&retry));
     let log = server.log();
     assert!(
@@ -340,7 +378,8 @@ fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() 
         "{log}"
     );
     assert!(
-        stdout(&retry).contains("changed=none restarted=php8.2-fpm nginx resumed=restart"),
+        stdout(&retry).contains("changed=none restarted=php8.2-fpm nginx reloaded=none")
+            && stdout(&retry).ends_with("resumed=restart\n"),
         "{}",
         stdout(&retry)
     );
@@ -348,11 +387,11 @@ fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() 
     assert_eq!(server.backups("etc/shop.env"), 1, "the retry rewrote nothing");
 
     server.clear_log();
-    let clean = server.run(&values, "").unwrap();
+    let clean = server.run(&values).unwrap();
     assert!(clean.status.success());
     assert!(!server.log().contains("restart"), "{}", server.log());
     assert!(
-        stdout(&clean).ends_with("changed=none restarted=none\n"),
+        stdout(&clean).contains("changed=none restarted=none reloaded=none") && !stdout(&clean).contains("resumed"),
         "{}",
         stdout(&clean)
     );
@@ -362,11 +401,13 @@ fn a_failed_restart_is_redone_by_the_retry_although_nothing_is_left_to_change() 
 fn a_service_still_inactive_after_its_restart_keeps_the_restart_pending() {
     let server = Server::new();
     let values = server.values("envfile", NEW_HOST, "");
-    let first = server.run(&values, "nginx").unwrap();
+    server.fail("nginx");
+    let first = server.run(&values).unwrap();
+    server.heal();
     assert!(!first.status.success());
     assert!(server.pending());
     server.clear_log();
-    let retry = server.run(&values, "").unwrap();
+    let retry = server.run(&values).unwrap();
     assert!(retry.status.success(), "{}", stderr(&retry));
     assert!(server.log().contains("systemctl restart -- nginx"), "{}", server.log());
     assert!(!server.pending());
@@ -376,7 +417,9 @@ fn a_service_still_inactive_after_its_restart_keeps_the_restart_pending() {
 fn a_failed_magento_cache_flush_is_redone_with_the_restarts_by_the_retry() {
     let server = Server::new();
     let values = server.values("magento", NEW_HOST, "");
-    let first = server.run_with(&values, &[("FAIL_CACHE_FLUSH", "1")]).unwrap();
+    server.fail("magento-cache:flush");
+    let first = server.run(&values).unwrap();
+    server.heal();
     assert!(!first.status.success());
     assert!(
         stderr(&first).contains("bin/magento cache:flush failed"),
@@ -390,7 +433,7 @@ fn a_failed_magento_cache_flush_is_redone_with_the_restarts_by_the_retry() {
     assert!(server.pending());
 
     server.clear_log();
-    let retry = server.run(&values, "").unwrap();
+    let retry = server.run(&values).unwrap();
     assert!(retry.status.success(), "{}", stderr(&retry));
     let log = server.log();
     assert!(!log.contains("setup:config:set"), "the host is already set: {log}");
@@ -407,10 +450,10 @@ fn a_failed_magento_cache_flush_is_redone_with_the_restarts_by_the_retry() {
     assert!(!server.pending());
 
     server.clear_log();
-    let clean = server.run(&values, "").unwrap();
+    let clean = server.run(&values).unwrap();
     assert!(clean.status.success());
     let log = server.log();
-    assert!(!log.contains("magento") && !log.contains("restart"), "{log}");
+    assert!(!log.contains("magento ") && !log.contains("restart"), "{log}");
 }
 
 /// Holds the script's lock from another process (as a concurrent run would) for `seconds`.
@@ -436,11 +479,11 @@ fn hold_lock(server: &Server, seconds: &str) -> std::process::Child {
 fn a_concurrent_run_waits_for_the_lock_then_finds_nothing_left_to_do() {
     let server = Server::new();
     let values = server.values("envfile", NEW_HOST, "");
-    assert!(server.run(&values, "").unwrap().status.success());
+    assert!(server.run(&values).unwrap().status.success());
     server.clear_log();
     let mut holder = hold_lock(&server, "1");
     let started = std::time::Instant::now();
-    let second = server.run(&values, "").unwrap();
+    let second = server.run(&values).unwrap();
     let waited = started.elapsed();
     holder.wait().unwrap();
     assert!(second.status.success(), "{}", stderr(&second));
@@ -474,18 +517,23 @@ fn a_run_that_cannot_get_the_lock_in_time_fails_clearly_and_changes_nothing() {
 fn without_pool_files_region_keys_or_services_the_script_still_runs() {
     // The empty lists are the arrays bash before 4.4 rejects under `set -u` unless guarded.
     let server = Server::new();
-    let mut values = server.values("envfile", "", "");
+    let mut values = server.values("magento", "", "");
     for (key, value) in values.iter_mut() {
-        if matches!(key.as_str(), "fpmPoolFiles" | "regionKeys" | "services") {
+        if matches!(key.as_str(), "fpmPoolFiles" | "regionKeys" | "services" | "envFile") {
             value.clear();
         }
     }
-    let output = server.run(&values, "").unwrap();
+    fs::remove_file(server.path("stub/units")).unwrap();
+    let output = server.run(&values).unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("restarted=none"), "{}", stdout(&output));
     assert!(
-        !server.log().contains("systemctl"),
-        "no services, no calls: {}",
+        stdout(&output).contains("restarted=none reloaded=none") && stdout(&output).contains("services=none"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !server.log().contains("restart") && !server.log().contains("is-active"),
+        "no services, nothing restarted or checked: {}",
         server.log()
     );
     assert!(!server.pending());
@@ -547,23 +595,41 @@ fn hostile() -> impl Strategy<Value = String> {
     prop::collection::vec(pieces, 1..6).prop_map(|p| p.concat())
 }
 
+/// The parameters the property test puts hostile values in: every value the function
+/// computes or takes from configuration (the paths are covered by the test below).
+const HOSTILE_TARGETS: [&str; 12] = [
+    "region",
+    "serverRegion",
+    "dbHost",
+    "dbPort",
+    "cacheHost",
+    "webUser",
+    "cacheHostKey",
+    "services",
+    "cronTimers",
+    "maintenance",
+    "maintenanceKey",
+    "executionTimeout",
+];
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     /// Any value for any parameter is refused by its allowedPattern (and by the Rust
     /// validators), or ends up literally in the files with nothing executed.
     #[test]
-    fn hostile_values_are_refused_or_stay_literal(value in hostile(), parameter in 0usize..4) {
+    fn hostile_values_are_refused_or_stay_literal(value in hostile(), parameter in 0usize..HOSTILE_TARGETS.len()) {
         let server = Server::new();
-        let name = ["region", "dbHost", "dbPort", "services"][parameter];
+        let name = HOSTILE_TARGETS[parameter];
         let mut values = server.values("envfile", NEW_HOST, "");
         values.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.clone();
         let rust_accepts = match name {
             "region" => Some(failover_core::Region::new(&value).is_ok()),
-            "dbHost" => Some(value.is_empty() || env_rewriter::domain::DbHost::new(&value).is_ok()),
+            "serverRegion" => Some(value.is_empty() || failover_core::Region::new(&value).is_ok()),
+            "dbHost" | "cacheHost" => Some(value.is_empty() || env_rewriter::domain::DbHost::new(&value).is_ok()),
             _ => None,
         };
-        match server.run(&values, "") {
+        match server.run(&values) {
             Err(refused) => {
                 prop_assert!(refused.contains("does not match"), "{}", refused);
                 prop_assert!(rust_accepts != Some(true), "the function would send {:?} for {} but SSM refuses it", value, name);
@@ -576,6 +642,7 @@ proptest! {
                     let expected = match name {
                         "region" => Some(format!("AWS_REGION={value}\n")),
                         "dbHost" if !value.is_empty() => Some(format!("DB_HOST={value}\n")),
+                        "cacheHost" if !value.is_empty() => Some(format!("REDIS_HOST={value}\n")),
                         _ => None,
                     };
                     if let Some(expected) = expected {
@@ -708,4 +775,373 @@ fn an_agent_that_does_not_pass_the_parameters_changes_nothing() {
     );
     assert_eq!(server.read("etc/shop.env"), before, "nothing was rewritten");
     assert!(server.log().is_empty(), "nothing was restarted: {}", server.log());
+}
+
+// ---------------------------------------------------------------- distributions, caches, cron, maintenance
+
+const NEW_CACHE: &str = "shop-cache.usw2.cache.amazonaws.com";
+
+#[test]
+fn the_php_fpm_unit_and_web_server_are_detected_per_distribution() {
+    for (units, expected) in [
+        (DEBIAN_UNITS, ["php8.2-fpm", "nginx"]),
+        (AMAZON_LINUX_UNITS, ["php-fpm", "httpd"]),
+    ] {
+        let server = Server::new();
+        write(&server.path("stub/units"), units, 0o644);
+        let output = server.run(&server.values("envfile", NEW_HOST, "")).unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let log = server.log();
+        for unit in expected {
+            assert!(
+                log.contains(&format!("systemctl reload-or-restart -- {unit}\n")),
+                "{unit} reloaded: {log}"
+            );
+        }
+        assert!(
+            stdout(&output).contains(&format!("services={}", expected.join(","))),
+            "only the enabled units: {}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn a_unit_reading_a_changed_environment_file_is_restarted_the_others_reloaded() {
+    let server = Server::new();
+    write(
+        &server.path("stub/envfiles/php8.2-fpm"),
+        &format!("{}\n", server.p("etc/shop.env")),
+        0o644,
+    );
+    let output = server.run(&server.values("envfile", NEW_HOST, "")).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("restarted=php8.2-fpm reloaded=nginx"),
+        "systemd re-reads EnvironmentFile= only on a restart: {}",
+        stdout(&output)
+    );
+    // Configured services that are not a web server or PHP-FPM are always restarted.
+    let server = Server::new();
+    let values = with(server.values("envfile", NEW_HOST, ""), "services", "shop-worker,nginx");
+    let output = server.run(&values).unwrap();
+    assert!(
+        stdout(&output).contains("restarted=shop-worker reloaded=nginx"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn magentos_cli_runs_as_the_owner_of_env_php_when_no_user_is_configured() {
+    let server = Server::new();
+    std::os::unix::fs::chown(server.path("magento/app/etc/env.php"), Some(33), Some(33)).unwrap();
+    let values = with(server.values("magento", NEW_HOST, ""), "webUser", "");
+    let output = server.run(&values).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let owner = nix_user_name(33);
+    assert!(
+        server
+            .log()
+            .contains(&format!("runuser -u {owner} -- ./bin/magento setup:config:set")),
+        "{}",
+        server.log()
+    );
+}
+
+/// The name of `uid` in this machine's passwd (www-data on Debian).
+fn nix_user_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.get(2) == Some(&uid.to_string().as_str())).then(|| fields[0].to_owned())
+        })
+        .expect("uid 33 has a name")
+}
+
+#[test]
+fn magentos_database_host_is_compared_exactly_not_found_anywhere_in_env_php() {
+    // The new database host already appears in env.php, as the Redis host: a text search for
+    // `'host' => '<new host>'` (the old check) would skip the repoint.
+    let server = Server::new();
+    let env_php = ENV_PHP.replace("shop-cache.use1.cache.amazonaws.com", NEW_HOST);
+    write(&server.path("magento/app/etc/env.php"), &env_php, 0o640);
+    let output = server.run(&server.values("magento", NEW_HOST, "")).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        server
+            .log()
+            .contains(&format!("setup:config:set --db-host={NEW_HOST} --no-interaction")),
+        "{}",
+        server.log()
+    );
+    let database = php_value(&server, "['db']['connection']['default']['host']");
+    assert_eq!(database, NEW_HOST);
+}
+
+/// One value of the fixture's env.php, read by PHP.
+fn php_value(server: &Server, path: &str) -> String {
+    let output = Command::new("php")
+        .arg("-r")
+        .arg(format!("$c = include getenv('F'); echo $c{path} ?? '(absent)';"))
+        .env("F", server.path("magento/app/etc/env.php"))
+        .output()
+        .expect("php (the PHP CLI) runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn magentos_redis_hosts_follow_the_region_where_redis_is_configured() {
+    let server = Server::new();
+    let values = with(server.values("magento", NEW_HOST, ""), "cacheHost", NEW_CACHE);
+    let output = server.run(&values).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = server.log();
+    assert!(
+        log.contains(&format!(
+            "setup:config:set --db-host={NEW_HOST} --session-save=redis --session-save-redis-host={NEW_CACHE} --cache-backend=redis --cache-backend-redis-server={NEW_CACHE} --no-interaction"
+        )),
+        "one setup:config:set, the page cache (not on Redis) left alone: {log}"
+    );
+    assert_eq!(php_value(&server, "['session']['redis']['host']"), NEW_CACHE);
+    assert_eq!(
+        php_value(&server, "['cache']['frontend']['default']['backend_options']['server']"),
+        NEW_CACHE
+    );
+    assert_eq!(
+        php_value(&server, "['cache']['frontend']['page_cache']['backend'] ?? null"),
+        "(absent)"
+    );
+    assert_eq!(
+        php_value(&server, "['session']['redis']['port']"),
+        "6379",
+        "other keys kept"
+    );
+    assert!(server
+        .read("etc/shop.env")
+        .contains(&format!("REDIS_HOST={NEW_CACHE}\n")));
+    assert!(stdout(&output).contains(&format!("cache={NEW_CACHE}")));
+
+    server.clear_log();
+    let again = server.run(&values).unwrap();
+    assert!(again.status.success());
+    assert!(!server.log().contains("magento "), "{}", server.log());
+    assert!(stdout(&again).contains("changed=none restarted=none reloaded=none"));
+}
+
+#[test]
+fn wordpress_and_env_files_get_the_regions_redis_host() {
+    let server = Server::new();
+    let values = with(server.values("wordpress", "", ""), "cacheHost", NEW_CACHE);
+    let output = server.run(&values).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let config = server.read("wordpress/wp-config.php");
+    assert!(
+        config.contains(&format!("define( 'WP_REDIS_HOST', '{NEW_CACHE}' );")),
+        "{config}"
+    );
+    assert!(config.contains("define( 'DB_HOST', 'old-db.us-east-1.rds.amazonaws.com' );"));
+    assert!(server
+        .read("etc/pool.d/www.conf")
+        .contains(&format!("env[REDIS_HOST] = {NEW_CACHE}\n")));
+    assert!(
+        stdout(&output).contains("changed=wordpress:WP_REDIS_HOST"),
+        "{}",
+        stdout(&output)
+    );
+    server.clear_log();
+    let again = server.run(&values).unwrap();
+    assert!(stdout(&again).contains("changed=none"), "{}", stdout(&again));
+    assert!(!server.log().contains("config set"), "{}", server.log());
+}
+
+#[test]
+fn magentos_cron_runs_only_on_servers_of_the_active_region() {
+    let server = Server::new();
+    let here = with(server.values("magento", NEW_HOST, ""), "serverRegion", "us-west-2");
+    let output = server.run(&here).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(server.read("stub/crontab").contains("#~ MAGENTO START"));
+    assert!(stdout(&output).contains("cron=on"), "{}", stdout(&output));
+    server.clear_log();
+    let again = server.run(&here).unwrap();
+    assert!(!server.log().contains("cron:install"), "idempotent: {}", server.log());
+    assert!(stdout(&again).contains("changed=none"), "{}", stdout(&again));
+
+    // The active region is another: this server's cron is removed, and stays removed.
+    let elsewhere = with(here, "region", "us-east-1");
+    let output = server.run(&elsewhere).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!server.read("stub/crontab").contains("MAGENTO"));
+    assert!(stdout(&output).contains("cron=off"));
+    server.clear_log();
+    server.run(&elsewhere).unwrap();
+    assert!(!server.log().contains("cron:remove"), "{}", server.log());
+}
+
+#[test]
+fn wordpress_cron_is_a_system_entry_in_the_active_region_with_wp_cron_disabled() {
+    let server = Server::new();
+    let here = with(server.values("wordpress", NEW_HOST, ""), "serverRegion", "us-west-2");
+    let output = server.run(&here).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(server
+        .read("wordpress/wp-config.php")
+        .contains("define( 'DISABLE_WP_CRON', true );"));
+    let entry = server.read("cron.d/shop-failover-wp-cron");
+    assert!(
+        entry.contains(&format!(
+            "* * * * * www-data {} cron event run --due-now --path={} --quiet",
+            server.p("bin/wp"),
+            server.p("wordpress")
+        )),
+        "{entry}"
+    );
+    assert_eq!(mode(&server.path("cron.d/shop-failover-wp-cron")), 0o644);
+    server.clear_log();
+    let again = server.run(&here).unwrap();
+    assert!(stdout(&again).contains("changed=none"), "{}", stdout(&again));
+
+    let elsewhere = with(here, "region", "us-east-1");
+    assert!(server.run(&elsewhere).unwrap().status.success());
+    assert!(!server.path("cron.d/shop-failover-wp-cron").exists());
+    assert!(server
+        .read("wordpress/wp-config.php")
+        .contains("define( 'DISABLE_WP_CRON', true );"));
+    let again = server.run(&elsewhere).unwrap();
+    assert!(stdout(&again).contains("changed=none cron") || stdout(&again).contains("changed=none "));
+}
+
+#[test]
+fn configured_cron_timers_are_enabled_in_the_active_region_and_disabled_elsewhere() {
+    let server = Server::new();
+    let here = with(
+        with(server.values("magento", NEW_HOST, ""), "serverRegion", "us-west-2"),
+        "cronTimers",
+        "magento-cron.timer",
+    );
+    assert!(server.run(&here).unwrap().status.success());
+    assert!(server.path("stub/timers/magento-cron.timer").exists());
+    assert!(!server.path("stub/crontab").exists(), "the timer, not the crontab");
+    server.clear_log();
+    server.run(&here).unwrap();
+    assert!(!server.log().contains("enable --now"), "{}", server.log());
+    let elsewhere = with(here, "region", "us-east-1");
+    assert!(server.run(&elsewhere).unwrap().status.success());
+    assert!(server.log().contains("systemctl disable --now -- magento-cron.timer"));
+    assert!(!server.path("stub/timers/magento-cron.timer").exists());
+}
+
+#[test]
+fn maintenance_mode_goes_on_and_off_for_each_profile() {
+    let server = Server::new();
+    let magento = with(server.values("magento", "", ""), "maintenance", "on");
+    assert!(server.run(&magento).unwrap().status.success());
+    assert!(server.path("magento/var/.maintenance.flag").exists());
+    server.clear_log();
+    let again = server.run(&magento).unwrap();
+    assert!(!server.log().contains("maintenance:enable"), "{}", server.log());
+    assert!(stdout(&again).contains("maintenance=on"));
+    assert!(server
+        .run(&with(magento, "maintenance", "off"))
+        .unwrap()
+        .status
+        .success());
+    assert!(!server.path("magento/var/.maintenance.flag").exists());
+
+    let wordpress = with(server.values("wordpress", "", ""), "maintenance", "on");
+    assert!(server.run(&wordpress).unwrap().status.success());
+    let flag = server.read("wordpress/.maintenance");
+    assert!(flag.starts_with("<?php $upgrading = 4102444800;"), "{flag}");
+    assert!(server
+        .run(&with(wordpress, "maintenance", "off"))
+        .unwrap()
+        .status
+        .success());
+    assert!(!server.path("wordpress/.maintenance").exists());
+
+    let envfile = with(
+        with(server.values("envfile", "", ""), "maintenance", "on"),
+        "maintenanceKey",
+        "MAINTENANCE_MODE",
+    );
+    assert!(server.run(&envfile).unwrap().status.success());
+    assert!(server.read("etc/shop.env").contains("MAINTENANCE_MODE=1\n"));
+    assert!(server
+        .run(&with(envfile, "maintenance", "off"))
+        .unwrap()
+        .status
+        .success());
+    assert!(server.read("etc/shop.env").contains("MAINTENANCE_MODE=0\n"));
+}
+
+#[test]
+fn maintenance_goes_on_before_the_repoint_and_off_only_after_the_services_came_back() {
+    let server = Server::new();
+    server.fail("nginx");
+    let off = with(server.values("magento", NEW_HOST, ""), "maintenance", "off");
+    server
+        .run(&with(server.values("magento", "", ""), "maintenance", "on"))
+        .unwrap();
+    assert!(server.path("magento/var/.maintenance.flag").exists());
+    let failed = server.run(&off).unwrap();
+    assert!(!failed.status.success());
+    assert!(
+        server.path("magento/var/.maintenance.flag").exists(),
+        "a server whose services did not come back stays in maintenance"
+    );
+    server.heal();
+    assert!(server.run(&off).unwrap().status.success());
+    assert!(!server.path("magento/var/.maintenance.flag").exists());
+}
+
+#[test]
+fn a_full_repoint_run_twice_changes_and_restarts_nothing_the_second_time() {
+    let server = Server::new();
+    for profile in ["magento", "wordpress", "envfile"] {
+        let values = [
+            ("serverRegion", "us-west-2"),
+            ("cacheHost", NEW_CACHE),
+            ("maintenance", "off"),
+            ("maintenanceKey", "MAINTENANCE_MODE"),
+        ]
+        .iter()
+        .fold(server.values(profile, NEW_HOST, "3307"), |v, (k, x)| with(v, k, x));
+        let first = server.run(&values).unwrap();
+        assert!(first.status.success(), "{profile}: {}", stderr(&first));
+        server.clear_log();
+        let second = server.run(&values).unwrap();
+        assert!(second.status.success(), "{profile}: {}", stderr(&second));
+        let log = server.log();
+        assert!(
+            !log.contains("restart --")
+                && !log.contains("reload")
+                && !log.contains(" set")
+                && !log.contains("crontab -\n"),
+            "{profile}: {log}"
+        );
+        assert!(
+            stdout(&second).contains("changed=none restarted=none reloaded=none"),
+            "{profile}: {}",
+            stdout(&second)
+        );
+    }
+}
+
+#[test]
+fn the_lock_wait_is_half_the_execution_timeout() {
+    let server = Server::new();
+    let values = with(server.values("envfile", NEW_HOST, ""), "executionTimeout", "20");
+    let mut holder = hold_lock(&server, "12");
+    let output = server.run(&values).unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(
+        stderr(&output).contains("after 10s"),
+        "waited half of 20 s: {}",
+        stderr(&output)
+    );
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 
-use crate::domain::{classify_invocation, CommandBatch, CommandSettings, InvocationStatus, ManagedNode};
+use crate::domain::{classify_invocation, CommandBatch, CommandSettings, InvocationStatus, ManagedNode, MAX_ERRORS};
 use crate::ports::{CommandRunner, NodeDirectory};
 use failover_core::error::AwsFailure;
 
@@ -71,8 +71,8 @@ impl CommandRunner for SsmCommands {
             .set_parameters(Some(parameters))
             .comment(&batch.comment)
             .max_concurrency(&settings.max_concurrency)
-            .max_errors(&settings.max_errors)
-            .timeout_seconds(settings.timeout_seconds)
+            .max_errors(MAX_ERRORS)
+            .timeout_seconds(settings.delivery_timeout_seconds)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk("SendCommand", &e))?;

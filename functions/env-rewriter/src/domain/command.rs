@@ -15,13 +15,19 @@ const COMMENT_TAIL_BYTES: usize = 40;
 pub struct CommandSettings {
     /// The custom Command document.
     pub document_name: String,
-    /// `MaxConcurrency`, e.g. `10` or `25%`.
+    /// `MaxConcurrency` of each command, e.g. `100%` or `10`.
     pub max_concurrency: String,
-    /// `MaxErrors`, e.g. `0` or `10%`.
-    pub max_errors: String,
-    /// Execution timeout per instance, seconds.
-    pub timeout_seconds: i32,
+    /// SendCommand's `TimeoutSeconds`: how long SSM tries to start the command on a server
+    /// (a server not started by then is `DeliveryTimedOut`).
+    pub delivery_timeout_seconds: i32,
+    /// The document's `executionTimeout`: how long the script may run on a server.
+    pub execution_timeout_seconds: i32,
 }
+
+/// `MaxErrors` of every command: SSM stops handing a command out once more invocations
+/// failed than this, so anything below 100% would leave later servers of a batch
+/// unattempted because an earlier one failed.
+pub const MAX_ERRORS: &str = "100%";
 
 /// One SendCommand request.
 #[derive(Debug, Clone, PartialEq, Eq)]

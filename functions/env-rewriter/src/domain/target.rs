@@ -18,6 +18,30 @@ pub struct RewriteTarget {
     pub db_host: Option<DbHost>,
     /// New database port, when known.
     pub db_port: Option<u16>,
+    /// Maintenance mode to switch to; `None` leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
+}
+
+/// Maintenance mode of the shop on the commanded servers: the fence and failback's write
+/// freeze turn it on, the end of a failback turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Maintenance {
+    /// The shop answers with its maintenance page and takes no orders.
+    On,
+    /// The shop serves.
+    Off,
+}
+
+impl Maintenance {
+    /// The document's `maintenance` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
 }
 
 impl RewriteTarget {
@@ -46,6 +70,7 @@ impl RewriteTarget {
             region,
             db_host,
             db_port,
+            maintenance: None,
         })
     }
 }

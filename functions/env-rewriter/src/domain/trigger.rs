@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::db_host::DbHost;
+use super::target::Maintenance;
 use failover_core::alarm::AlarmTransition;
 use failover_core::parameter_change::{ParameterChange, PARAMETER_STORE_CHANGE};
 use failover_core::Region;
@@ -29,6 +30,10 @@ pub enum RewriteTrigger {
         db_host: Option<DbHost>,
         /// Database port, if it changes.
         db_port: Option<u16>,
+        /// Maintenance mode to switch to, if any.
+        maintenance: Option<Maintenance>,
+        /// Whose servers: APP_REGION's (`None`) or FENCE_REGION's, the other fleet.
+        fleet_region: Option<Region>,
         /// How the rewrite is carried out and answered.
         mode: RewriteMode,
     },
@@ -40,7 +45,7 @@ pub enum RewriteTrigger {
 pub struct RewriteMode {
     /// Only report what would be done.
     pub dry_run: bool,
-    /// Answer a partial repoint with its report (status `partial-failure`) instead of a
+    /// Answer a partial repoint with its report (status `partial`) instead of a
     /// retryable error: the region-switch plan applies its own repoint failure policy.
     pub report_partial: bool,
     /// Send the commands and answer at once (status `sent`): the plan collects the
@@ -62,6 +67,10 @@ struct ManualRequest {
     #[serde(default)]
     db_port: Option<u16>,
     #[serde(default)]
+    maintenance: Option<Maintenance>,
+    #[serde(default)]
+    fleet_region: Option<String>,
+    #[serde(default)]
     dry_run: bool,
     #[serde(default)]
     report_partial: bool,
@@ -80,7 +89,8 @@ impl RewriteTrigger {
     }
 
     /// Recognises the event: a Parameter Store Change, an alarm transition (EventBridge or
-    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "dryRun"?, "reportPartial"?, "sendOnly"?}` request.
+    /// direct), or a manual `{"region", "dbHost"?, "dbPort"?, "maintenance"?, "fleetRegion"?,
+    /// "dryRun"?, "reportPartial"?, "sendOnly"?}` request.
     pub fn from_value(value: Value) -> Result<Self, TriggerError> {
         let detail_type = value.get("detail-type").and_then(Value::as_str).map(str::to_owned);
         match detail_type.as_deref() {
@@ -118,10 +128,18 @@ impl RewriteTrigger {
         if request.db_port == Some(0) {
             return Err(TriggerError("manual request dbPort: 0 is not a port number".into()));
         }
+        let fleet_region = request
+            .fleet_region
+            .as_deref()
+            .map(Region::new)
+            .transpose()
+            .map_err(|e| TriggerError(format!("manual request fleetRegion: {e}")))?;
         Ok(Self::Manual {
             region,
             db_host,
             db_port: request.db_port,
+            maintenance: request.maintenance,
+            fleet_region,
             mode: RewriteMode {
                 dry_run: request.dry_run,
                 report_partial: request.report_partial,
@@ -165,6 +183,8 @@ mod tests {
                 region: Region::new("us-east-1").unwrap(),
                 db_host: Some(DbHost::new("db.example").unwrap()),
                 db_port: None,
+                maintenance: None,
+                fleet_region: None,
                 mode: RewriteMode {
                     dry_run: true,
                     ..RewriteMode::default()
@@ -188,10 +208,38 @@ mod tests {
             (json!({"region": "us-east-1", "dbPort": 0}), "dbPort"),
             (json!({"region": "us-east-1", "dbhost": "x"}), "unknown field `dbhost`"),
             (json!({"region": 7}), "manual request"),
+            (
+                json!({"region": "us-east-1", "maintenance": "maybe"}),
+                "unknown variant `maybe`",
+            ),
+            (
+                json!({"region": "us-east-1", "fleetRegion": "east"}),
+                "manual request fleetRegion",
+            ),
         ] {
             let err = RewriteTrigger::from_value(bad.clone()).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_fence_request_names_the_other_fleet_and_maintenance() {
+        let fence = RewriteTrigger::from_value(
+            json!({"region": "us-west-2", "fleetRegion": "us-east-1", "maintenance": "on", "sendOnly": true}),
+        )
+        .unwrap();
+        let RewriteTrigger::Manual {
+            maintenance,
+            fleet_region,
+            mode,
+            ..
+        } = fence
+        else {
+            panic!("{fence:?}");
+        };
+        assert_eq!(maintenance, Some(Maintenance::On));
+        assert_eq!(fleet_region, Some(Region::new("us-east-1").unwrap()));
+        assert!(mode.send_only);
     }
 
     #[test]
