@@ -131,7 +131,7 @@ async fn more_than_fifty_tagged_servers_are_found_across_pages_and_commanded_in_
             .contains("'host' => 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
         assert!(node::read(root, node::ENV_FILE).contains("AWS_REGION=us-west-2"));
         assert!(
-            node::calls(root).contains("systemctl restart -- nginx"),
+            node::calls(root).contains("systemctl reload-or-restart -- nginx"),
             "{}",
             node::calls(root)
         );
@@ -197,8 +197,86 @@ async fn a_published_active_region_repoints_with_the_published_database() {
     assert_eq!(report.status, Status::Success);
 }
 
+/// Issue 17's fleet: 60 servers, 2 with their agent offline, 1 whose web server fails.
+/// Every other server is repointed (its files really rewritten); the three are reported
+/// by name, counted in the alarm's metric, and the run is `partial`, never success.
 #[tokio::test]
-async fn a_server_the_agent_could_not_repoint_fails_the_run_and_is_named() {
+async fn one_bad_server_blocks_nobody_and_unreachable_ones_are_not_repointed() {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let environment = unique_name("production");
+    let servers = ec2::launch_app_servers(&b, "WooCommerce", &environment, 60).await;
+    let roots = ec2::manage(emu, "WooCommerce", &servers);
+    let (offline, failing) = (&servers[..2], &servers[2]);
+    node::fail_restart(&roots[2], "nginx");
+    for id in offline {
+        emu.set_node_offline(id, true);
+    }
+    let document = register_document().await;
+    let rewriter = rewriter(&environment, &document, "/shop/failover").await;
+
+    let started = std::time::Instant::now();
+    let event = serde_json::json!({
+        "region": "us-west-2",
+        "dbHost": "shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com",
+        "reportPartial": true,
+    });
+    let report = rewriter
+        .handle(event, Deadline::after(Duration::from_secs(120)))
+        .await
+        .expect("reportPartial answers a partial repoint with the report");
+    let elapsed = started.elapsed();
+    for id in offline {
+        emu.set_node_offline(id, false);
+    }
+
+    let sent = rewriter_sent(&rewriter);
+    let commanded: BTreeSet<String> = sent.iter().flat_map(|b| b.instance_ids.clone()).collect();
+    assert_eq!(commanded.len(), 58, "every reachable server is commanded");
+    assert!(offline.iter().all(|id| !commanded.contains(id)));
+    assert_eq!(report.status, Status::Partial, "{report:?}");
+    assert_eq!(report.instances.len(), 60, "every matching server is reported");
+    let result = |id: &str| &report.instances.iter().find(|i| i.instance_id == id).unwrap().result;
+    for id in offline {
+        assert!(
+            matches!(result(id), InstanceResult::Undeliverable { detail } if detail.contains("ConnectionLost")),
+            "{:?}",
+            result(id)
+        );
+    }
+    assert!(
+        matches!(result(failing), InstanceResult::Failed { stderr } if stderr.contains("reload-or-restart nginx failed")),
+        "{:?}",
+        result(failing)
+    );
+    let repointed: Vec<_> = servers[3..].iter().filter(|id| result(id).is_success()).collect();
+    assert_eq!(repointed.len(), 57, "the failing server stopped nobody");
+    let metrics = report.metric_line().render(0);
+    assert_eq!(metrics["InstancesNotRepointed"], 3.0, "{metrics}");
+    assert_eq!(metrics["InstancesUndeliverable"], 2.0, "{metrics}");
+    assert_eq!(metrics["InstancesSucceeded"], 57.0, "{metrics}");
+    for root in &roots[3..] {
+        assert!(node::read(root, "/var/www/html/wp-config.php")
+            .contains("'DB_HOST', 'shop-db-replica.c9akciq32.us-west-2.rds.amazonaws.com'"));
+        assert!(node::read(root, node::ENV_FILE).contains("AWS_REGION=us-west-2"));
+    }
+    for root in &roots[..2] {
+        assert_eq!(node::calls(root), "", "nothing ran on an offline node");
+        assert!(node::read(root, "/var/www/html/wp-config.php").contains(node::OLD_DB_HOST));
+    }
+    println!(
+        "fleet of 60: {} SendCommand calls, {} repointed, {} not repointed ({} undeliverable), {:.1} s",
+        sent.len(),
+        repointed.len(),
+        metrics["InstancesNotRepointed"],
+        metrics["InstancesUndeliverable"],
+        elapsed.as_secs_f64()
+    );
+}
+
+/// Without reportPartial a partial repoint is an error naming each server not repointed.
+#[tokio::test]
+async fn without_report_partial_the_servers_not_repointed_are_named_in_the_error() {
     let emu = Emulator::shared();
     let b = emu.clients(SECONDARY).await;
     let environment = unique_name("production");
@@ -215,18 +293,17 @@ async fn a_server_the_agent_could_not_repoint_fails_the_run_and_is_named() {
         .handle(event, Deadline::after(Duration::from_secs(60)))
         .await
         .expect_err("a server was not repointed");
+    emu.set_node_offline(&servers[2], false);
 
-    // The offline node is skipped at discovery (ConnectionLost), not commanded; the one whose
-    // restart failed is commanded, fails, and is named with the script's stderr.
     assert_eq!(error.class(), failover_core::ErrorClass::Retryable, "{error}");
     let message = error.to_string();
-    assert!(message.contains("1 of 2 servers were not repointed"), "{message}");
+    assert!(message.contains("2 of 3 servers were not repointed"), "{message}");
     assert!(
-        message.contains(&servers[1]) && message.contains("systemctl restart nginx failed"),
+        message.contains(&servers[1]) && message.contains("reload-or-restart nginx failed"),
         "{message}"
     );
+    assert!(message.contains(&servers[2]) && message.contains("undeliverable"), "{message}");
     assert!(!message.contains(&servers[0]), "{message}");
     assert_eq!(node::calls(&roots[2]), "", "nothing ran on the offline node");
     assert!(node::read(&roots[0], "/var/www/html/wp-config.php").contains("shop-db-replica"));
-    emu.set_node_offline(&servers[2], false);
 }

@@ -118,7 +118,7 @@ async fn the_agent_runs_the_repoint_document_inside_each_nodes_own_tree() {
         assert!(done
             .standard_output_content()
             .unwrap_or_default()
-            .contains("restarted=php-fpm nginx"));
+            .contains("restarted=none reloaded=php-fpm nginx"));
         assert!(node::read(root, "/var/www/magento/app/etc/env.php").contains(&format!("'host' => '{NEW_DB}'")));
         let env = node::read(root, node::ENV_FILE);
         assert!(
@@ -129,8 +129,8 @@ async fn the_agent_runs_the_repoint_document_inside_each_nodes_own_tree() {
         for expected in [
             "setup:config:set",
             "cache:flush",
-            "systemctl restart -- php-fpm",
-            "systemctl restart -- nginx",
+            "systemctl reload-or-restart -- php-fpm",
+            "systemctl reload-or-restart -- nginx",
         ] {
             assert!(calls.contains(expected), "{expected} in {calls}");
         }
@@ -211,7 +211,7 @@ async fn an_offline_node_is_undeliverable_and_a_failing_restart_fails_with_its_s
         failing
             .standard_error_content()
             .unwrap_or_default()
-            .contains("systemctl restart nginx failed"),
+            .contains("systemctl reload-or-restart nginx failed"),
         "{:?}",
         failing.standard_error_content()
     );

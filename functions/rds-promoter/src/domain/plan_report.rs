@@ -135,7 +135,7 @@ pub struct FenceStepResult {
 /// The Repoint (or CollectRepoint) step's result.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RepointStepResult {
-    /// `success`, `partial-failure` (or `sent` while commands run).
+    /// `success`, `partial` (or `sent` while commands run).
     pub status: String,
     /// env-rewriter's report.
     #[serde(default)]
@@ -351,7 +351,7 @@ mod tests {
                 "replication": {"state": "done", "how": "disabled 1 mapping", "atMs": 5},
                 "updatedAtMs": 5}},
             "published": {"activeRegion": "us-west-2"},
-            "repoint": {"status": "partial-failure", "report": {"instances": [
+            "repoint": {"status": "partial", "report": {"instances": [
                 {"instanceId": "i-1", "result": "success"},
                 {"instanceId": "i-2", "result": "failed", "stderr": "restart failed"}]}}
         }));
