@@ -33,8 +33,8 @@ fail() {
 }
 
 # The document's parameters, from the environment SSM sets (interpolationType ENV_VAR).
-for name in SSM_appProfile SSM_region SSM_serverRegion SSM_dbHost SSM_dbPort SSM_cacheHost SSM_appRoot \
-  SSM_webUser SSM_envFile SSM_regionKeys SSM_dbHostKey SSM_cacheHostKey SSM_fpmPoolFiles SSM_services \
+for name in SSM_appProfile SSM_region SSM_serverRegion SSM_dbHost SSM_dbPort SSM_cacheHost SSM_cacheHosts \
+  SSM_appRoot SSM_webUser SSM_envFile SSM_regionKeys SSM_dbHostKey SSM_cacheHostKey SSM_fpmPoolFiles SSM_services \
   SSM_cronTimers SSM_maintenance SSM_maintenanceKey SSM_executionTimeout; do
   [[ -n ${!name+set} ]] || fail "$name is not set: this script runs as the repoint SSM document, whose parameters SSM Agent 3.3 or later passes as SSM_<parameter> variables"
 done
@@ -44,6 +44,7 @@ SERVER_REGION=$SSM_serverRegion
 DB_HOST=$SSM_dbHost
 DB_PORT=$SSM_dbPort
 CACHE_HOST=$SSM_cacheHost
+CACHE_HOSTS=$SSM_cacheHosts
 APP_ROOT=$SSM_appRoot
 WEB_USER=$SSM_webUser
 ENV_FILE=$SSM_envFile
@@ -71,6 +72,7 @@ check dbHost "$DB_HOST" '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z
 check dbPort "$DB_PORT" '^([0-9]{1,5})?$'
 check cacheHost "$CACHE_HOST" '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)?$'
 (( ${#CACHE_HOST} <= 253 )) || fail "invalid cacheHost: longer than 253 characters"
+check cacheHosts "$CACHE_HOSTS" '^([a-z]+(-[a-z]+){1,3}-[0-9]{1,2}=[A-Za-z0-9.-]{1,253}(,[a-z]+(-[a-z]+){1,3}-[0-9]{1,2}=[A-Za-z0-9.-]{1,253})*)?$'
 check appRoot "$APP_ROOT" '^/[A-Za-z0-9._/-]{0,200}$'
 check webUser "$WEB_USER" '^([a-z_][a-z0-9_-]{0,31})?$'
 check envFile "$ENV_FILE" '^(/[A-Za-z0-9._/-]{1,200})?$'
@@ -87,6 +89,16 @@ for path in "$APP_ROOT" "$ENV_FILE" "$FPM_POOL_FILES"; do
   [[ $path != *..* ]] || fail "paths must not contain '..': $path"
 done
 [[ $PROFILE != envfile || -n $ENV_FILE ]] || fail "the envfile profile needs envFile"
+# cacheHosts (region=host, as the convergence associations pass it, which cannot look a
+# region up) names the host of the active region when cacheHost does not.
+if [[ -z $CACHE_HOST && -n $CACHE_HOSTS ]]; then
+  IFS=',' read -ra cache_entries <<< "$CACHE_HOSTS"
+  for entry in ${cache_entries[@]+"${cache_entries[@]}"}; do
+    [[ ${entry%%=*} == "$REGION" ]] && CACHE_HOST=${entry#*=}
+  done
+  [[ -n $CACHE_HOST ]] || fail "cacheHosts names no cache host for the active region $REGION: $CACHE_HOSTS"
+  check cacheHosts "$CACHE_HOST" '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$'
+fi
 
 # What the script owns on the server: the lock and the restart-pending marker; and where the
 # WordPress cron entry goes. The REPOINT_* variables exist for tests; SSM sets none of them.

@@ -1,7 +1,7 @@
 //! Step "collect" of the region-switch plan's repoint loop: one look at each command a
 //! `sendOnly` run sent, so the plan (a Wait state), not one invocation, waits for slow
 //! servers. The report goes back and forth until no command is pending or the wait budget
-//! (MAX_WAIT_SECONDS since SendCommand) is spent.
+//! (RESULT_WAIT_SECONDS since SendCommand) is spent.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -305,10 +305,10 @@ impl RewriterConfig {
         // A server may start at the end of the delivery window and then run its full
         // execution timeout; waiting less would call a run timed-out that may still succeed.
         let least_wait = delivery_timeout + execution_timeout;
-        let max_wait = env.seconds("MAX_WAIT_SECONDS", least_wait + Duration::from_secs(30), 1..=3_600)?;
+        let max_wait = env.seconds("RESULT_WAIT_SECONDS", least_wait + Duration::from_secs(30), 1..=3_600)?;
         if max_wait < least_wait {
             return Err(ConfigError::invalid(
-                "MAX_WAIT_SECONDS",
+                "RESULT_WAIT_SECONDS",
                 &max_wait.as_secs().to_string(),
                 format!(
                     "at least DELIVERY_TIMEOUT_SECONDS + EXECUTION_TIMEOUT_SECONDS = {} s, so no server still allowed to run is reported timed-out",
@@ -465,7 +465,7 @@ mod tests {
             ),
             ("MAX_CONCURRENCY", "all", "MAX_CONCURRENCY"),
             (
-                "MAX_WAIT_SECONDS",
+                "RESULT_WAIT_SECONDS",
                 "300",
                 "at least DELIVERY_TIMEOUT_SECONDS + EXECUTION_TIMEOUT_SECONDS = 420 s",
             ),

@@ -67,6 +67,7 @@ fn description(name: &str) -> &'static str {
         "dbHost" => "The new database host; empty leaves the database setting alone.",
         "dbPort" => "The new database port; empty or 3306 keeps the default.",
         "cacheHost" => "The Redis/ElastiCache host of the active region; empty leaves the cache settings alone.",
+        "cacheHosts" => "region=host pairs (comma-separated): the cache host of the active region when cacheHost is empty (for State Manager, which cannot look it up).",
         "appRoot" => "Magento or WordPress root directory.",
         "webUser" => "User the app's CLI runs as; empty: the owner of app/etc/env.php or wp-config.php.",
         "envFile" => "KEY=VALUE file to rewrite; empty for none.",
@@ -91,6 +92,7 @@ fn optional(name: &str) -> bool {
             | "dbHost"
             | "dbPort"
             | "cacheHost"
+            | "cacheHosts"
             | "webUser"
             | "envFile"
             | "regionKeys"
@@ -323,6 +325,7 @@ mod tests {
                 "dbHost",
                 "dbPort",
                 "cacheHost",
+                "cacheHosts",
                 "appRoot",
                 "webUser",
                 "envFile",

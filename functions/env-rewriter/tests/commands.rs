@@ -541,7 +541,7 @@ async fn a_collect_past_its_wait_budget_times_the_rest_out_and_bad_reports_are_r
     let mut request = manual();
     request["sendOnly"] = json!(true);
     let mut sent = run(&rewriter, request).await.unwrap();
-    // Sent longer ago than MAX_WAIT_SECONDS (default 450 s).
+    // Sent longer ago than RESULT_WAIT_SECONDS (default 450 s).
     sent.sent_at_ms = sent.sent_at_ms.map(|ms| ms - 800_000);
 
     let late = run(&rewriter, json!({"collect": sent.clone()})).await.unwrap();

@@ -149,6 +149,7 @@ impl Server {
             ("dbHost".into(), db_host.into()),
             ("dbPort".into(), db_port.into()),
             ("cacheHost".into(), "".into()),
+            ("cacheHosts".into(), "".into()),
             ("appRoot".into(), root),
             ("webUser".into(), "www-data".into()),
             ("envFile".into(), self.p("etc/shop.env")),
@@ -597,12 +598,13 @@ fn hostile() -> impl Strategy<Value = String> {
 
 /// The parameters the property test puts hostile values in: every value the function
 /// computes or takes from configuration (the paths are covered by the test below).
-const HOSTILE_TARGETS: [&str; 12] = [
+const HOSTILE_TARGETS: [&str; 13] = [
     "region",
     "serverRegion",
     "dbHost",
     "dbPort",
     "cacheHost",
+    "cacheHosts",
     "webUser",
     "cacheHostKey",
     "services",
@@ -956,6 +958,43 @@ fn wordpress_and_env_files_get_the_regions_redis_host() {
     let again = server.run(&values).unwrap();
     assert!(stdout(&again).contains("changed=none"), "{}", stdout(&again));
     assert!(!server.log().contains("config set"), "{}", server.log());
+}
+
+/// State Manager passes every region's host (it cannot look the active one up); the script
+/// picks the active region's, and refuses a list that names none for it.
+#[test]
+fn the_cache_host_of_the_active_region_is_picked_from_cache_hosts() {
+    let server = Server::new();
+    let pairs = format!("us-east-1=old-cache.example.internal,us-west-2={NEW_CACHE}");
+    let output = server
+        .run(&with(server.values("envfile", "", ""), "cacheHosts", &pairs))
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(server
+        .read("etc/shop.env")
+        .contains(&format!("REDIS_HOST={NEW_CACHE}\n")));
+    assert!(
+        stdout(&output).contains(&format!("cache={NEW_CACHE}")),
+        "{}",
+        stdout(&output)
+    );
+
+    let other = Server::new();
+    let missing = with(
+        other.values("envfile", "", ""),
+        "cacheHosts",
+        "eu-west-1=cache.example.internal",
+    );
+    let refused = other.run(&missing).unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("names no cache host for the active region us-west-2"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!other.read("etc/shop.env").contains("REDIS_HOST"), "nothing half-done");
+    let bad = with(other.values("envfile", "", ""), "cacheHosts", "us-west-2=a..b");
+    assert!(stderr(&other.run(&bad).unwrap()).contains("invalid cacheHosts"));
 }
 
 #[test]

@@ -302,7 +302,10 @@ async fn without_report_partial_the_servers_not_repointed_are_named_in_the_error
         message.contains(&servers[1]) && message.contains("reload-or-restart nginx failed"),
         "{message}"
     );
-    assert!(message.contains(&servers[2]) && message.contains("undeliverable"), "{message}");
+    assert!(
+        message.contains(&servers[2]) && message.contains("undeliverable"),
+        "{message}"
+    );
     assert!(!message.contains(&servers[0]), "{message}");
     assert_eq!(node::calls(&roots[2]), "", "nothing ran on the offline node");
     assert!(node::read(&roots[0], "/var/www/html/wp-config.php").contains("shop-db-replica"));

@@ -46,6 +46,7 @@ fn template(stack_name: &str, repoint_failures: &str) -> String {
                     "DefinitionSubstitutions": {
                         "RdsPromoterFunctionArn": {"Fn::GetAtt": ["RdsPromoter", "Arn"]},
                         "EnvRewriterFunctionArn": {"Fn::GetAtt": ["EnvRewriter", "Arn"]},
+                        "PrimaryRegion": PRIMARY,
                         "NotificationTopicArn": {"Ref": "Topic"},
                         "RepointFailurePolicy": repoint_failures
                     }
@@ -121,6 +122,11 @@ struct Options<'a> {
     extra: &'a [(&'a str, &'a str)],
     /// The plan's RepointFailurePolicy (default continue).
     repoint_failures: Option<&'a str>,
+    /// Only the primary region's database and Lambda APIs are taken away (default: the
+    /// whole region): its app servers' SSM and EC2 still answer.
+    primary_fleet_answers: bool,
+    /// Magento servers of the shop in the primary region (the fence fleet).
+    primary_fleet: usize,
 }
 
 /// One shop ready for a switch: the MariaDB pair, two managed Magento servers, the state
@@ -131,6 +137,7 @@ struct Switch {
     pair: rds::ReplicaPair,
     servers: Vec<String>,
     roots: Vec<std::path::PathBuf>,
+    primary_roots: Vec<std::path::PathBuf>,
     sfn: aws_sdk_sfn::Client,
     sqs: aws_sdk_sqs::Client,
     plan: String,
@@ -160,6 +167,9 @@ impl Switch {
         let roots = ec2::manage(emu, "Magento", &servers);
         let document = format!("{name}-repoint");
         ssm::create_command_document(&b, &document, &ssm::repoint_document()).await;
+        ssm::create_command_document(&a, &document, &ssm::repoint_document()).await;
+        let primary_servers = ec2::launch_app_servers(&a, "Magento", &environment, options.primary_fleet).await;
+        let primary_roots = ec2::manage(emu, "Magento", &primary_servers);
         let replicator = format!("{name}-stream-replicator");
         let primary_config = sdk_config(&Region::new(PRIMARY).unwrap(), ClientTimeouts::default()).await;
         stack::deploy(
@@ -169,7 +179,13 @@ impl Switch {
         )
         .await;
         let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 31).unwrap();
-        proxy.fail_region(PRIMARY, Some(Fault::Drop));
+        if options.primary_fleet_answers {
+            for service in ["rds", "lambda", "monitoring"] {
+                proxy.fail_service(PRIMARY, service, Some(Fault::Drop));
+            }
+        } else {
+            proxy.fail_region(PRIMARY, Some(Fault::Drop));
+        }
         let prefix = format!("/{name}/failover");
         let env: Vec<(String, String)> = emu
             .env()
@@ -188,6 +204,7 @@ impl Switch {
                     ("POLL_INITIAL_MS", "200"),
                     ("POLL_MAX_MS", "1000"),
                     ("APP_REGION", SECONDARY),
+                    ("FENCE_REGION", PRIMARY),
                     ("ENVIRONMENT", environment.as_str()),
                     ("DOCUMENT_NAME", document.as_str()),
                     ("ENV_FILE", node::ENV_FILE),
@@ -213,6 +230,7 @@ impl Switch {
             pair,
             servers,
             roots,
+            primary_roots,
             sfn: aws_sdk_sfn::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             plan: outputs["Plan"].clone(),
@@ -408,7 +426,7 @@ async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_histo
         "the plan collected the repoint in its own loop: {tasks:?}"
     );
     assert_eq!(tasks[..2], ["Promote", "NotifyStart"], "{tasks:?}");
-    let expected: Vec<&str> = ["Fence", "Publish", "Repoint"]
+    let expected: Vec<&str> = ["Fence", "Publish", "FenceFleet", "Repoint"]
         .into_iter()
         .chain(std::iter::repeat_n("CollectRepoint", collects))
         .chain(["Report", "NotifyEnd"])
@@ -444,6 +462,13 @@ async fn the_plan_promotes_once_repoints_every_server_and_reports_from_its_histo
     );
     assert!(
         pending.contains("fence of the forward stream replicator pending"),
+        "{pending}"
+    );
+    // Nor did its app servers' SSM: their fence (maintenance on, cron off) is reported
+    // as not done, with the error, and the switch went on.
+    assert!(report["fenceFleet"]["Error"].is_string(), "{report}");
+    assert!(
+        pending.contains("the primary region's app servers were not fenced"),
         "{pending}"
     );
     assert_eq!(switch.mapping_states().await, ["Enabled"]);
@@ -667,6 +692,54 @@ async fn a_server_that_fails_is_reported_and_the_repoint_failure_policy_is_honou
     let problems = go_on.switch_problems().await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].starts_with(&go_on.servers[1]), "{problems:?}");
+}
+
+/// The plan's fence of the primary region's app servers, when their SSM answers (the
+/// database there does not): each is
+/// put in maintenance with its cron removed and pointed at the promoted database, so none
+/// can take orders or run cron beside the new region.
+#[tokio::test]
+async fn the_primary_regions_servers_are_put_in_maintenance_with_their_cron_off() {
+    let switch = Switch::set_up(Options {
+        primary_fleet_answers: true,
+        primary_fleet: 2,
+        ..Options::default()
+    })
+    .await;
+    for root in &switch.primary_roots {
+        node::write_crontab(
+            root,
+            "#~ MAGENTO START x\n* * * * * php bin/magento cron:run\n#~ MAGENTO END x\n",
+        );
+    }
+
+    let report = switch.succeeded(&switch.run().await);
+
+    assert_eq!(report["outcome"], "switched", "{report}");
+    assert_eq!(report["fenceFleet"]["status"], "sent", "{report}");
+    assert_eq!(report["fenceFleet"]["report"]["fleetRegion"], PRIMARY, "{report}");
+    // The plan does not wait for the fence; its commands finish within seconds.
+    for root in &switch.primary_roots {
+        let flag = node::inside(root, "/var/www/magento/var/.maintenance.flag");
+        let started = std::time::Instant::now();
+        let fenced = || flag.exists() && !node::crontab(root).contains("MAGENTO START");
+        while !fenced() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} not fenced: {}",
+                root.display(),
+                node::calls(root)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let env = node::read(root, "/var/www/magento/app/etc/env.php");
+        assert!(!env.contains(node::OLD_DB_HOST), "{env}");
+    }
+    // The active region's servers are not in maintenance and run the cron.
+    for root in &switch.roots {
+        assert!(!node::inside(root, "/var/www/magento/var/.maintenance.flag").exists());
+        assert!(node::crontab(root).contains("MAGENTO START"), "{}", node::calls(root));
+    }
 }
 
 #[tokio::test]

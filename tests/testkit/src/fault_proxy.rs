@@ -214,6 +214,12 @@ impl FaultProxy {
         }
     }
 
+    /// Fails every request signed for `service` (the SigV4 name: `rds`, `lambda`, `ssm`…)
+    /// in `region` with `fault`, or back to the plan with `None`: a partial outage.
+    pub fn fail_service(&self, region: &str, service: &str, fault: Option<Fault>) {
+        self.fail_region(&format!("{region}/{service}"), fault);
+    }
+
     /// What the proxy did so far.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.shared.counters;
@@ -288,8 +294,8 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
     client.set_write_timeout(Some(IO_TIMEOUT))?;
     let request = read_request(&mut client)?;
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let region = request.header("authorization").and_then(signing_region);
-    match decide(shared, region.as_deref()) {
+    let scope = request.header("authorization").and_then(signing_scope);
+    match decide(shared, scope.as_ref().map(|(r, s)| (r.as_str(), s.as_str()))) {
         Decision::Forward => {
             let response = forward(shared, &request)?;
             shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -318,13 +324,19 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
     client.shutdown(Shutdown::Both)
 }
 
-fn decide(shared: &Shared, region: Option<&str>) -> Decision {
+fn decide(shared: &Shared, scope: Option<(&str, &str)>) -> Decision {
     let Ok(mut control) = shared.control.lock() else {
         return Decision::ServerError;
     };
-    let outage = control
-        .everything
-        .or_else(|| region.and_then(|r| control.regions.get(r).copied()));
+    let outage = control.everything.or_else(|| {
+        scope.and_then(|(region, service)| {
+            control
+                .regions
+                .get(&format!("{region}/{service}"))
+                .or_else(|| control.regions.get(region))
+                .copied()
+        })
+    });
     // Draw even during an outage, so the sequence after it does not depend on its length.
     let draw = control.rng.f64();
     let drop_after = control.rng.bool();
@@ -352,11 +364,18 @@ fn decide(shared: &Shared, region: Option<&str>) -> Decision {
 
 /// The region of a SigV4 `Authorization` header: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
 pub fn signing_region(authorization: &str) -> Option<String> {
+    signing_scope(authorization).map(|(region, _)| region)
+}
+
+/// The region and service of a SigV4 `Authorization` header's credential scope.
+pub fn signing_scope(authorization: &str) -> Option<(String, String)> {
     let scope = authorization.split("Credential=").nth(1)?;
     let scope = scope.split([',', ' ']).next()?;
     let parts: Vec<&str> = scope.split('/').collect();
     match parts.as_slice() {
-        [_, _, region, _, "aws4_request"] if !region.is_empty() => Some((*region).to_owned()),
+        [_, _, region, service, "aws4_request"] if !region.is_empty() => {
+            Some(((*region).to_owned(), (*service).to_owned()))
+        }
         _ => None,
     }
 }
@@ -652,6 +671,10 @@ mod tests {
     #[test]
     fn the_signing_region_is_read_from_the_credential_scope() {
         assert_eq!(signing_region(&auth("eu-west-1")).as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            signing_scope(&auth("eu-west-1")),
+            Some(("eu-west-1".to_owned(), "dynamodb".to_owned()))
+        );
         assert_eq!(signing_region("Bearer x"), None);
         assert_eq!(signing_region("AWS4-HMAC-SHA256 Credential=a/b/c"), None);
     }

@@ -104,6 +104,10 @@ pub struct PlanState {
     /// Publish's result.
     #[serde(default)]
     pub published: Option<Value>,
+    /// FenceFleet's result: env-rewriter's `sent` report for the primary region's servers,
+    /// or the error its Catch recorded (`Error`, `Cause`).
+    #[serde(default)]
+    pub fence_fleet: Option<Value>,
     /// Repoint's result: env-rewriter's status and per-server results.
     #[serde(default)]
     pub repoint: Option<RepointStepResult>,
@@ -182,6 +186,10 @@ pub struct PlanReport {
     /// The fence record as the Fence step left it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fence: Option<FenceRecord>,
+    /// The primary region's app servers: what the fence sent them (maintenance on, cron
+    /// off), or why it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fence_fleet: Option<Value>,
     /// Every server's repoint result.
     pub instances: Vec<Value>,
     /// Servers not repointed: the convergence association applies the published values to
@@ -244,6 +252,7 @@ pub fn plan_report(
             .and_then(|v| serde_json::from_value(v.clone()).ok()),
         published: state.published.clone(),
         fence,
+        fence_fleet: state.fence_fleet.clone(),
         instances: state
             .repoint
             .as_ref()
@@ -278,6 +287,9 @@ fn pending(report: &PlanReport) -> Vec<String> {
             }
         }
     }
+    if let Some(fleet) = &report.fence_fleet {
+        pending.extend(fence_fleet_pending(fleet));
+    }
     if report.instances.is_empty() && report.promotion.is_some() && report.failed_at.is_none() {
         pending.push(
             "no running server was found to repoint: the convergence associations repoint servers that start later"
@@ -301,6 +313,40 @@ fn pending(report: &PlanReport) -> Vec<String> {
         pending.push(format!("the switch stopped in {at}: see failure"));
     }
     pending
+}
+
+/// What the fence of the primary region's servers left undone: all of it when the region
+/// did not answer, or the servers it could not command.
+fn fence_fleet_pending(fleet: &Value) -> Option<String> {
+    const THEN: &str = "until they are fenced (maintenance on, cron off) they may take orders or run cron beside the active region if customers reach them; failback fences them before it switches back";
+    if let Some(error) = fleet.get("Error").and_then(Value::as_str) {
+        let cause: String = fleet
+            .get("Cause")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        return Some(format!(
+            "the primary region's app servers were not fenced ({error}: {cause}); {THEN}"
+        ));
+    }
+    let report = fleet.get("report")?;
+    let not_commanded: Vec<&str> = report
+        .get("instances")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("result").and_then(Value::as_str) != Some("success"))
+        .filter_map(|i| i.get("instanceId").and_then(Value::as_str))
+        .collect();
+    (!not_commanded.is_empty()).then(|| {
+        format!(
+            "{} primary-region app server(s) could not be fenced ({}); {THEN}",
+            not_commanded.len(),
+            not_commanded.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -388,5 +434,32 @@ mod tests {
         let report = plan_report("a", &failed, &[], 0, 1);
         assert_eq!(report.outcome, PlanOutcome::Failed);
         assert_eq!(report.pending, ["the switch stopped in PromotionFailed: see failure"]);
+    }
+
+    #[test]
+    fn the_primary_fleets_fence_is_reported_when_it_failed_or_missed_servers() {
+        let unreachable = state(json!({
+            "fenceFleet": {"Error": "Retryable", "Cause": "ec2 DescribeInstances in us-east-1: dispatch failure"}
+        }));
+        let report = plan_report("a", &unreachable, &[], 0, 1);
+        assert_eq!(report.fence_fleet.as_ref().unwrap()["Error"], "Retryable");
+        assert!(
+            report.pending[0]
+                .starts_with("the primary region's app servers were not fenced (Retryable: ec2 DescribeInstances"),
+            "{:?}",
+            report.pending
+        );
+        let partly = state(json!({
+            "fenceFleet": {"status": "sent", "report": {"instances": [
+                {"instanceId": "i-off", "result": "undeliverable", "detail": "not commanded"}
+            ], "pending": [{"commandId": "c", "instanceId": "i-on", "app": "Magento"}]}}
+        }));
+        let pending = plan_report("a", &partly, &[], 0, 1).pending;
+        assert!(
+            pending[0].starts_with("1 primary-region app server(s) could not be fenced (i-off)"),
+            "{pending:?}"
+        );
+        let sent = state(json!({"fenceFleet": {"status": "sent", "report": {"instances": []}}}));
+        assert!(plan_report("a", &sent, &[], 0, 1).pending.is_empty());
     }
 }
