@@ -22,11 +22,11 @@ export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
 step() { echo "--- $1"; }
 
 step "cfn-lint"
-"$bin/cfn-lint" infra/template.yaml infra/core.yaml
+"$bin/cfn-lint" infra/template.yaml infra/core.yaml infra/witness.yaml
 echo "cfn-lint: no findings"
 
 step "sam validate"
-(cd infra && "$bin/sam" validate --template-file template.yaml --region us-west-2)
+(cd infra && "$bin/sam" validate --template-file template.yaml --region us-west-2 && "$bin/sam" validate --template-file witness.yaml --region us-east-2)
 
 step "IAM coverage (every SDK call of each function allowed by its role)"
 "$bin/python" tools/iam_coverage.py

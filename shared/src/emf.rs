@@ -48,6 +48,7 @@ pub struct MetricLine {
     dimensions: BTreeMap<String, String>,
     metrics: Vec<(String, f64, Unit)>,
     properties: BTreeMap<String, Value>,
+    high_resolution: bool,
 }
 
 impl MetricLine {
@@ -58,6 +59,7 @@ impl MetricLine {
             dimensions: BTreeMap::new(),
             metrics: Vec::new(),
             properties: BTreeMap::new(),
+            high_resolution: false,
         }
     }
 
@@ -90,6 +92,13 @@ impl MetricLine {
         self
     }
 
+    /// Stores this line's metrics at one-second resolution (EMF `StorageResolution: 1`), so
+    /// alarms can evaluate 10-second periods; standard resolution keeps one-minute data.
+    pub fn high_resolution(mut self) -> Self {
+        self.high_resolution = true;
+        self
+    }
+
     /// Adds a searchable property that is not a metric (e.g. the failover id).
     pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.properties.insert(name.to_owned(), value.into());
@@ -111,7 +120,10 @@ impl MetricLine {
         let definitions: Vec<Value> = self
             .metrics
             .iter()
-            .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+            .map(|(name, _, unit)| match self.high_resolution {
+                true => json!({"Name": name, "Unit": unit.as_str(), "StorageResolution": 1}),
+                false => json!({"Name": name, "Unit": unit.as_str()}),
+            })
             .collect();
         let dimension_names: Vec<&String> = self.dimensions.keys().collect();
         root.insert(
@@ -157,6 +169,14 @@ mod tests {
         assert_eq!(line["RecordsWritten"], 42.0);
         assert_eq!(line["Function"], "stream-replicator");
         assert_eq!(line["FailoverId"], "alarm@2026-11-21T03:00:00Z");
+    }
+
+    #[test]
+    fn a_high_resolution_line_stores_each_metric_at_one_second() {
+        let line = MetricLine::new("N").high_resolution().metric("RegionHealthy", 1.0, Unit::Count).render(0);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"], 1);
+        let standard = MetricLine::new("N").metric("RegionHealthy", 1.0, Unit::Count).render(0);
+        assert!(standard["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].get("StorageResolution").is_none());
     }
 
     #[test]

@@ -3,8 +3,24 @@
 use std::time::Duration;
 
 use crate::domain::Thresholds;
+use failover_core::evidence::QuorumRule;
 use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region, RegionPair};
+
+/// What this deployment of the monitor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObserverRole {
+    /// Runs in the secondary region: keeps the health state, combines its checks with the
+    /// witness's by the quorum rule, decides.
+    Decider {
+        /// The witness's region, whose observation confirms an outage (`None`: no witness
+        /// deployed; one vantage point, and the report says so).
+        witness: Option<Region>,
+    },
+    /// Runs in a third region: checks both regions and saves its observation for the
+    /// decider; decides nothing, publishes nothing.
+    Witness,
+}
 
 /// Everything the function needs, validated.
 #[derive(Debug, Clone)]
@@ -23,6 +39,15 @@ pub struct MonitorConfig {
     pub thresholds: Thresholds,
     /// Per-region check timeout.
     pub check_timeout: Duration,
+    /// The region this monitor runs in (its vantage point).
+    pub observer: Region,
+    /// Decider or witness.
+    pub role: ObserverRole,
+    /// Time between two check rounds of one scheduled invocation.
+    pub check_interval: Duration,
+    /// A scheduled invocation starts rounds until this long after its first (so one
+    /// invocation a minute checks every `check_interval`).
+    pub run_for: Duration,
 }
 
 impl MonitorConfig {
@@ -63,7 +88,48 @@ impl MonitorConfig {
                 problem: format!("{state_region} is neither the primary nor the secondary region"),
             });
         }
+        let observer = match env.optional("OBSERVER_REGION") {
+            Some(_) => env.region("OBSERVER_REGION")?,
+            None => regions.secondary.clone(),
+        };
+        let witness = env
+            .optional("WITNESS_REGION")
+            .map(|_| env.region("WITNESS_REGION"))
+            .transpose()?;
+        let role = if observer == regions.secondary {
+            if let Some(witness) = witness.as_ref().filter(|w| regions.other(w).is_some()) {
+                return Err(ConfigError::Inconsistent {
+                    vars: "WITNESS_REGION, PRIMARY_REGION, SECONDARY_REGION".into(),
+                    problem: format!("the witness must watch from a third region, not {witness}"),
+                });
+            }
+            ObserverRole::Decider { witness }
+        } else if observer == regions.primary {
+            return Err(ConfigError::Inconsistent {
+                vars: "OBSERVER_REGION, PRIMARY_REGION".into(),
+                problem: format!(
+                    "{observer} is the primary region: a monitor there cannot tell the primary is down; run the decider in SECONDARY_REGION and the witness in a third region"
+                ),
+            });
+        } else {
+            ObserverRole::Witness
+        };
+        let check_interval = env.seconds("CHECK_INTERVAL_SECONDS", Duration::from_secs(10), 1..=60)?;
+        let run_for = env.seconds("RUN_SECONDS", Duration::from_secs(50), 0..=840)?;
+        if check_interval < Duration::from_millis(timeout_ms) {
+            return Err(ConfigError::Inconsistent {
+                vars: "CHECK_INTERVAL_SECONDS, CHECK_TIMEOUT_MS".into(),
+                problem: format!(
+                    "a round may take the check timeout ({timeout_ms} ms); checks every {} s would overlap",
+                    check_interval.as_secs()
+                ),
+            });
+        }
         Ok(Self {
+            observer,
+            role,
+            check_interval,
+            run_for,
             heartbeat_table: env.table_name("HEARTBEAT_TABLE", "the heartbeat table name (same in both regions)")?,
             state_table: env.table_name("STATE_TABLE", "the DynamoDB state table name")?,
             state_region,
@@ -84,6 +150,21 @@ impl MonitorConfig {
     /// The state item key: one state per region pair.
     pub fn state_key(&self) -> String {
         format!("health#{}#{}", self.regions.primary, self.regions.secondary)
+    }
+
+    /// The item where the observer in `observer` saves its observation, beside the state.
+    pub fn observation_key(&self, observer: &Region) -> String {
+        format!("{}#observer#{observer}", self.state_key())
+    }
+
+    /// The quorum rule: N consecutive failures from each observer, observations at most
+    /// three check intervals (and two check timeouts) old, a witness where one is deployed.
+    pub fn quorum_rule(&self) -> QuorumRule {
+        QuorumRule {
+            failures: self.thresholds.failover_after,
+            max_age_ms: (3 * self.check_interval + 2 * self.check_timeout).as_millis() as i64,
+            witness_required: matches!(self.role, ObserverRole::Decider { witness: Some(_) }),
+        }
     }
 
     /// The parameter that approves a failback when set to `true`.

@@ -17,7 +17,7 @@ pub mod report;
 mod steps;
 pub mod wiring;
 
-pub use config::MonitorConfig;
+pub use config::{MonitorConfig, ObserverRole};
 pub use error::MonitorError;
 pub use event::MonitorEvent;
 pub use handler::{MetricSink, Monitor};

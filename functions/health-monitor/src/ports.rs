@@ -5,6 +5,7 @@ use std::future::Future;
 
 use crate::domain::{CheckResult, HealthState};
 use failover_core::error::AwsFailure;
+use failover_core::evidence::Observation;
 use failover_core::Region;
 
 /// Checks a region by writing and reading back a heartbeat.
@@ -27,4 +28,19 @@ pub trait HealthStateStore: Send + Sync {
     /// `expected` (or nothing is stored); `false` if another run wrote first.
     fn save(&self, state: &HealthState, expected: Option<u64>)
         -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// The observation the monitor in `observer` saved last, and its version.
+    fn load_observation(
+        &self,
+        observer: &Region,
+    ) -> impl Future<Output = Result<Option<(Observation, u64)>, AwsFailure>> + Send;
+
+    /// Saves the observation of the monitor in `observer`, with the same optimistic
+    /// concurrency as [`Self::save`].
+    fn save_observation(
+        &self,
+        observer: &Region,
+        observation: &Observation,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
 }

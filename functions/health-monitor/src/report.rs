@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use failover_core::emf::{MetricLine, Unit, NAMESPACE};
+use failover_core::evidence::{CheckOutcome, QuorumVerdict};
+use failover_core::Region;
 use serde::Serialize;
 
 use crate::domain::{CheckResult, Decision, HealthState};
@@ -12,6 +14,13 @@ use crate::domain::{CheckResult, Decision, HealthState};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitorReport {
+    /// The region this monitor observes from.
+    pub observer: String,
+    /// Check rounds this invocation ran.
+    pub rounds: u32,
+    /// What the quorum rule made of this round's evidence (the decider's only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumVerdict>,
     /// The state machine's decision.
     pub decision: Decision,
     /// The active region after this run.
@@ -44,13 +53,23 @@ pub fn primary_active_line(primary_active: Option<bool>) -> Vec<MetricLine> {
         .collect()
 }
 
-/// Per region, from the checks alone: `RegionHealthy`, latencies, replication lag.
-pub fn check_metric_lines(checks: &[CheckResult], replication_lag_ms: &BTreeMap<String, u64>) -> Vec<MetricLine> {
+/// Per region and observer, from the checks alone, at one-second resolution (alarms read
+/// 10-second periods): `RegionHealthy`, `RegionMisconfigured` (a 4xx: our configuration,
+/// never evidence of an outage), latencies, replication lag.
+pub fn check_metric_lines(
+    checks: &[CheckResult],
+    replication_lag_ms: &BTreeMap<String, u64>,
+    observer: &Region,
+) -> Vec<MetricLine> {
     let mut lines = Vec::new();
     for check in checks {
+        let misconfigured = check.outcome == CheckOutcome::Misconfigured;
         let mut line = MetricLine::new(NAMESPACE)
+            .high_resolution()
             .dimension("Region", check.region.as_str())
-            .metric("RegionHealthy", if check.healthy { 1.0 } else { 0.0 }, Unit::None);
+            .dimension("Observer", observer.as_str())
+            .metric("RegionHealthy", if check.healthy { 1.0 } else { 0.0 }, Unit::None)
+            .metric("RegionMisconfigured", if misconfigured { 1.0 } else { 0.0 }, Unit::None);
         if let Some(ms) = check.write_ms {
             line = line.metric("HeartbeatWriteMs", ms as f64, Unit::Milliseconds);
         }
@@ -72,12 +91,29 @@ pub fn check_metric_lines(checks: &[CheckResult], replication_lag_ms: &BTreeMap<
     lines
 }
 
+/// The decider's evidence verdict, at one-second resolution: `PrimaryDownQuorum` (the
+/// failover alarm), `PartitionSuspected` and `WitnessUnavailable` (paged, never a failover).
+pub fn quorum_metric_lines(verdict: &QuorumVerdict) -> Vec<MetricLine> {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let line = MetricLine::for_function(crate::FUNCTION)
+        .high_resolution()
+        .metric("PrimaryDownQuorum", flag(verdict.is_primary_down()), Unit::None)
+        .metric("PartitionSuspected", flag(matches!(verdict, QuorumVerdict::Partition(_))), Unit::None)
+        .metric(
+            "WitnessUnavailable",
+            flag(matches!(verdict, QuorumVerdict::WitnessUnavailable(_))),
+            Unit::None,
+        )
+        .property("Quorum", serde_json::to_value(verdict).unwrap_or_default());
+    vec![line]
+}
+
 /// After the save: the saved counters per region and what this run did (`decision` is
 /// `None` when another run saved first, so this run switched nothing).
 pub fn run_metric_lines(decision: Option<&Decision>, state: &HealthState) -> Vec<MetricLine> {
     let mut lines = Vec::new();
     if decision.is_some() {
-        for (region, counters) in &state.regions {
+        for (region, counters) in &state.observation.regions {
             let line = MetricLine::new(NAMESPACE)
                 .dimension("Region", region.as_str())
                 .metric("ConsecutiveFailures", counters.consecutive_failures as f64, Unit::Count)

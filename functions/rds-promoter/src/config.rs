@@ -7,6 +7,9 @@ use failover_core::parameters::ParameterNames;
 use failover_core::{ConfigError, EnvReader, Region};
 
 use crate::domain::FenceMode;
+use failover_core::evidence::QuorumRule;
+
+const ANYWAY_EXPECTED: &str = "a whole number of minutes from 0 (never) to 10080 (a week)";
 
 /// The replica to promote, named by id or ARN in configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,18 @@ pub struct PromoterConfig {
     /// How long the region-switch plan waits for the promoted replica to become writable,
     /// from PromoteReadReplica on, across all its checks.
     pub promotion_max_wait: Duration,
+    /// The replica gate's limit: a replica further behind is not promoted without an override.
+    pub max_replica_lag_seconds: f64,
+    /// Past this long since the alarm fired, the replica gate lets a broken or lagging
+    /// replica be promoted (`None`: only the operator's override does).
+    pub promote_anyway_after: Option<Duration>,
+    /// Alarms whose evidence is health-monitor's: the decide step re-reads the monitors'
+    /// observations and promotes only on their quorum.
+    pub quorum_alarms: Vec<String>,
+    /// The witness monitor's region (`None`: no witness deployed).
+    pub witness_region: Option<Region>,
+    /// The quorum rule the decide step applies to the observations.
+    pub quorum_rule: QuorumRule,
 }
 
 impl PromoterConfig {
@@ -78,6 +93,16 @@ impl PromoterConfig {
                 &retention.to_string(),
                 "a number of days from 1 to 35",
             ));
+        }
+        let witness_region = env
+            .optional("WITNESS_REGION")
+            .map(|_| env.region("WITNESS_REGION"))
+            .transpose()?;
+        if let Some(witness) = witness_region.as_ref().filter(|w| **w == source_region || **w == replica.region) {
+            return Err(ConfigError::Inconsistent {
+                vars: "WITNESS_REGION, PRIMARY_REGION, REPLICA_REGION".into(),
+                problem: format!("the witness must watch from a third region, not {witness}"),
+            });
         }
         let poll_initial = Duration::from_millis(
             env.parsed_or("POLL_INITIAL_MS", 2_000u64, "milliseconds")?
@@ -119,7 +144,48 @@ impl PromoterConfig {
                 )?),
             },
             promotion_max_wait: env.seconds("PROMOTION_MAX_WAIT_SECONDS", Duration::from_secs(3_600), 60..=86_400)?,
+            max_replica_lag_seconds: env.seconds("MAX_REPLICA_LAG_SECONDS", Duration::from_secs(120), 0..=86_400)?.as_secs()
+                as f64,
+            promote_anyway_after: match env.parsed_or("PROMOTE_ANYWAY_AFTER_MINUTES", 0u64, ANYWAY_EXPECTED)? {
+                0 => None,
+                minutes if minutes <= 10_080 => Some(Duration::from_secs(minutes * 60)),
+                minutes => {
+                    return Err(ConfigError::invalid(
+                        "PROMOTE_ANYWAY_AFTER_MINUTES",
+                        &minutes.to_string(),
+                        ANYWAY_EXPECTED,
+                    ))
+                }
+            },
+            quorum_alarms: env.list("QUORUM_ALARMS"),
+            quorum_rule: QuorumRule {
+                failures: env.parsed_or("FAILURE_THRESHOLD", 3u32, "a whole number from 1 to 100")?.clamp(1, 100),
+                max_age_ms: env.seconds("EVIDENCE_MAX_AGE_SECONDS", Duration::from_secs(120), 10..=3_600)?.as_millis()
+                    as i64,
+                witness_required: witness_region.is_some(),
+            },
+            witness_region,
         })
+    }
+
+    /// The operator's override of the replica gate: its value is the reason.
+    pub fn promote_override_parameter(&self) -> String {
+        format!("{}/promote-override", self.parameters.prefix())
+    }
+
+    /// The health-monitor state item (the decider's observation) of this region pair.
+    pub fn health_state_key(&self) -> String {
+        format!("health#{}#{}", self.source_region, self.replica.region)
+    }
+
+    /// The item of the observer in `observer`, beside the health state.
+    pub fn observation_key(&self, observer: &Region) -> String {
+        format!("{}#observer#{observer}", self.health_state_key())
+    }
+
+    /// True when the decide step must find health-monitor's quorum for `alarm_name`.
+    pub fn needs_quorum(&self, alarm_name: &str) -> bool {
+        self.quorum_alarms.iter().any(|a| a == alarm_name)
     }
 
     /// True when `alarm_name` alone proves the primary is lost.

@@ -2,20 +2,20 @@
 //! decision and the fence's decisions), no lock, no promotion, no parameter write; the report lists what would happen.
 
 use failover_core::alarm::AlarmTransition;
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 
 use crate::domain::{PromotionStep, SplitBrainVerdict};
 use crate::error::PromoterError;
 use crate::handler::Promoter;
-use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
 use crate::report::{PromotionAction, PromotionReport};
 
 impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore + FenceStore,
-    P: ParameterWriter,
+    L: FailoverLockStore + FenceStore + EvidenceStore,
+    P: ParameterWriter + TimedParameterReader,
     M: ReplicationMappings,
 {
     /// Runs the checks and describes the plan.

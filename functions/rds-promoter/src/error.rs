@@ -64,6 +64,12 @@ pub enum PromoterError {
     /// The split-brain guard refused: the old primary may still take writes.
     #[error("refused: {0}")]
     SplitBrain(String),
+    /// The replica gate refused: replication is broken or too far behind (writes would be lost).
+    #[error("refused by the replica gate: {0}")]
+    ReplicaGate(String),
+    /// The evidence gate refused: the monitors' observations do not show the primary down.
+    #[error("refused by the evidence gate: {0}")]
+    Evidence(String),
     /// The split-brain guard could not decide (the source's region answered but said nothing).
     #[error("not ready: {0}")]
     GuardUndecided(String),
@@ -156,6 +162,8 @@ impl PromoterError {
             Self::InvalidEvent(_)
             | Self::ReplicaNotFound { .. }
             | Self::SplitBrain(_)
+            | Self::ReplicaGate(_)
+            | Self::Evidence(_)
             | Self::ReplicaDisappeared { .. }
             | Self::WritableWithoutEndpoint { .. }
             | Self::PromotionTimedOut { .. }

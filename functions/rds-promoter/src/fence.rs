@@ -4,7 +4,7 @@
 //! answers; what it does not answer stays pending in the failover's fence record.
 
 use failover_core::alarm::AlarmTransition;
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use tracing::{info, warn};
 
 use crate::domain::{
@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::error::PromoterError;
 use crate::handler::Promoter;
 use crate::invocation::now_ms;
-use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::stages::split_source;
 
@@ -22,8 +22,8 @@ impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore + FenceStore,
-    P: ParameterWriter,
+    L: FailoverLockStore + FenceStore + EvidenceStore,
+    P: ParameterWriter + TimedParameterReader,
     M: ReplicationMappings,
 {
     /// Fences the old writers of this failover once its replica is writable (RDS refuses to

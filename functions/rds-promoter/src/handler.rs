@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
-use failover_core::alarm::{AlarmTransition, Verdict};
+use failover_core::alarm::{AlarmState, AlarmTransition, IgnoreReason, Verdict};
 use failover_core::emf::MetricLine;
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::{error, info};
@@ -19,7 +19,7 @@ use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
 use crate::lock::LockStart;
-use crate::ports::{DbInstances, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{DbInstances, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::request::Request;
 use crate::stages::Goal;
@@ -39,8 +39,8 @@ impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore + FenceStore,
-    P: ParameterWriter,
+    L: FailoverLockStore + FenceStore + EvidenceStore,
+    P: ParameterWriter + TimedParameterReader,
     M: ReplicationMappings,
 {
     /// The Lambda entry point: [`Self::handle`], plus the summary log line, EMF metrics,
@@ -97,7 +97,18 @@ where
             Request::Step { step, alarm, dry_run } => (alarm, Goal::from(step), dry_run || self.config.dry_run),
         };
         let transition = AlarmTransition::from_value(alarm).map_err(|e| PromoterError::InvalidEvent(e.to_string()))?;
-        if let Verdict::Ignored { reason } = self.config.policy.evaluate(&transition) {
+        // An alarm of health-monitor's that came from INSUFFICIENT_DATA (created or replaced
+        // during an outage) is not dropped: the evidence gate decides it from the monitors'
+        // observations, which require the primary to have been seen healthy before.
+        let verdict = match self.config.policy.evaluate(&transition) {
+            Verdict::Ignored {
+                reason: IgnoreReason::NotHealthyBefore {
+                    state: AlarmState::InsufficientData,
+                },
+            } if self.config.needs_quorum(&transition.alarm_name) => Verdict::Act,
+            verdict => verdict,
+        };
+        if let Verdict::Ignored { reason } = verdict {
             info!(alarm = %transition.alarm_name, %reason, "transition ignored");
             let mut report = PromotionReport::new(PromotionAction::Ignored, &transition.alarm_name);
             report.ignored_because = Some(reason);

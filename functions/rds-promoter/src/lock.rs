@@ -2,7 +2,7 @@
 //! later one once the earlier lease lapsed, refused while another invocation holds it.
 
 use failover_core::alarm::AlarmTransition;
-use failover_core::parameters::ParameterWriter;
+use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use tracing::{info, warn};
 
 use crate::domain::{Claim, LockRecord};
@@ -28,7 +28,7 @@ where
     R: DbInstances,
     S: DbInstances,
     L: FailoverLockStore,
-    P: ParameterWriter,
+    P: ParameterWriter + TimedParameterReader,
 {
     /// Gives the lease up (the stage reached stays recorded); a failed write only means the
     /// lease lapses at the invocation's deadline.

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use crate::domain::{DbInstanceView, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
+use failover_core::evidence::Observation;
 use failover_core::error::AwsFailure;
 
 /// Describes and promotes RDS instances in one region.
@@ -66,6 +67,13 @@ pub trait FenceStore: Send + Sync {
 
     /// Every fence record (one per failover: a small set).
     fn fences(&self) -> impl Future<Output = Result<Vec<FenceRecord>, AwsFailure>> + Send;
+}
+
+/// Reads health-monitor's observations (items of the same state table), which the
+/// decide step re-checks before it promotes.
+pub trait EvidenceStore: Send + Sync {
+    /// The observation saved under `key` (the health state, or an observer's item).
+    fn observation(&self, key: &str) -> impl Future<Output = Result<Option<Observation>, AwsFailure>> + Send;
 }
 
 /// Stores [`LockRecord`]s with conditional writes.

@@ -3,19 +3,21 @@
 //! its next stage; the handler saves it after each, and stops at the request's [`Goal`].
 
 use failover_core::alarm::AlarmTransition;
-use failover_core::parameters::{ParameterWriter, PublishedValues};
+use failover_core::parameters::{ParameterWriter, PublishedValues, TimedParameterReader};
 use failover_core::retry::{Deadline, Poller};
+use failover_core::evidence::{quorum, CheckOutcome};
 use failover_core::{AwsFailure, ErrorClass};
 use tracing::info;
 
 use crate::domain::{
-    guard_replica, promotion_step, rpo_estimate, split_brain_verdict, writability, DbInstanceView, LockRecord,
-    PromotionStep, ReplicaGuard, RpoEstimate, SourceProbe, SplitBrainVerdict, Stage, Writability,
+    guard_replica, promotion_step, replica_gate, rpo_estimate, split_brain_verdict, writability, DbInstanceView,
+    GateOverride, LockRecord, PromotionStep, ReplicaGuard, RpoEstimate, SourceProbe, SplitBrainVerdict, Stage,
+    Writability,
 };
 use crate::error::PromoterError;
 use crate::handler::Promoter;
 use crate::invocation::now_ms;
-use crate::ports::{DbInstances, FailoverLockStore};
+use crate::ports::{DbInstances, EvidenceStore, FailoverLockStore};
 use crate::report::PromotionAction;
 use crate::request::PlanStep;
 
@@ -77,8 +79,8 @@ impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore,
-    P: ParameterWriter,
+    L: FailoverLockStore + EvidenceStore,
+    P: ParameterWriter + TimedParameterReader,
 {
     /// Reads the replica and, for a promotable one, the source: the decision the real run
     /// acts on and the dry run describes, with the replica as read.
@@ -126,6 +128,22 @@ where
             }
             PromotionStep::Promote { source, verdict } => (source, verdict),
         };
+        self.evidence_gate(transition).await?;
+        // Read before the promote call: a broken or lagging replica is not promoted
+        // without an override, and the lag it had is the RPO estimate either way.
+        let mut estimate = self.rpo_estimate().await;
+        let gate_override = self.gate_override(transition).await;
+        let gate = replica_gate(
+            &view,
+            &estimate,
+            self.config.max_replica_lag_seconds,
+            gate_override.as_ref(),
+        );
+        info!(?gate, "replica gate");
+        if !gate.allows() {
+            return Err(PromoterError::ReplicaGate(gate.reason().to_owned()));
+        }
+        estimate.replica_gate = Some(gate);
         record.former_source = Some(source);
         // Two allowed alarms are two failover ids: only one of them may promote. The claim
         // names the replica's incarnation, so a re-created replica is a new one.
@@ -152,11 +170,86 @@ where
             Err(failure) => return Err(failure.into()),
         }
         record.promote_requested_at_ms = Some(now_ms());
-        // Read after the promote call, so a slow CloudWatch never delays the promotion; the
-        // minutes it reads lie before it anyway.
-        record.rpo = Some(self.rpo_estimate().await);
+        record.rpo = Some(estimate);
         record.stage = Stage::Promoting;
         Ok((PromotionAction::Promoted, Some(verdict)))
+    }
+
+    /// For an alarm of health-monitor's (QUORUM_ALARMS): promotes only if the monitors'
+    /// saved observations, read again now, still show the quorum (primary down from the
+    /// secondary and the witness, the secondary healthy, the primary seen healthy before).
+    /// An alarm created or replaced during an outage (INSUFFICIENT_DATA → ALARM) is decided
+    /// here rather than ignored.
+    async fn evidence_gate(&self, transition: &AlarmTransition) -> Result<(), PromoterError> {
+        if !self.config.needs_quorum(&transition.alarm_name) {
+            return Ok(());
+        }
+        let (primary, secondary) = (&self.config.source_region, &self.config.replica.region);
+        let secondary_view = self
+            .lock
+            .observation(&self.config.health_state_key())
+            .await?
+            .unwrap_or_default();
+        let witness_view = match &self.config.witness_region {
+            Some(witness) => self.lock.observation(&self.config.observation_key(witness)).await?,
+            None => None,
+        };
+        let verdict = quorum(
+            primary,
+            secondary,
+            &secondary_view,
+            witness_view.as_ref(),
+            self.config.quorum_rule,
+            now_ms(),
+        );
+        info!(?verdict, "evidence gate");
+        if verdict.is_primary_down() {
+            Ok(())
+        } else {
+            Err(PromoterError::Evidence(verdict.reason().to_owned()))
+        }
+    }
+
+    /// The witness's fresh healthy check of the primary region, in words (`None`: no
+    /// witness deployed, its observation unreadable, stale, or not healthy).
+    async fn witness_reaches_primary(&self) -> Option<String> {
+        let witness = self.config.witness_region.as_ref()?;
+        let observation = match self.lock.observation(&self.config.observation_key(witness)).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the witness's observation");
+                return None;
+            }
+        };
+        let primary = &self.config.source_region;
+        let tally = observation.tally(primary);
+        let age_ms = now_ms() - observation.checked_at_ms?;
+        (tally.last == Some(CheckOutcome::Healthy) && age_ms <= self.config.quorum_rule.max_age_ms).then(|| {
+            format!("the witness in {witness} reached {primary} {} s ago", age_ms / 1000)
+        })
+    }
+
+    /// Why a broken or lagging replica may be promoted anyway: the operator's override
+    /// (`<prefix>/promote-override`, written after the alarm fired: an older one is left
+    /// over from another incident), or an outage longer than PROMOTE_ANYWAY_AFTER_MINUTES.
+    async fn gate_override(&self, transition: &AlarmTransition) -> Option<GateOverride> {
+        let fired_ms = transition.timestamp.timestamp_millis();
+        let name = self.config.promote_override_parameter();
+        match self.parameters.get_with_modified_time(&name).await {
+            Ok(Some(stored)) if !stored.value.trim().is_empty() && stored.modified_ms.is_some_and(|m| m >= fired_ms) => {
+                return Some(GateOverride::Operator {
+                    reason: stored.value.trim().chars().take(200).collect(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read {name}; no operator override"),
+        }
+        let limit = self.config.promote_anyway_after?;
+        let lasted_ms = now_ms() - fired_ms;
+        (lasted_ms >= limit.as_millis() as i64).then(|| GateOverride::OutageLasted {
+            minutes: lasted_ms / 60_000,
+            limit: (limit.as_secs() / 60) as i64,
+        })
     }
 
     /// How far behind the replica is, read just before it is promoted. Unreadable metrics
@@ -311,7 +404,13 @@ where
 
     async fn check_split_brain(&self, transition: &AlarmTransition, source: &str) -> SplitBrainVerdict {
         let probe = self.probe_source(source).await;
-        let verdict = split_brain_verdict(&probe, source, self.config.is_authoritative(&transition.alarm_name));
+        let witness = self.witness_reaches_primary().await;
+        let verdict = split_brain_verdict(
+            &probe,
+            source,
+            self.config.is_authoritative(&transition.alarm_name),
+            witness.as_deref(),
+        );
         info!(?probe, ?verdict, "split-brain guard");
         verdict
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::parameters::SsmParameters;
+use failover_core::evidence::Observation;
 use failover_core::{AwsFailure, EnvReader, Region};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, ssm};
@@ -42,9 +43,17 @@ async fn setup() -> Setup {
     }
 }
 
-/// The monitor configuration over `setup`'s tables and parameters.
+/// The third region the witness watches from.
+const WITNESS: &str = "us-east-2";
+
+/// The monitor configuration over `setup`'s tables and parameters (one vantage point).
 fn config(setup: &Setup) -> MonitorConfig {
-    MonitorConfig::from_env(&EnvReader::from_pairs([
+    config_with(setup, &[])
+}
+
+/// [`config`] with more variables (an observer, a witness, the check interval).
+fn config_with(setup: &Setup, extra: &[(&str, &str)]) -> MonitorConfig {
+    let mut vars = vec![
         ("PRIMARY_REGION", PRIMARY),
         ("SECONDARY_REGION", SECONDARY),
         ("HEARTBEAT_TABLE", setup.heartbeats.as_str()),
@@ -53,8 +62,9 @@ fn config(setup: &Setup) -> MonitorConfig {
         ("FAILURE_THRESHOLD", "3"),
         ("FAILBACK_THRESHOLD", "4"),
         ("CHECK_TIMEOUT_MS", "1500"),
-    ]))
-    .unwrap()
+    ];
+    vars.extend_from_slice(extra);
+    MonitorConfig::from_env(&EnvReader::from_pairs(vars)).unwrap()
 }
 
 /// A monitor whose heartbeats go through `proxy`; state and parameters reach the emulator directly.
@@ -68,7 +78,16 @@ async fn monitor_with_store<S: HealthStateStore>(
     proxy: &FaultProxy,
     wrap: impl FnOnce(DynamoDbHealthStore) -> S,
 ) -> Monitor<DynamoDbHeartbeats, S, SsmParameters> {
-    let config = config(setup);
+    monitor_from(config(setup), setup, proxy, wrap).await
+}
+
+/// A monitor of `config` whose heartbeats go through `proxy`.
+async fn monitor_from<S: HealthStateStore>(
+    config: MonitorConfig,
+    setup: &Setup,
+    proxy: &FaultProxy,
+    wrap: impl FnOnce(DynamoDbHealthStore) -> S,
+) -> Monitor<DynamoDbHeartbeats, S, SsmParameters> {
     let mut clients = BTreeMap::new();
     for name in [PRIMARY, SECONDARY] {
         let region = Region::new(name).unwrap();
@@ -110,6 +129,19 @@ impl HealthStateStore for LoadTogether {
 
     async fn save(&self, state: &HealthState, expected: Option<u64>) -> Result<bool, AwsFailure> {
         self.inner.save(state, expected).await
+    }
+
+    async fn load_observation(&self, observer: &Region) -> Result<Option<(Observation, u64)>, AwsFailure> {
+        self.inner.load_observation(observer).await
+    }
+
+    async fn save_observation(
+        &self,
+        observer: &Region,
+        observation: &Observation,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsFailure> {
+        self.inner.save_observation(observer, observation, expected).await
     }
 }
 
@@ -199,6 +231,8 @@ async fn two_monitors_at_once_cannot_both_switch() {
     let setup = setup().await;
     let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 12).unwrap();
     let (one, two) = (monitor(&setup, &proxy).await, monitor(&setup, &proxy).await);
+    // Seen healthy once: a primary never seen healthy is no outage.
+    run(&one).await;
     proxy.fail_region(PRIMARY, Some(Fault::ServerError));
     run(&one).await;
     run(&two).await;
@@ -250,4 +284,141 @@ async fn two_monitors_at_once_cannot_both_switch() {
         None,
         "neither run wrote active-region: the region-switch plan publishes a failover"
     );
+}
+
+/// The decider (secondary region) and the witness (a third region), each reaching AWS
+/// through its own proxy, checking every `interval` seconds for `run_for` seconds.
+async fn vantage_points(setup: &Setup, interval: &str, run_for: &str) -> (EmulatorMonitor, FaultProxy, EmulatorMonitor, FaultProxy) {
+    let emu = Emulator::shared();
+    let timeout = if interval == "1" { "800" } else { "1500" };
+    let common = [("CHECK_INTERVAL_SECONDS", interval), ("RUN_SECONDS", run_for), ("CHECK_TIMEOUT_MS", timeout)];
+    let decider_config = config_with(setup, &[common.as_slice(), &[("WITNESS_REGION", WITNESS)]].concat());
+    let witness_config = config_with(setup, &[common.as_slice(), &[("OBSERVER_REGION", WITNESS)]].concat());
+    let (decider_link, witness_link) = (
+        FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 41).unwrap(),
+        FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 42).unwrap(),
+    );
+    let decider = monitor_from(decider_config, setup, &decider_link, |s| s).await;
+    let witness = monitor_from(witness_config, setup, &witness_link, |s| s).await;
+    (decider, decider_link, witness, witness_link)
+}
+
+/// Both monitors' scheduled invocations at once (each runs its rounds), within a minute.
+async fn invoke_both(decider: &EmulatorMonitor, witness: &EmulatorMonitor) -> (RunReport, RunReport) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (d, w) = tokio::join!(
+        decider.run_invocation(scheduled(), deadline),
+        witness.run_invocation(scheduled(), deadline)
+    );
+    (d.unwrap(), w.unwrap())
+}
+
+fn collect_metrics(monitor: EmulatorMonitor) -> (EmulatorMonitor, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let monitor = monitor.with_metric_sink(move |line| sink.lock().unwrap().push(line.render(0)));
+    (monitor, lines)
+}
+
+/// The primary region fails for everyone: decided from both vantage points within the
+/// threshold at the production interval (10 s checks, 3 in a row), measured from the
+/// moment the fault began to the round that recorded the switch.
+#[tokio::test]
+async fn an_outage_seen_from_both_vantage_points_is_decided_within_the_threshold() {
+    let setup = setup().await;
+    let (decider, decider_link, witness, witness_link) = vantage_points(&setup, "10", "40").await;
+    let (first, seen) = tokio::join!(decider.run(scheduled()), witness.run(scheduled()));
+    assert_eq!(first.unwrap().decision, Decision::Stay);
+    assert!(seen.unwrap().checks.iter().all(|c| c.healthy));
+
+    let failed_at = chrono::Utc::now().timestamp_millis();
+    decider_link.fail_region(PRIMARY, Some(Fault::Drop));
+    witness_link.fail_region(PRIMARY, Some(Fault::Drop));
+    let (decided, _) = invoke_both(&decider, &witness).await;
+
+    let Decision::Switch(switch) = &decided.decision else {
+        panic!("no failover after {} rounds: {decided:?}", decided.rounds);
+    };
+    assert_eq!(switch.kind, SwitchKind::Failover);
+    assert!(switch.reason.contains("from the witness"), "{}", switch.reason);
+    let detection_s = (switch.at_ms - failed_at) as f64 / 1000.0;
+    eprintln!("decision safety: outage decided {detection_s:.1} s after it began (10 s checks, threshold 3, two vantage points)");
+    assert!(
+        (20.0..=41.0).contains(&detection_s),
+        "3 failed rounds 10 s apart, from both vantage points: {detection_s} s"
+    );
+}
+
+/// A cut between the secondary and the primary alone (the witness still reaches it) never
+/// fails over: 20 independent partitions of 5 rounds each, all at once.
+#[tokio::test]
+async fn twenty_partitions_between_two_regions_make_no_failover() {
+    let runs = futures_util::future::join_all((0..20).map(|_| async {
+        let setup = setup().await;
+        let (decider, decider_link, witness, _witness_link) = vantage_points(&setup, "1", "4").await;
+        let (decider, metrics) = collect_metrics(decider);
+        let (first, seen) = tokio::join!(decider.run(scheduled()), witness.run(scheduled()));
+        assert_eq!(first.unwrap().decision, Decision::Stay);
+        assert!(seen.unwrap().checks.iter().all(|c| c.healthy));
+        decider_link.fail_region(PRIMARY, Some(Fault::Drop));
+        let (decided, _) = invoke_both(&decider, &witness).await;
+        let partitions = metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.get("PartitionSuspected").and_then(|v| v.as_f64()) == Some(1.0))
+            .count();
+        (decided, partitions)
+    }))
+    .await;
+    let failovers = runs.iter().filter(|(r, _)| matches!(r.decision, Decision::Switch(_))).count();
+    eprintln!("decision safety: {failovers} false failovers in 20 partitions");
+    assert_eq!(failovers, 0, "{:?}", runs.iter().map(|(r, _)| &r.quorum).collect::<Vec<_>>());
+    for (report, partitions) in &runs {
+        assert!(report.rounds >= 4, "{report:?}");
+        assert!(matches!(report.quorum, Some(failover_core::evidence::QuorumVerdict::Partition(_))), "{report:?}");
+        assert!(*partitions >= 1, "the partition alarm's metric was emitted");
+    }
+}
+
+/// The same cut with the witness also cut off: the injected defect of "a partition is
+/// refused because the witness reaches the primary". Now both see it down: it fails over,
+/// so the partition test above can fail.
+#[tokio::test]
+async fn with_the_witness_cut_off_too_the_same_cut_fails_over() {
+    let setup = setup().await;
+    let (decider, decider_link, witness, witness_link) = vantage_points(&setup, "1", "5").await;
+    let (first, _) = tokio::join!(decider.run(scheduled()), witness.run(scheduled()));
+    assert_eq!(first.unwrap().decision, Decision::Stay);
+    decider_link.fail_region(PRIMARY, Some(Fault::Drop));
+    witness_link.fail_region(PRIMARY, Some(Fault::Drop));
+    let (decided, _) = invoke_both(&decider, &witness).await;
+    assert!(matches!(decided.decision, Decision::Switch(_)), "{decided:?}");
+}
+
+/// The primary's heartbeat table is gone (ResourceNotFoundException, a 400): our
+/// configuration is broken, the region is up. A separate signal, never a failover.
+#[tokio::test]
+async fn a_deleted_heartbeat_table_is_a_misconfiguration_not_an_outage() {
+    let setup = setup().await;
+    let (decider, _decider_link, witness, _witness_link) = vantage_points(&setup, "1", "4").await;
+    let (decider, metrics) = collect_metrics(decider);
+    let (first, _) = tokio::join!(decider.run(scheduled()), witness.run(scheduled()));
+    assert_eq!(first.unwrap().decision, Decision::Stay);
+    let a = Emulator::shared().clients(PRIMARY).await;
+    a.dynamodb.delete_table().table_name(&setup.heartbeats).send().await.unwrap();
+
+    let (decided, _) = invoke_both(&decider, &witness).await;
+
+    assert_eq!(decided.decision, Decision::Stay, "{decided:?}");
+    let primary = decided.checks.iter().find(|c| c.region.as_str() == PRIMARY).unwrap();
+    assert_eq!(primary.outcome, failover_core::evidence::CheckOutcome::Misconfigured, "{primary:?}");
+    assert!(matches!(decided.quorum, Some(failover_core::evidence::QuorumVerdict::Up(_))), "{decided:?}");
+    let misconfigured = metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l["Region"] == PRIMARY && l.get("RegionMisconfigured").and_then(|v| v.as_f64()) == Some(1.0))
+        .count();
+    assert!(misconfigured >= 4, "every round flagged it: {misconfigured}");
 }

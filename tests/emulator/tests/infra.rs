@@ -306,6 +306,8 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
         "StreamReplicatorLogGroup",
         "ReplicationFailureQueue",
         "ReplicationDeadLetterBucket",
+        // The plan's fence commands the primary region's app servers with it.
+        "RepointDocument",
     ] {
         assert!(resources.contains(id), "{id} missing from {resources:?}");
     }
@@ -313,7 +315,6 @@ async fn primary_core_creates_the_heartbeat_table_and_the_replicators_role_only(
     for id in [
         "StateTable",
         "DataTableCopy",
-        "RepointDocument",
         "ActiveRegionParameter",
         "RdsPromoterRole",
         "EnvRewriterRole",

@@ -380,3 +380,32 @@ async fn ignored_transitions_and_bad_input_touch_nothing() {
         .read_replica_source_db_instance_identifier()
         .is_some());
 }
+
+/// The replica gate on the emulator's real MariaDB: with replication stopped on the
+/// replica, the promotion is refused (nothing promoted) and says how to override; once
+/// the operator writes the override parameter, the retry promotes and the report keeps
+/// what was accepted.
+#[tokio::test]
+async fn a_replica_whose_replication_stopped_is_promoted_only_with_the_override() {
+    let emu = Emulator::shared();
+    let shop = shop().await;
+    let b = emu.clients(SECONDARY).await;
+    rds::database(&b, &shop.replica_id).await.exec("STOP SLAVE");
+    let (promoter, promotes) = counting_promoter(&shop).await;
+
+    let refused = promoter.handle(shop.alarm.clone(), &invocation("req-1")).await.unwrap_err();
+    assert!(matches!(refused, PromoterError::ReplicaGate(_)), "{refused}");
+    assert_eq!(refused.class(), ErrorClass::NonRetryable);
+    let message = refused.to_string();
+    assert!(message.contains("stopped") && message.contains("promote-override"), "{message}");
+    assert_eq!(promotes.load(Ordering::SeqCst), 0, "nothing promoted");
+
+    ssm::put_parameter(&b, &format!("{}/promote-override", shop.prefix), "us-east-1 is lost for good (ticket 4711)").await;
+    let promoted = promoter.handle(shop.alarm.clone(), &invocation("req-2")).await.unwrap();
+    assert_eq!(promoted.action, Action::Promoted);
+    assert_eq!(promotes.load(Ordering::SeqCst), 1);
+    let report = serde_json::to_value(&promoted).unwrap();
+    let gate = &report["rpoEstimate"]["replicaGate"];
+    assert_eq!(gate["gate"], "overridden", "{report}");
+    assert!(gate["reason"].as_str().unwrap().contains("ticket 4711"), "{report}");
+}

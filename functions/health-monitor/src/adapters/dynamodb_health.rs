@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{CheckResult, HealthState};
+use failover_core::evidence::{CheckOutcome, Observation};
 use crate::ports::{HealthStateStore, HeartbeatProbe};
 use failover_core::error::conditional_write as conditional;
 use failover_core::error::{describe_chain, AwsFailure, ErrorClass};
@@ -13,6 +14,22 @@ use failover_core::Region;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The failure taxonomy of one SDK error: no HTTP answer, a 5xx or throttling is the
+/// region down; another 4xx (AccessDenied, ResourceNotFound…) is our misconfiguration.
+fn outcome_of<E>(err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> CheckOutcome
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+    match err {
+        SdkError::ServiceError(service) => {
+            CheckOutcome::of_error(Some(service.raw().status().as_u16()), service.err().code())
+        }
+        SdkError::ResponseError(response) => CheckOutcome::of_error(Some(response.raw().status().as_u16()), err.code()),
+        _ => CheckOutcome::of_error(None, None),
+    }
 }
 
 /// How long a heartbeat item lives (the table's TTL attribute `expires_at` removes it).
@@ -48,7 +65,11 @@ impl DynamoDbHeartbeats {
         AttributeValue::S(format!("heartbeat#{region}#{}", self.writer))
     }
 
-    async fn write_then_read(&self, client: &aws_sdk_dynamodb::Client, region: &Region) -> Result<(u64, u64), String> {
+    async fn write_then_read(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        region: &Region,
+    ) -> Result<(u64, u64), (CheckOutcome, String)> {
         let written_at = now_ms();
         let started = Instant::now();
         client
@@ -62,7 +83,7 @@ impl DynamoDbHeartbeats {
             )
             .send()
             .await
-            .map_err(|e| format!("heartbeat write: {}", describe_chain(&e)))?;
+            .map_err(|e| (outcome_of(&e), format!("heartbeat write: {}", describe_chain(&e))))?;
         let write_ms = started.elapsed().as_millis() as u64;
         let started = Instant::now();
         let read = client
@@ -72,7 +93,7 @@ impl DynamoDbHeartbeats {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| format!("heartbeat read: {}", describe_chain(&e)))?;
+            .map_err(|e| (outcome_of(&e), format!("heartbeat read: {}", describe_chain(&e))))?;
         let read_ms = started.elapsed().as_millis() as u64;
         let seen = read
             .item()
@@ -81,7 +102,11 @@ impl DynamoDbHeartbeats {
             .and_then(|v| v.parse::<i64>().ok());
         match seen {
             Some(value) if value == written_at => Ok((write_ms, read_ms)),
-            other => Err(format!("heartbeat read back {other:?}, expected {written_at}")),
+            // The region answered, but not with what a consistent read must return.
+            other => Err((
+                CheckOutcome::Down,
+                format!("heartbeat read back {other:?}, expected {written_at}"),
+            )),
         }
     }
 }
@@ -93,7 +118,8 @@ impl HeartbeatProbe for DynamoDbHeartbeats {
         };
         match tokio::time::timeout(self.timeout, self.write_then_read(client, region)).await {
             Ok(Ok((write_ms, read_ms))) => CheckResult::healthy(region.clone(), write_ms, read_ms),
-            Ok(Err(error)) => CheckResult::unhealthy(region.clone(), error),
+            Ok(Err((CheckOutcome::Misconfigured, error))) => CheckResult::misconfigured(region.clone(), error),
+            Ok(Err((_, error))) => CheckResult::unhealthy(region.clone(), error),
             Err(_) => CheckResult::unhealthy(
                 region.clone(),
                 format!("no answer within {} ms", self.timeout.as_millis()),
@@ -115,7 +141,8 @@ impl HeartbeatProbe for DynamoDbHeartbeats {
     }
 }
 
-/// The health state as one item: `pk`, `version`, and the state as JSON.
+/// The health state as one item: `pk`, `version`, and the state as JSON; each observer's
+/// observation as an item beside it (`<pk>#observer#<region>`, the same shape).
 #[derive(Debug, Clone)]
 pub struct DynamoDbHealthStore {
     client: aws_sdk_dynamodb::Client,
@@ -132,6 +159,64 @@ impl DynamoDbHealthStore {
             key: key.into(),
         }
     }
+
+    fn observation_key(&self, observer: &Region) -> String {
+        format!("{}#observer#{observer}", self.key)
+    }
+
+    async fn load_item<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, u64)>, AwsFailure> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
+        let Some(item) = output.item() else { return Ok(None) };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| damaged(format!("health state {key} has no numeric version")))?;
+        let json = item
+            .get("state")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| damaged(format!("health state {key} has no state attribute")))?;
+        let state = serde_json::from_str(json).map_err(|e| damaged(format!("health state {key} is damaged: {e}")))?;
+        Ok(Some((state, version)))
+    }
+
+    async fn save_item<T: serde::Serialize>(
+        &self,
+        key: &str,
+        kind: &str,
+        value: &T,
+        active_region: Option<&Region>,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsFailure> {
+        let json = serde_json::to_string(value).map_err(|e| damaged(e.to_string()))?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .item("kind", AttributeValue::S(kind.into()))
+            .item("version", AttributeValue::N((expected.unwrap_or(0) + 1).to_string()))
+            .item("state", AttributeValue::S(json))
+            .item("updated_at_ms", AttributeValue::N(now_ms().to_string()));
+        if let Some(region) = active_region {
+            request = request.item("active_region", AttributeValue::S(region.to_string()));
+        }
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        };
+        conditional("PutItem", request.send().await)
+    }
 }
 
 fn damaged(message: String) -> AwsFailure {
@@ -145,48 +230,25 @@ fn damaged(message: String) -> AwsFailure {
 
 impl HealthStateStore for DynamoDbHealthStore {
     async fn load(&self) -> Result<Option<(HealthState, u64)>, AwsFailure> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(self.key.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
-        let Some(item) = output.item() else { return Ok(None) };
-        let version = item
-            .get("version")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| damaged(format!("health state {} has no numeric version", self.key)))?;
-        let json = item
-            .get("state")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| damaged(format!("health state {} has no state attribute", self.key)))?;
-        let state =
-            serde_json::from_str(json).map_err(|e| damaged(format!("health state {} is damaged: {e}", self.key)))?;
-        Ok(Some((state, version)))
+        self.load_item(&self.key).await
     }
 
     async fn save(&self, state: &HealthState, expected: Option<u64>) -> Result<bool, AwsFailure> {
-        let json = serde_json::to_string(state).map_err(|e| damaged(e.to_string()))?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(self.key.clone()))
-            .item("kind", AttributeValue::S("health".into()))
-            .item("version", AttributeValue::N((expected.unwrap_or(0) + 1).to_string()))
-            .item("active_region", AttributeValue::S(state.active_region.to_string()))
-            .item("state", AttributeValue::S(json))
-            .item("updated_at_ms", AttributeValue::N(now_ms().to_string()));
-        let request = match expected {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(version) => request
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
-        };
-        conditional("PutItem", request.send().await)
+        self.save_item(&self.key, "health", state, Some(&state.active_region), expected)
+            .await
+    }
+
+    async fn load_observation(&self, observer: &Region) -> Result<Option<(Observation, u64)>, AwsFailure> {
+        self.load_item(&self.observation_key(observer)).await
+    }
+
+    async fn save_observation(
+        &self,
+        observer: &Region,
+        observation: &Observation,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsFailure> {
+        self.save_item(&self.observation_key(observer), "observation", observation, None, expected)
+            .await
     }
 }

@@ -2,9 +2,10 @@
 //! state store with DynamoDB's optimistic concurrency (and the faults tests inject),
 //! scripted heartbeats, and the approval read over the core's in-memory Parameter Store.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
+use failover_core::evidence::Observation;
 use failover_core::{AwsFailure, ErrorClass, Region};
 
 use crate::domain::{CheckResult, HealthState};
@@ -55,6 +56,8 @@ pub struct MemoryHealthStore {
     pub fail_load: Mutex<bool>,
     /// Another run saves (the same state) just before the next save of this one.
     pub race_next_save: Mutex<bool>,
+    /// Each observer's observation and its version.
+    pub observations: Mutex<BTreeMap<Region, (Observation, u64)>>,
 }
 
 impl HealthStateStore for MemoryHealthStore {
@@ -81,6 +84,24 @@ impl HealthStateStore for MemoryHealthStore {
             return Ok(false);
         }
         *stored = Some((state.clone(), expected.unwrap_or(0) + 1));
+        Ok(true)
+    }
+
+    async fn load_observation(&self, observer: &Region) -> Result<Option<(Observation, u64)>, AwsFailure> {
+        Ok(self.observations.lock().unwrap().get(observer).cloned())
+    }
+
+    async fn save_observation(
+        &self,
+        observer: &Region,
+        observation: &Observation,
+        expected: Option<u64>,
+    ) -> Result<bool, AwsFailure> {
+        let mut stored = self.observations.lock().unwrap();
+        if stored.get(observer).map(|(_, v)| *v) != expected {
+            return Ok(false);
+        }
+        stored.insert(observer.clone(), (observation.clone(), expected.unwrap_or(0) + 1));
         Ok(true)
     }
 }

@@ -10,4 +10,4 @@ pub use active::primary_active;
 pub use approval::approval_is_current;
 pub use check::CheckResult;
 pub use state::{HealthState, RegionCounters, Switch, SwitchKind};
-pub use transition::{decide, Decision, Thresholds};
+pub use transition::{decide, Decision, Evidence, Thresholds};

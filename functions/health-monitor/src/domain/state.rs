@@ -4,17 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use failover_core::evidence::{Observation, RegionTally};
 use failover_core::Region;
 
-/// Consecutive results of one region.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegionCounters {
-    /// Failed checks in a row.
-    pub consecutive_failures: u32,
-    /// Healthy checks in a row.
-    pub consecutive_successes: u32,
-}
+/// Consecutive results of one region (the core's tally: failures, successes, the last
+/// outcome, when last healthy).
+pub type RegionCounters = RegionTally;
 
 /// Failover (away from the active region because it failed) or failback (home again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,8 +53,10 @@ pub struct Switch {
 pub struct HealthState {
     /// The region serving the shop.
     pub active_region: Region,
-    /// Counters per region.
-    pub regions: BTreeMap<Region, RegionCounters>,
+    /// This observer's tallies per region and the time of its last check (stored as the
+    /// state's `regions` and `checkedAtMs`, which the plan's decide step re-reads).
+    #[serde(flatten)]
+    pub observation: Observation,
     /// The last switch, if any.
     pub last_switch: Option<Switch>,
     /// False between a switch and the successful publication of the active region.
@@ -71,10 +68,13 @@ impl HealthState {
     pub fn initial(primary: &Region, secondary: &Region) -> Self {
         Self {
             active_region: primary.clone(),
-            regions: [primary, secondary]
-                .into_iter()
-                .map(|r| (r.clone(), RegionCounters::default()))
-                .collect(),
+            observation: Observation {
+                regions: [primary, secondary]
+                    .into_iter()
+                    .map(|r| (r.clone(), RegionCounters::default()))
+                    .collect::<BTreeMap<_, _>>(),
+                checked_at_ms: None,
+            },
             last_switch: None,
             published: true,
         }
@@ -82,6 +82,6 @@ impl HealthState {
 
     /// The counters of `region` (zero if unknown).
     pub fn counters(&self, region: &Region) -> RegionCounters {
-        self.regions.get(region).copied().unwrap_or_default()
+        self.observation.tally(region)
     }
 }

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::check::CheckResult;
 use super::state::{HealthState, Switch, SwitchKind};
+use failover_core::evidence::{quorum, CheckOutcome, Observation, QuorumRule, QuorumVerdict};
 use failover_core::Region;
 
 /// When to switch.
@@ -15,6 +16,16 @@ pub struct Thresholds {
     pub failback_after: u32,
     /// Fail back without an explicit approval (opt-in).
     pub auto_failback: bool,
+}
+
+/// What the other vantage point saw: the witness's observation (when one is deployed) and
+/// the quorum rule that combines it with this observer's.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// The witness's last saved observation (`None`: none deployed, or none saved yet).
+    pub witness: Option<&'a Observation>,
+    /// How old an observation may be, and whether a witness must confirm.
+    pub rule: QuorumRule,
 }
 
 /// What this run decided.
@@ -41,31 +52,36 @@ fn healthy(results: &[CheckResult], region: &Region) -> bool {
     results.iter().any(|r| &r.region == region && r.healthy)
 }
 
+fn outcome(results: &[CheckResult], region: &Region) -> CheckOutcome {
+    results
+        .iter()
+        .find(|r| &r.region == region)
+        .map_or(CheckOutcome::Down, |r| r.outcome)
+}
+
 /// Applies this run's results to `state` and decides. A region without a result counts
-/// as unhealthy. Never switches to a region that is unhealthy in this run; fails over to
-/// `secondary` only after `failover_after` consecutive failures of `primary`; switches back
-/// to `primary`, for whatever reason, only after `failback_after` consecutive healthy checks
-/// of it and, unless `auto_failback`, an approval.
+/// as down. Never switches to a region that is unhealthy in this run; fails over to
+/// `secondary` only when the quorum rule says the primary is down (N consecutive failures
+/// seen from here and, where deployed, from the witness; the primary seen healthy before);
+/// switches back to `primary`, for whatever reason, only after `failback_after` consecutive
+/// healthy checks of it and, unless `auto_failback`, an approval. Also returns the quorum
+/// verdict (the evidence metrics and the report carry it).
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     state: &HealthState,
     primary: &Region,
     secondary: &Region,
     results: &[CheckResult],
     thresholds: Thresholds,
+    evidence: Evidence<'_>,
     approved: bool,
     now_ms: i64,
-) -> (HealthState, Decision) {
+) -> (HealthState, Decision, QuorumVerdict) {
     let mut next = state.clone();
     for region in [primary, secondary] {
-        let counters = next.regions.entry(region.clone()).or_default();
-        if healthy(results, region) {
-            counters.consecutive_successes = counters.consecutive_successes.saturating_add(1);
-            counters.consecutive_failures = 0;
-        } else {
-            counters.consecutive_failures = counters.consecutive_failures.saturating_add(1);
-            counters.consecutive_successes = 0;
-        }
+        next.observation.record(region, outcome(results, region), now_ms);
     }
+    let verdict = quorum(primary, secondary, &next.observation, evidence.witness, evidence.rule, now_ms);
     let active = next.active_region.clone();
     let at_home = &active == primary;
     let other = if at_home { secondary.clone() } else { primary.clone() };
@@ -79,13 +95,10 @@ pub fn decide(
     let decision = if !active_ok && !other_ok {
         Decision::BothUnhealthy
     } else if at_home {
-        if active_failed {
+        if active_failed && verdict.is_primary_down() {
             Decision::Switch(Switch {
                 kind: SwitchKind::Failover,
-                reason: format!(
-                    "{active} failed {} consecutive checks (threshold {}); {other} is healthy",
-                    active_counters.consecutive_failures, thresholds.failover_after
-                ),
+                reason: verdict.reason().to_owned(),
                 from: active,
                 to: other,
                 at_ms: now_ms,
@@ -133,7 +146,7 @@ pub fn decide(
         next.last_switch = Some(switch.clone());
         next.published = false;
     }
-    (next, decision)
+    (next, decision, verdict)
 }
 
 #[cfg(test)]
@@ -163,17 +176,80 @@ mod tests {
         auto_failback: false,
     };
 
+    /// One vantage point (no witness), observations never stale: the state machine alone.
+    const ALONE: Evidence<'static> = Evidence {
+        witness: None,
+        rule: QuorumRule {
+            failures: 3,
+            max_age_ms: i64::MAX,
+            witness_required: false,
+        },
+    };
+
+    fn alone(thresholds: Thresholds) -> Evidence<'static> {
+        Evidence {
+            rule: QuorumRule {
+                failures: thresholds.failover_after,
+                ..ALONE.rule
+            },
+            ..ALONE
+        }
+    }
+
+    /// The state after the primary and the secondary were seen healthy once (a deployment
+    /// that has run): a failover needs a primary seen healthy before.
+    fn seen_healthy() -> HealthState {
+        let (p, s) = regions();
+        let mut state = HealthState::initial(&p, &s);
+        state.observation.record(&p, CheckOutcome::Healthy, -1);
+        state.observation.record(&s, CheckOutcome::Healthy, -1);
+        state.observation.regions.values_mut().for_each(|t| t.consecutive_successes = 0);
+        state
+    }
+
     /// Runs a sequence; returns the decisions.
     fn run(steps: &[(bool, bool, bool)], thresholds: Thresholds) -> (HealthState, Vec<Decision>) {
         let (p, s) = regions();
-        let mut state = HealthState::initial(&p, &s);
+        let mut state = seen_healthy();
         let mut decisions = Vec::new();
         for (i, (a, b, approved)) in steps.iter().enumerate() {
-            let (next, decision) = decide(&state, &p, &s, &results(*a, *b), thresholds, *approved, i as i64);
+            let (next, decision, _) = decide(&state, &p, &s, &results(*a, *b), thresholds, alone(thresholds), *approved, i as i64);
             state = next;
             decisions.push(decision);
         }
         (state, decisions)
+    }
+
+    #[test]
+    fn a_primary_never_seen_healthy_is_not_failed_over_from() {
+        let (p, s) = regions();
+        let mut state = HealthState::initial(&p, &s);
+        for i in 0..5 {
+            let (next, decision, verdict) = decide(&state, &p, &s, &results(false, true), T, alone(T), false, i);
+            assert_eq!(decision, Decision::Stay, "{verdict:?}");
+            assert!(matches!(verdict, QuorumVerdict::NeverSeenHealthy(_) | QuorumVerdict::Up(_)), "{verdict:?}");
+            state = next;
+        }
+    }
+
+    #[test]
+    fn a_partition_seen_by_the_witness_does_not_fail_over() {
+        let (p, s) = regions();
+        let mut witness = Observation::default();
+        witness.record(&p, CheckOutcome::Healthy, 10);
+        let evidence = Evidence {
+            witness: Some(&witness),
+            rule: QuorumRule { witness_required: true, ..alone(T).rule },
+        };
+        let mut state = seen_healthy();
+        let mut last = None;
+        for i in 0..5 {
+            let (next, decision, verdict) = decide(&state, &p, &s, &results(false, true), T, evidence, false, i);
+            assert_eq!(decision, Decision::Stay);
+            state = next;
+            last = Some(verdict);
+        }
+        assert!(matches!(last, Some(QuorumVerdict::Partition(_))), "{last:?}");
     }
 
     #[test]
@@ -329,7 +405,7 @@ mod tests {
         ) {
             let thresholds = Thresholds { failover_after, failback_after, auto_failback };
             let (p, s) = regions();
-            let mut state = HealthState::initial(&p, &s);
+            let mut state = seen_healthy();
             let mut history: Vec<(bool, bool)> = Vec::new();
             for (i, (a, b, approved)) in steps.iter().enumerate() {
                 let (a, b, approved) = (*a, *b, *approved);
@@ -343,7 +419,7 @@ mod tests {
                 let must_fail_back = state.active_region == s && failback_allowed;
 
                 let before = state.active_region.clone();
-                let (next, decision) = decide(&state, &p, &s, &results(a, b), thresholds, approved, i as i64);
+                let (next, decision, _) = decide(&state, &p, &s, &results(a, b), thresholds, alone(thresholds), approved, i as i64);
                 match &decision {
                     Decision::Switch(switch) => {
                         prop_assert_eq!(&switch.from, &before);

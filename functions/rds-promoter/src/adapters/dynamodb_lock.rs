@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{FenceRecord, LockRecord, Stage};
-use crate::ports::{FailoverLockStore, FenceStore};
+use crate::ports::{EvidenceStore, FailoverLockStore, FenceStore};
+use failover_core::evidence::Observation;
 use failover_core::error::{conditional_write as conditional, AwsFailure, ErrorClass};
 
 /// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, each
@@ -223,6 +224,31 @@ fn fence_from_item(item: &HashMap<String, AttributeValue>) -> Result<FenceRecord
         .and_then(|v| v.as_s().ok())
         .ok_or_else(|| damaged_fence("attribute record is missing or not a string".into()))?;
     serde_json::from_str(body).map_err(|e| damaged_fence(e.to_string()))
+}
+
+/// health-monitor's items: `state` holds the saved state (or observation) as JSON, whose
+/// `regions` and `checkedAtMs` are the observation.
+impl EvidenceStore for DynamoDbLockStore {
+    async fn observation(&self, key: &str) -> Result<Option<Observation>, AwsFailure> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
+        let Some(json) = output.item().and_then(|i| i.get("state")).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(json).map(Some).map_err(|e| AwsFailure {
+            operation: "GetItem",
+            code: None,
+            message: format!("health-monitor item {key} is damaged: {e}"),
+            class: ErrorClass::NonRetryable,
+        })
+    }
 }
 
 impl FenceStore for DynamoDbLockStore {

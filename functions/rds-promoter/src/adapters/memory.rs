@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use failover_core::AwsFailure;
 
 use crate::domain::{FenceRecord, LockRecord, MappingView};
-use crate::ports::{FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{EvidenceStore, FailoverLockStore, FenceStore, ReplicationMappings};
+use failover_core::evidence::Observation;
 
 /// A lock store with DynamoDB's conditional-write semantics, in memory.
 #[derive(Default)]
@@ -18,6 +19,14 @@ pub struct MemoryLockStore {
     pub replica_claims: Mutex<HashMap<String, (String, i64)>>,
     /// Failover id → its fence.
     pub fences: Mutex<HashMap<String, FenceRecord>>,
+    /// health-monitor's observations by item key.
+    pub observations: Mutex<HashMap<String, Observation>>,
+}
+
+impl EvidenceStore for MemoryLockStore {
+    async fn observation(&self, key: &str) -> Result<Option<Observation>, AwsFailure> {
+        Ok(self.observations.lock().unwrap().get(key).cloned())
+    }
 }
 
 impl MemoryLockStore {

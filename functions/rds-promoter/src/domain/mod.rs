@@ -6,6 +6,7 @@ mod fence;
 mod instance;
 mod lock;
 mod plan_report;
+mod replica_gate;
 mod rpo;
 mod split_brain;
 
@@ -17,5 +18,6 @@ pub use fence::{
 pub use instance::{guard_replica, writability, DbInstanceView, ReplicaGuard, Writability};
 pub use lock::{Claim, LockRecord, Stage};
 pub use plan_report::{plan_report, timeline, PlanOutcome, PlanReport, PlanState, StateKind, StateVisit, StepTiming};
+pub use replica_gate::{replica_gate, GateOverride, GateVerdict};
 pub use rpo::{rpo_estimate, LagMinute, RpoEstimate};
-pub use split_brain::{split_brain_verdict, SourceProbe, SplitBrainVerdict};
+pub use split_brain::{serves_writes, split_brain_verdict, SourceProbe, SplitBrainVerdict};

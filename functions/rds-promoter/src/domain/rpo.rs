@@ -30,6 +30,9 @@ pub struct RpoEstimate {
     pub replication_running: bool,
     /// The estimate in words, for the on-call person.
     pub meaning: String,
+    /// What the replica gate made of it before the promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_gate: Option<super::replica_gate::GateVerdict>,
 }
 
 impl RpoEstimate {
@@ -40,6 +43,7 @@ impl RpoEstimate {
             measured_at_ms: None,
             replication_running: false,
             meaning: format!("RPO unknown: {why}"),
+            replica_gate: None,
         }
     }
 }
@@ -72,6 +76,7 @@ pub fn rpo_estimate(minutes: &[LagMinute]) -> RpoEstimate {
         measured_at_ms: Some(active.at_ms),
         replication_running: running,
         meaning,
+        replica_gate: None,
     }
 }
 

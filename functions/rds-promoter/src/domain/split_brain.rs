@@ -62,21 +62,61 @@ impl SplitBrainVerdict {
     }
 }
 
+/// RDS statuses in which an instance does not take writes (the RDS user guide, "Viewing
+/// Amazon RDS DB instance status"). Every other status — `available`, `backing-up`,
+/// `modifying`, `storage-optimization`, `configuring-*`, `upgrading`, `rebooting`,
+/// `maintenance`, a status added later — may still serve or soon serve writes, so the
+/// guard treats it as alive: it fails closed.
+const NOT_SERVING_WRITES: [&str; 13] = [
+    "stopped",
+    "stopping",
+    "failed",
+    "deleting",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "insufficient-capacity",
+    "restore-error",
+    "storage-full",
+];
+
+/// Whether an instance in `status` may still take writes.
+pub fn serves_writes(status: &str) -> bool {
+    !NOT_SERVING_WRITES.contains(&status)
+}
+
 /// Decides from the probe; an `authoritative` alarm overrides a live-looking source
 /// (the user has declared that this alarm alone proves the primary is gone).
-pub fn split_brain_verdict(probe: &SourceProbe, source: &str, authoritative: bool) -> SplitBrainVerdict {
+/// `witness_reaches_primary` is the witness's fresh healthy check of the primary region,
+/// in words: with it, "no answer" from here is a partition, not a dead primary.
+pub fn split_brain_verdict(
+    probe: &SourceProbe,
+    source: &str,
+    authoritative: bool,
+    witness_reaches_primary: Option<&str>,
+) -> SplitBrainVerdict {
     let proceed = |reason: String| SplitBrainVerdict::Proceed { reason };
     match probe {
         SourceProbe::Skipped => proceed("split-brain guard disabled".into()),
         SourceProbe::NotFound => proceed(format!("source {source} no longer exists")),
-        SourceProbe::Unreachable { error } => proceed(format!("source region did not answer ({error})")),
-        SourceProbe::Status { status } if status != "available" => {
-            proceed(format!("source {source} is {status}, not available"))
+        SourceProbe::Status { status } if !serves_writes(status) => {
+            proceed(format!("source {source} is {status}: it takes no writes"))
         }
         _ if authoritative => proceed(format!("alarm is authoritative; source probe found {probe:?}")),
-        SourceProbe::Status { .. } => SplitBrainVerdict::Refuse {
+        SourceProbe::Unreachable { error } => match witness_reaches_primary {
+            Some(witness) => SplitBrainVerdict::Refuse {
+                reason: format!(
+                    "source region did not answer here ({error}), but {witness}: a partition between the regions, and source {source} may still take writes"
+                ),
+            },
+            None => proceed(format!("source region did not answer ({error})")),
+        },
+        SourceProbe::Status { status } => SplitBrainVerdict::Refuse {
             reason: format!(
-                "source {source} still answers as available in its region: promoting now would create two writable primaries (split brain). Fix the alarm, or list it in AUTHORITATIVE_ALARMS if it alone proves the primary is lost"
+                "source {source} still answers as {status} in its region, which serves writes: promoting now would create two writable primaries (split brain). Fix the alarm, or list it in AUTHORITATIVE_ALARMS if it alone proves the primary is lost"
             ),
         },
         SourceProbe::Throttled { error } => SplitBrainVerdict::Undecided {
@@ -103,10 +143,10 @@ mod tests {
     #[test]
     fn refuses_when_the_source_is_available_unless_authoritative() {
         assert!(
-            matches!(split_brain_verdict(&status("available"), SRC, false), SplitBrainVerdict::Refuse { reason } if reason.contains("split brain"))
+            matches!(split_brain_verdict(&status("available"), SRC, false, None), SplitBrainVerdict::Refuse { reason } if reason.contains("split brain"))
         );
         assert!(matches!(
-            split_brain_verdict(&status("available"), SRC, true),
+            split_brain_verdict(&status("available"), SRC, true, None),
             SplitBrainVerdict::Proceed { .. }
         ));
     }
@@ -115,6 +155,7 @@ mod tests {
     fn proceeds_when_the_source_is_gone_down_or_unreachable() {
         for probe in [
             status("stopped"),
+            status("storage-full"),
             status("failed"),
             status("inaccessible-encryption-credentials"),
             SourceProbe::NotFound,
@@ -125,7 +166,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    split_brain_verdict(&probe, SRC, false),
+                    split_brain_verdict(&probe, SRC, false, None),
                     SplitBrainVerdict::Proceed { .. }
                 ),
                 "{probe:?}"
@@ -134,15 +175,45 @@ mod tests {
     }
 
     #[test]
+    fn a_source_in_any_status_that_serves_writes_is_alive() {
+        for alive in [
+            "available",
+            "backing-up",
+            "modifying",
+            "storage-optimization",
+            "configuring-enhanced-monitoring",
+            "upgrading",
+            "rebooting",
+            "a-status-added-later",
+        ] {
+            assert!(
+                matches!(split_brain_verdict(&status(alive), SRC, false, None), SplitBrainVerdict::Refuse { .. }),
+                "{alive}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_answer_here_while_the_witness_reaches_the_primary_is_a_partition() {
+        let probe = SourceProbe::Unreachable {
+            error: "connect timeout".into(),
+        };
+        let witness = "the witness in us-east-2 reached us-east-1 4 s ago";
+        assert!(
+            matches!(split_brain_verdict(&probe, SRC, false, Some(witness)), SplitBrainVerdict::Refuse { reason } if reason.contains("partition") && reason.contains("us-east-2"))
+        );
+    }
+
+    #[test]
     fn a_throttled_probe_waits_unless_authoritative() {
         let probe = SourceProbe::Throttled {
             error: "Throttling: Rate exceeded".into(),
         };
         assert!(
-            matches!(split_brain_verdict(&probe, SRC, false), SplitBrainVerdict::Undecided { reason } if reason.contains("Rate exceeded"))
+            matches!(split_brain_verdict(&probe, SRC, false, None), SplitBrainVerdict::Undecided { reason } if reason.contains("Rate exceeded"))
         );
         assert!(matches!(
-            split_brain_verdict(&probe, SRC, true),
+            split_brain_verdict(&probe, SRC, true, None),
             SplitBrainVerdict::Proceed { .. }
         ));
     }
@@ -153,10 +224,10 @@ mod tests {
             error: "AccessDenied".into(),
         };
         assert!(
-            matches!(split_brain_verdict(&probe, SRC, false), SplitBrainVerdict::Refuse { reason } if reason.contains("AccessDenied"))
+            matches!(split_brain_verdict(&probe, SRC, false, None), SplitBrainVerdict::Refuse { reason } if reason.contains("AccessDenied"))
         );
         assert!(matches!(
-            split_brain_verdict(&probe, SRC, true),
+            split_brain_verdict(&probe, SRC, true, None),
             SplitBrainVerdict::Proceed { .. }
         ));
     }
