@@ -173,10 +173,18 @@ mod tests {
 
     #[test]
     fn a_high_resolution_line_stores_each_metric_at_one_second() {
-        let line = MetricLine::new("N").high_resolution().metric("RegionHealthy", 1.0, Unit::Count).render(0);
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"], 1);
+        let line = MetricLine::new("N")
+            .high_resolution()
+            .metric("RegionHealthy", 1.0, Unit::Count)
+            .render(0);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"],
+            1
+        );
         let standard = MetricLine::new("N").metric("RegionHealthy", 1.0, Unit::Count).render(0);
-        assert!(standard["_aws"]["CloudWatchMetrics"][0]["Metrics"][0].get("StorageResolution").is_none());
+        assert!(standard["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]
+            .get("StorageResolution")
+            .is_none());
     }
 
     #[test]

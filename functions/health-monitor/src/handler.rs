@@ -99,9 +99,11 @@ where
         let (interval, run_for) = (self.config.check_interval, self.config.run_for);
         let mut rounds = 0u32;
         let mut kept: Option<MonitorReport> = None;
-        let mut last_error = None;
+        let mut last_error: Option<MonitorError>;
         loop {
-            let result = self.round(event).await;
+            // Boxed: the round is a deep future; inline in the loop it overflows the
+            // compiler's layout depth in the binary's async main.
+            let result = Box::pin(self.round(event)).await;
             rounds += 1;
             match result {
                 Ok(report) => {
@@ -111,11 +113,7 @@ where
                         kept = Some(report);
                     }
                 }
-                Err(err) if event == MonitorEvent::Scheduled => {
-                    error!(error = %err, round = rounds, "health-monitor round failed; the next round runs");
-                    self.emit(vec![MetricLine::invocation_error(crate::FUNCTION, err.class())]);
-                    last_error = Some(err);
-                }
+                Err(err) if event == MonitorEvent::Scheduled => last_error = Some(err),
                 Err(err) => return Err(err),
             }
             let next = started + interval * rounds;
@@ -124,6 +122,12 @@ where
             let round_budget = self.config.check_timeout + Duration::from_secs(2);
             if event != MonitorEvent::Scheduled || next - started > run_for || next + round_budget > deadline {
                 break;
+            }
+            // A failed round that is not the last: reported here (the last one is the
+            // invocation's error, reported by the entry point).
+            if let Some(err) = &last_error {
+                error!(error = %err, round = rounds, "health-monitor round failed; the next round runs");
+                self.emit(vec![MetricLine::invocation_error(crate::FUNCTION, err.class())]);
             }
             tokio::time::sleep_until(next.into()).await;
         }
@@ -171,8 +175,16 @@ where
             witness: witness_view.as_ref(),
             rule: self.config.quorum_rule(),
         };
-        let (mut next, decision, verdict) =
-            decide(&state, primary, secondary, &checks, thresholds, evidence, approved, now_ms());
+        let (mut next, decision, verdict) = decide(
+            &state,
+            primary,
+            secondary,
+            &checks,
+            thresholds,
+            evidence,
+            approved,
+            now_ms(),
+        );
         self.emit(quorum_metric_lines(&verdict));
         let mut report = MonitorReport {
             observer: self.config.observer.to_string(),

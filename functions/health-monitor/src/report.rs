@@ -98,7 +98,11 @@ pub fn quorum_metric_lines(verdict: &QuorumVerdict) -> Vec<MetricLine> {
     let line = MetricLine::for_function(crate::FUNCTION)
         .high_resolution()
         .metric("PrimaryDownQuorum", flag(verdict.is_primary_down()), Unit::None)
-        .metric("PartitionSuspected", flag(matches!(verdict, QuorumVerdict::Partition(_))), Unit::None)
+        .metric(
+            "PartitionSuspected",
+            flag(matches!(verdict, QuorumVerdict::Partition(_))),
+            Unit::None,
+        )
         .metric(
             "WitnessUnavailable",
             flag(matches!(verdict, QuorumVerdict::WitnessUnavailable(_))),

@@ -4,10 +4,12 @@
 use std::sync::{Arc, Mutex};
 
 use failover_core::emf::MetricLine;
+use failover_core::evidence::CheckOutcome;
 use failover_core::parameters::MemoryParameters;
+use failover_core::Region;
 use failover_core::{EnvReader, ErrorClass};
 use health_monitor::adapters::{MemoryHealthStore, ScriptedHeartbeats};
-use health_monitor::domain::{Decision, SwitchKind};
+use health_monitor::domain::{Decision, HealthState, SwitchKind};
 use health_monitor::{Monitor, MonitorConfig};
 use serde_json::{json, Value};
 
@@ -24,12 +26,25 @@ fn monitor(
     ];
     vars.extend_from_slice(extra);
     let config = MonitorConfig::from_env(&EnvReader::from_pairs(vars)).unwrap();
-    Monitor::new(
-        config,
-        script,
-        MemoryHealthStore::default(),
-        MemoryParameters::default(),
-    )
+    Monitor::new(config, script, seen_healthy_before(), MemoryParameters::default())
+}
+
+/// A deployment that has run before: both regions were seen healthy (a primary never seen
+/// healthy is no outage, `a_fresh_deployment_never_fails_over`).
+fn seen_healthy_before() -> MemoryHealthStore {
+    let (p, s) = (Region::new("us-east-1").unwrap(), Region::new("us-west-2").unwrap());
+    let mut state = HealthState::initial(&p, &s);
+    for region in [&p, &s] {
+        state.observation.record(region, CheckOutcome::Healthy, 0);
+    }
+    state
+        .observation
+        .regions
+        .values_mut()
+        .for_each(|t| t.consecutive_successes = 0);
+    let store = MemoryHealthStore::default();
+    *store.stored.lock().unwrap() = Some((state, 1));
+    store
 }
 
 fn scheduled() -> serde_json::Value {
@@ -334,4 +349,51 @@ async fn the_published_active_region_is_emitted_for_dns_to_follow() {
     m.parameters().set(ACTIVE, "us-west-2");
     assert_eq!(m.run(scheduled()).await.unwrap().primary_active, Some(false));
     assert_eq!(metrics.take("PrimaryActive"), [("health-monitor".to_string(), 0.0)]);
+}
+
+#[tokio::test]
+async fn a_fresh_deployment_never_fails_over() {
+    // The alarm's first evaluation on a new stack, with the primary unreachable from the
+    // start: never seen healthy, so no evidence of a failure.
+    let config = MonitorConfig::from_env(&EnvReader::from_pairs([
+        ("PRIMARY_REGION", "us-east-1"),
+        ("SECONDARY_REGION", "us-west-2"),
+        ("HEARTBEAT_TABLE", "shop-heartbeats"),
+        ("STATE_TABLE", "shop-failover-state"),
+        ("PARAMETER_PREFIX", "/shop/failover"),
+    ]))
+    .unwrap();
+    let m = Monitor::new(
+        config,
+        ScriptedHeartbeats::new(vec![(false, true); 6]),
+        MemoryHealthStore::default(),
+        MemoryParameters::default(),
+    );
+    for _ in 0..6 {
+        let report = m.run(scheduled()).await.unwrap();
+        assert_eq!(report.decision, Decision::Stay, "{report:?}");
+        let quorum = serde_json::to_value(&report.quorum).unwrap();
+        assert!(
+            ["up", "never-seen-healthy"].contains(&quorum["verdict"].as_str().unwrap()),
+            "{quorum}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_invocation_checks_every_interval_and_keeps_the_switching_round() {
+    let m = monitor(
+        ScriptedHeartbeats::new(vec![(false, true); 7]),
+        &[("CHECK_INTERVAL_SECONDS", "10"), ("RUN_SECONDS", "50")],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = m.run_invocation(scheduled(), deadline).await.unwrap();
+    assert_eq!(report.rounds, 6, "rounds at 0, 10, ... 50 s: {report:?}");
+    assert!(
+        matches!(&report.decision, Decision::Switch(s) if s.kind == SwitchKind::Failover),
+        "the round that switched is the one reported: {report:?}"
+    );
+    // An approval is one round, whatever the interval.
+    let approval = m.run_invocation(json!({"approveFailback": true}), deadline).await;
+    assert_eq!(approval.unwrap().rounds, 1);
 }

@@ -98,7 +98,10 @@ impl PromoterConfig {
             .optional("WITNESS_REGION")
             .map(|_| env.region("WITNESS_REGION"))
             .transpose()?;
-        if let Some(witness) = witness_region.as_ref().filter(|w| **w == source_region || **w == replica.region) {
+        if let Some(witness) = witness_region
+            .as_ref()
+            .filter(|w| **w == source_region || **w == replica.region)
+        {
             return Err(ConfigError::Inconsistent {
                 vars: "WITNESS_REGION, PRIMARY_REGION, REPLICA_REGION".into(),
                 problem: format!("the witness must watch from a third region, not {witness}"),
@@ -144,8 +147,9 @@ impl PromoterConfig {
                 )?),
             },
             promotion_max_wait: env.seconds("PROMOTION_MAX_WAIT_SECONDS", Duration::from_secs(3_600), 60..=86_400)?,
-            max_replica_lag_seconds: env.seconds("MAX_REPLICA_LAG_SECONDS", Duration::from_secs(120), 0..=86_400)?.as_secs()
-                as f64,
+            max_replica_lag_seconds: env
+                .seconds("MAX_REPLICA_LAG_SECONDS", Duration::from_secs(120), 0..=86_400)?
+                .as_secs() as f64,
             promote_anyway_after: match env.parsed_or("PROMOTE_ANYWAY_AFTER_MINUTES", 0u64, ANYWAY_EXPECTED)? {
                 0 => None,
                 minutes if minutes <= 10_080 => Some(Duration::from_secs(minutes * 60)),
@@ -159,9 +163,12 @@ impl PromoterConfig {
             },
             quorum_alarms: env.list("QUORUM_ALARMS"),
             quorum_rule: QuorumRule {
-                failures: env.parsed_or("FAILURE_THRESHOLD", 3u32, "a whole number from 1 to 100")?.clamp(1, 100),
-                max_age_ms: env.seconds("EVIDENCE_MAX_AGE_SECONDS", Duration::from_secs(120), 10..=3_600)?.as_millis()
-                    as i64,
+                failures: env
+                    .parsed_or("FAILURE_THRESHOLD", 3u32, "a whole number from 1 to 100")?
+                    .clamp(1, 100),
+                max_age_ms: env
+                    .seconds("EVIDENCE_MAX_AGE_SECONDS", Duration::from_secs(120), 10..=3_600)?
+                    .as_millis() as i64,
                 witness_required: witness_region.is_some(),
             },
             witness_region,

@@ -7,7 +7,7 @@ use failover_core::parameters::{ParameterWriter, TimedParameterReader};
 use crate::domain::{PromotionStep, SplitBrainVerdict};
 use crate::error::PromoterError;
 use crate::handler::Promoter;
-use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
+use crate::ports::{DbInstances, EvidenceStore, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 
 impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>

@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::error::PromoterError;
 use crate::handler::Promoter;
 use crate::invocation::now_ms;
-use crate::ports::{DbInstances, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
+use crate::ports::{DbInstances, EvidenceStore, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::stages::split_source;
 

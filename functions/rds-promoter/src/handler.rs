@@ -19,7 +19,7 @@ use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
 use crate::lock::LockStart;
-use crate::ports::{DbInstances, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings, EvidenceStore};
+use crate::ports::{DbInstances, EvidenceStore, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::request::Request;
 use crate::stages::Goal;
@@ -102,9 +102,10 @@ where
         // observations, which require the primary to have been seen healthy before.
         let verdict = match self.config.policy.evaluate(&transition) {
             Verdict::Ignored {
-                reason: IgnoreReason::NotHealthyBefore {
-                    state: AlarmState::InsufficientData,
-                },
+                reason:
+                    IgnoreReason::NotHealthyBefore {
+                        state: AlarmState::InsufficientData,
+                    },
             } if self.config.needs_quorum(&transition.alarm_name) => Verdict::Act,
             verdict => verdict,
         };

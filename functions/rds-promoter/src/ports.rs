@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use crate::domain::{DbInstanceView, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
-use failover_core::evidence::Observation;
 use failover_core::error::AwsFailure;
+use failover_core::evidence::Observation;
 
 /// Describes and promotes RDS instances in one region.
 pub trait DbInstances: Send + Sync {
@@ -172,4 +172,10 @@ impl<T: FenceStore> FenceStore for std::sync::Arc<T> {
 pub trait ExecutionHistory: Send + Sync {
     /// When the execution started (epoch ms) and every state visit so far, in order.
     fn visits(&self, execution_arn: &str) -> impl Future<Output = Result<(i64, Vec<StateVisit>), AwsFailure>> + Send;
+}
+
+impl<T: EvidenceStore> EvidenceStore for std::sync::Arc<T> {
+    fn observation(&self, key: &str) -> impl Future<Output = Result<Option<Observation>, AwsFailure>> + Send {
+        (**self).observation(key)
+    }
 }

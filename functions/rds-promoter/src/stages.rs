@@ -3,9 +3,9 @@
 //! its next stage; the handler saves it after each, and stops at the request's [`Goal`].
 
 use failover_core::alarm::AlarmTransition;
+use failover_core::evidence::{quorum, CheckOutcome};
 use failover_core::parameters::{ParameterWriter, PublishedValues, TimedParameterReader};
 use failover_core::retry::{Deadline, Poller};
-use failover_core::evidence::{quorum, CheckOutcome};
 use failover_core::{AwsFailure, ErrorClass};
 use tracing::info;
 
@@ -224,9 +224,8 @@ where
         let primary = &self.config.source_region;
         let tally = observation.tally(primary);
         let age_ms = now_ms() - observation.checked_at_ms?;
-        (tally.last == Some(CheckOutcome::Healthy) && age_ms <= self.config.quorum_rule.max_age_ms).then(|| {
-            format!("the witness in {witness} reached {primary} {} s ago", age_ms / 1000)
-        })
+        (tally.last == Some(CheckOutcome::Healthy) && age_ms <= self.config.quorum_rule.max_age_ms)
+            .then(|| format!("the witness in {witness} reached {primary} {} s ago", age_ms / 1000))
     }
 
     /// Why a broken or lagging replica may be promoted anyway: the operator's override
@@ -236,7 +235,9 @@ where
         let fired_ms = transition.timestamp.timestamp_millis();
         let name = self.config.promote_override_parameter();
         match self.parameters.get_with_modified_time(&name).await {
-            Ok(Some(stored)) if !stored.value.trim().is_empty() && stored.modified_ms.is_some_and(|m| m >= fired_ms) => {
+            Ok(Some(stored))
+                if !stored.value.trim().is_empty() && stored.modified_ms.is_some_and(|m| m >= fired_ms) =>
+            {
                 return Some(GateOverride::Operator {
                     reason: stored.value.trim().chars().take(200).collect(),
                 })

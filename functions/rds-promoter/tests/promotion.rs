@@ -735,3 +735,73 @@ async fn the_plan_report_is_the_recorded_history_and_the_steps_results() {
         .unwrap_err();
     assert!(err.to_string().contains("the plan's state"), "{err}");
 }
+
+/// The monitors' observations as health-monitor saves them: the decider's (the health
+/// state) and the witness's, each having seen the primary healthy once and then `down`
+/// consecutive failures, the witness's last check `witness_last`.
+fn observations(lock: &MemoryLockStore, down: u32, witness_last: failover_core::evidence::CheckOutcome) {
+    use failover_core::evidence::{CheckOutcome, Observation};
+    let (p, s) = (
+        failover_core::Region::new("us-east-1").unwrap(),
+        failover_core::Region::new("us-west-2").unwrap(),
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let (mut decider, mut witness) = (Observation::default(), Observation::default());
+    for observation in [&mut decider, &mut witness] {
+        observation.record(&p, CheckOutcome::Healthy, now - 60_000);
+    }
+    for _ in 0..down {
+        decider.record(&p, CheckOutcome::Down, now);
+        decider.record(&s, CheckOutcome::Healthy, now);
+        witness.record(&p, CheckOutcome::Down, now);
+    }
+    witness.record(&p, witness_last, now);
+    let mut saved = lock.observations.lock().unwrap();
+    saved.insert("health#us-east-1#us-west-2".into(), decider);
+    saved.insert("health#us-east-1#us-west-2#observer#us-east-2".into(), witness);
+}
+
+#[tokio::test]
+async fn the_decide_step_promotes_only_on_the_monitors_quorum() {
+    use failover_core::evidence::CheckOutcome;
+    let quorum = [
+        ("QUORUM_ALARMS", "shop-failover-primary-region-unhealthy"),
+        ("WITNESS_REGION", "us-east-2"),
+    ];
+    // A partition: the witness's last check reached the primary.
+    let (describe, promote, source_rule) = (promotable_then_writable(), promote_ok(), source_down());
+    let h = harness(config(&quorum), &[&describe, &promote], &[&source_rule]);
+    observations(&h.lock, 3, CheckOutcome::Healthy);
+    let refused = h.alarm("req-1").await.unwrap_err();
+    assert!(refused.to_string().contains("partition"), "{refused}");
+    assert_eq!(refused.class(), ErrorClass::NonRetryable);
+    assert_eq!(promote.num_calls(), 0);
+
+    // Both vantage points saw it down three times: promoted.
+    let (describe, promote, source_rule) = (promotable_then_writable(), promote_ok(), source_down());
+    let h = harness(config(&quorum), &[&describe, &promote], &[&source_rule]);
+    observations(&h.lock, 3, CheckOutcome::Down);
+    assert_eq!(h.alarm("req-1").await.unwrap().action, Action::Promoted);
+
+    // The same alarm from INSUFFICIENT_DATA (created during the outage) is decided by the
+    // evidence, not dropped; with no observation at all it is refused.
+    let (describe, promote, source_rule) = (promotable_then_writable(), promote_ok(), source_down());
+    let h = harness(config(&quorum), &[&describe, &promote], &[&source_rule]);
+    let mut alarm = event("alarm-state-change-to-alarm.json");
+    alarm["detail"]["previousState"]["value"] = "INSUFFICIENT_DATA".into();
+    let refused = h
+        .promoter
+        .handle(alarm.clone(), &invocation("req-1", Duration::from_secs(30)))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("evidence gate"), "{refused}");
+    let (describe, promote, source_rule) = (promotable_then_writable(), promote_ok(), source_down());
+    let h = harness(config(&quorum), &[&describe, &promote], &[&source_rule]);
+    observations(&h.lock, 3, CheckOutcome::Down);
+    let promoted = h
+        .promoter
+        .handle(alarm, &invocation("req-2", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(promoted.action, Action::Promoted);
+}

@@ -53,10 +53,22 @@ mod tests {
             (Some(500), Some("InternalServerError"), CheckOutcome::Down),
             (Some(503), None, CheckOutcome::Down),
             (Some(400), Some("ThrottlingException"), CheckOutcome::Down),
-            (Some(400), Some("ProvisionedThroughputExceededException"), CheckOutcome::Down),
+            (
+                Some(400),
+                Some("ProvisionedThroughputExceededException"),
+                CheckOutcome::Down,
+            ),
             (Some(400), Some("AccessDeniedException"), CheckOutcome::Misconfigured),
-            (Some(400), Some("ResourceNotFoundException"), CheckOutcome::Misconfigured),
-            (Some(403), Some("UnrecognizedClientException"), CheckOutcome::Misconfigured),
+            (
+                Some(400),
+                Some("ResourceNotFoundException"),
+                CheckOutcome::Misconfigured,
+            ),
+            (
+                Some(403),
+                Some("UnrecognizedClientException"),
+                CheckOutcome::Misconfigured,
+            ),
             (Some(400), Some("ValidationException"), CheckOutcome::Misconfigured),
         ] {
             assert_eq!(CheckOutcome::of_error(status, code), outcome, "{status:?} {code:?}");

@@ -247,14 +247,24 @@ mod tests {
             secondary.record(&p, CheckOutcome::Down, at);
             secondary.record(&s, CheckOutcome::Healthy, at);
         }
-        let verdict = |witness: Option<&Observation>, rule: QuorumRule, now: i64| quorum(&p, &s, &secondary, witness, rule, now);
+        let verdict =
+            |witness: Option<&Observation>, rule: QuorumRule, now: i64| quorum(&p, &s, &secondary, witness, rule, now);
         assert!(matches!(verdict(None, rule(), 3), QuorumVerdict::WitnessUnavailable(_)));
-        let single = QuorumRule { witness_required: false, ..rule() };
+        let single = QuorumRule {
+            witness_required: false,
+            ..rule()
+        };
         assert!(verdict(None, single, 3).is_primary_down());
-        assert!(matches!(verdict(None, rule(), 3 + 4 * INTERVAL_MS), QuorumVerdict::NoEvidence(_)));
+        assert!(matches!(
+            verdict(None, rule(), 3 + 4 * INTERVAL_MS),
+            QuorumVerdict::NoEvidence(_)
+        ));
         let mut stale = Observation::default();
         stale.record(&p, CheckOutcome::Down, -10 * INTERVAL_MS);
-        assert!(matches!(verdict(Some(&stale), rule(), 3), QuorumVerdict::WitnessUnavailable(_)));
+        assert!(matches!(
+            verdict(Some(&stale), rule(), 3),
+            QuorumVerdict::WitnessUnavailable(_)
+        ));
 
         let mut fresh_deploy = Observation::default();
         for at in 1..=3 {

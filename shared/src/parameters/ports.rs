@@ -29,6 +29,15 @@ pub trait TimedParameterReader: Send + Sync {
     ) -> impl Future<Output = Result<Option<StoredParameter>, AwsFailure>> + Send;
 }
 
+impl<T: TimedParameterReader> TimedParameterReader for std::sync::Arc<T> {
+    fn get_with_modified_time(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredParameter>, AwsFailure>> + Send {
+        (**self).get_with_modified_time(name)
+    }
+}
+
 /// Reads Parameter Store values.
 pub trait ParameterReader: Send + Sync {
     /// The values of those `names` that exist, keyed by name.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use failover_core::clients::{sdk_config, ClientTimeouts};
-use failover_core::parameters::SsmParameters;
 use failover_core::evidence::Observation;
+use failover_core::parameters::SsmParameters;
 use failover_core::{AwsFailure, EnvReader, Region};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, ssm};
@@ -288,10 +288,18 @@ async fn two_monitors_at_once_cannot_both_switch() {
 
 /// The decider (secondary region) and the witness (a third region), each reaching AWS
 /// through its own proxy, checking every `interval` seconds for `run_for` seconds.
-async fn vantage_points(setup: &Setup, interval: &str, run_for: &str) -> (EmulatorMonitor, FaultProxy, EmulatorMonitor, FaultProxy) {
+async fn vantage_points(
+    setup: &Setup,
+    interval: &str,
+    run_for: &str,
+) -> (EmulatorMonitor, FaultProxy, EmulatorMonitor, FaultProxy) {
     let emu = Emulator::shared();
     let timeout = if interval == "1" { "800" } else { "1500" };
-    let common = [("CHECK_INTERVAL_SECONDS", interval), ("RUN_SECONDS", run_for), ("CHECK_TIMEOUT_MS", timeout)];
+    let common = [
+        ("CHECK_INTERVAL_SECONDS", interval),
+        ("RUN_SECONDS", run_for),
+        ("CHECK_TIMEOUT_MS", timeout),
+    ];
     let decider_config = config_with(setup, &[common.as_slice(), &[("WITNESS_REGION", WITNESS)]].concat());
     let witness_config = config_with(setup, &[common.as_slice(), &[("OBSERVER_REGION", WITNESS)]].concat());
     let (decider_link, witness_link) = (
@@ -371,12 +379,26 @@ async fn twenty_partitions_between_two_regions_make_no_failover() {
         (decided, partitions)
     }))
     .await;
-    let failovers = runs.iter().filter(|(r, _)| matches!(r.decision, Decision::Switch(_))).count();
+    let failovers = runs
+        .iter()
+        .filter(|(r, _)| matches!(r.decision, Decision::Switch(_)))
+        .count();
     eprintln!("decision safety: {failovers} false failovers in 20 partitions");
-    assert_eq!(failovers, 0, "{:?}", runs.iter().map(|(r, _)| &r.quorum).collect::<Vec<_>>());
+    assert_eq!(
+        failovers,
+        0,
+        "{:?}",
+        runs.iter().map(|(r, _)| &r.quorum).collect::<Vec<_>>()
+    );
     for (report, partitions) in &runs {
         assert!(report.rounds >= 4, "{report:?}");
-        assert!(matches!(report.quorum, Some(failover_core::evidence::QuorumVerdict::Partition(_))), "{report:?}");
+        assert!(
+            matches!(
+                report.quorum,
+                Some(failover_core::evidence::QuorumVerdict::Partition(_))
+            ),
+            "{report:?}"
+        );
         assert!(*partitions >= 1, "the partition alarm's metric was emitted");
     }
 }
@@ -406,14 +428,26 @@ async fn a_deleted_heartbeat_table_is_a_misconfiguration_not_an_outage() {
     let (first, _) = tokio::join!(decider.run(scheduled()), witness.run(scheduled()));
     assert_eq!(first.unwrap().decision, Decision::Stay);
     let a = Emulator::shared().clients(PRIMARY).await;
-    a.dynamodb.delete_table().table_name(&setup.heartbeats).send().await.unwrap();
+    a.dynamodb
+        .delete_table()
+        .table_name(&setup.heartbeats)
+        .send()
+        .await
+        .unwrap();
 
     let (decided, _) = invoke_both(&decider, &witness).await;
 
     assert_eq!(decided.decision, Decision::Stay, "{decided:?}");
     let primary = decided.checks.iter().find(|c| c.region.as_str() == PRIMARY).unwrap();
-    assert_eq!(primary.outcome, failover_core::evidence::CheckOutcome::Misconfigured, "{primary:?}");
-    assert!(matches!(decided.quorum, Some(failover_core::evidence::QuorumVerdict::Up(_))), "{decided:?}");
+    assert_eq!(
+        primary.outcome,
+        failover_core::evidence::CheckOutcome::Misconfigured,
+        "{primary:?}"
+    );
+    assert!(
+        matches!(decided.quorum, Some(failover_core::evidence::QuorumVerdict::Up(_))),
+        "{decided:?}"
+    );
     let misconfigured = metrics
         .lock()
         .unwrap()

@@ -393,14 +393,25 @@ async fn a_replica_whose_replication_stopped_is_promoted_only_with_the_override(
     rds::database(&b, &shop.replica_id).await.exec("STOP SLAVE");
     let (promoter, promotes) = counting_promoter(&shop).await;
 
-    let refused = promoter.handle(shop.alarm.clone(), &invocation("req-1")).await.unwrap_err();
+    let refused = promoter
+        .handle(shop.alarm.clone(), &invocation("req-1"))
+        .await
+        .unwrap_err();
     assert!(matches!(refused, PromoterError::ReplicaGate(_)), "{refused}");
     assert_eq!(refused.class(), ErrorClass::NonRetryable);
     let message = refused.to_string();
-    assert!(message.contains("stopped") && message.contains("promote-override"), "{message}");
+    assert!(
+        message.contains("stopped") && message.contains("promote-override"),
+        "{message}"
+    );
     assert_eq!(promotes.load(Ordering::SeqCst), 0, "nothing promoted");
 
-    ssm::put_parameter(&b, &format!("{}/promote-override", shop.prefix), "us-east-1 is lost for good (ticket 4711)").await;
+    ssm::put_parameter(
+        &b,
+        &format!("{}/promote-override", shop.prefix),
+        "us-east-1 is lost for good (ticket 4711)",
+    )
+    .await;
     let promoted = promoter.handle(shop.alarm.clone(), &invocation("req-2")).await.unwrap();
     assert_eq!(promoted.action, Action::Promoted);
     assert_eq!(promotes.load(Ordering::SeqCst), 1);

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{CheckResult, HealthState};
-use failover_core::evidence::{CheckOutcome, Observation};
 use crate::ports::{HealthStateStore, HeartbeatProbe};
 use failover_core::error::conditional_write as conditional;
 use failover_core::error::{describe_chain, AwsFailure, ErrorClass};
+use failover_core::evidence::{CheckOutcome, Observation};
 use failover_core::Region;
 
 fn now_ms() -> i64 {
@@ -18,7 +18,9 @@ fn now_ms() -> i64 {
 
 /// The failure taxonomy of one SDK error: no HTTP answer, a 5xx or throttling is the
 /// region down; another 4xx (AccessDenied, ResourceNotFound…) is our misconfiguration.
-fn outcome_of<E>(err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> CheckOutcome
+fn outcome_of<E>(
+    err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> CheckOutcome
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -248,7 +250,13 @@ impl HealthStateStore for DynamoDbHealthStore {
         observation: &Observation,
         expected: Option<u64>,
     ) -> Result<bool, AwsFailure> {
-        self.save_item(&self.observation_key(observer), "observation", observation, None, expected)
-            .await
+        self.save_item(
+            &self.observation_key(observer),
+            "observation",
+            observation,
+            None,
+            expected,
+        )
+        .await
     }
 }

@@ -81,7 +81,14 @@ pub fn decide(
     for region in [primary, secondary] {
         next.observation.record(region, outcome(results, region), now_ms);
     }
-    let verdict = quorum(primary, secondary, &next.observation, evidence.witness, evidence.rule, now_ms);
+    let verdict = quorum(
+        primary,
+        secondary,
+        &next.observation,
+        evidence.witness,
+        evidence.rule,
+        now_ms,
+    );
     let active = next.active_region.clone();
     let at_home = &active == primary;
     let other = if at_home { secondary.clone() } else { primary.clone() };
@@ -203,7 +210,11 @@ mod tests {
         let mut state = HealthState::initial(&p, &s);
         state.observation.record(&p, CheckOutcome::Healthy, -1);
         state.observation.record(&s, CheckOutcome::Healthy, -1);
-        state.observation.regions.values_mut().for_each(|t| t.consecutive_successes = 0);
+        state
+            .observation
+            .regions
+            .values_mut()
+            .for_each(|t| t.consecutive_successes = 0);
         state
     }
 
@@ -213,7 +224,16 @@ mod tests {
         let mut state = seen_healthy();
         let mut decisions = Vec::new();
         for (i, (a, b, approved)) in steps.iter().enumerate() {
-            let (next, decision, _) = decide(&state, &p, &s, &results(*a, *b), thresholds, alone(thresholds), *approved, i as i64);
+            let (next, decision, _) = decide(
+                &state,
+                &p,
+                &s,
+                &results(*a, *b),
+                thresholds,
+                alone(thresholds),
+                *approved,
+                i as i64,
+            );
             state = next;
             decisions.push(decision);
         }
@@ -227,7 +247,10 @@ mod tests {
         for i in 0..5 {
             let (next, decision, verdict) = decide(&state, &p, &s, &results(false, true), T, alone(T), false, i);
             assert_eq!(decision, Decision::Stay, "{verdict:?}");
-            assert!(matches!(verdict, QuorumVerdict::NeverSeenHealthy(_) | QuorumVerdict::Up(_)), "{verdict:?}");
+            assert!(
+                matches!(verdict, QuorumVerdict::NeverSeenHealthy(_) | QuorumVerdict::Up(_)),
+                "{verdict:?}"
+            );
             state = next;
         }
     }
@@ -239,7 +262,10 @@ mod tests {
         witness.record(&p, CheckOutcome::Healthy, 10);
         let evidence = Evidence {
             witness: Some(&witness),
-            rule: QuorumRule { witness_required: true, ..alone(T).rule },
+            rule: QuorumRule {
+                witness_required: true,
+                ..alone(T).rule
+            },
         };
         let mut state = seen_healthy();
         let mut last = None;

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{FenceRecord, LockRecord, Stage};
 use crate::ports::{EvidenceStore, FailoverLockStore, FenceStore};
-use failover_core::evidence::Observation;
 use failover_core::error::{conditional_write as conditional, AwsFailure, ErrorClass};
+use failover_core::evidence::Observation;
 
 /// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, each
 /// replica claim the item `pk = "replica-claim#<replica incarnation>"`, and each failover's

@@ -70,10 +70,9 @@ pub fn replica_gate(
 ) -> GateVerdict {
     let status = replication_status(view);
     let problem = match (status, lag.replica_lag_seconds) {
-        (Some(status @ ("error" | "stopped" | "terminated")), _) => Some(format!(
-            "replication of {} is {status} ({})",
-            view.id, lag.meaning
-        )),
+        (Some(status @ ("error" | "stopped" | "terminated")), _) => {
+            Some(format!("replication of {} is {status} ({})", view.id, lag.meaning))
+        }
         _ if lag.replica_lag_seconds.is_some() && !lag.replication_running => {
             Some(format!("replication of {} is not running: {}", view.id, lag.meaning))
         }
@@ -132,7 +131,10 @@ mod tests {
 
     #[test]
     fn a_replicating_replica_within_the_limit_passes() {
-        assert!(matches!(replica_gate(&replica("replicating"), &lag(Some(2.0), true), 300.0, None), GateVerdict::Pass(_)));
+        assert!(matches!(
+            replica_gate(&replica("replicating"), &lag(Some(2.0), true), 300.0, None),
+            GateVerdict::Pass(_)
+        ));
     }
 
     #[test]

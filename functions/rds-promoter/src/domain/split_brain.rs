@@ -187,7 +187,10 @@ mod tests {
             "a-status-added-later",
         ] {
             assert!(
-                matches!(split_brain_verdict(&status(alive), SRC, false, None), SplitBrainVerdict::Refuse { .. }),
+                matches!(
+                    split_brain_verdict(&status(alive), SRC, false, None),
+                    SplitBrainVerdict::Refuse { .. }
+                ),
                 "{alive}"
             );
         }
