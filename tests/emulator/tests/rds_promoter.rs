@@ -390,7 +390,10 @@ async fn a_replica_whose_replication_stopped_is_promoted_only_with_the_override(
     let emu = Emulator::shared();
     let shop = shop().await;
     let b = emu.clients(SECONDARY).await;
-    rds::database(&b, &shop.replica_id).await.exec("STOP SLAVE");
+    // As on RDS, where the master user may not STOP SLAVE: the RDS procedure.
+    rds::database(&b, &shop.replica_id)
+        .await
+        .exec("CALL mysql.rds_stop_replication");
     let (promoter, promotes) = counting_promoter(&shop).await;
 
     let refused = promoter
