@@ -102,6 +102,7 @@ def function_env(endpoint, runtime_api, name):
         "PARAMETER_PREFIX": "/shop/failover",
         "STATE_TABLE": "shop-failover-state",
         "HEARTBEAT_TABLE": "shop-heartbeats",
+        "RUN_SECONDS": "0",  # one check round per invocation, as the benchmark times one
         "APP_REGION": "us-west-2",
         "ENVIRONMENT": "bench",
         "DOCUMENT_NAME": "shop-failover-repoint-app",

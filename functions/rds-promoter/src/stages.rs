@@ -247,7 +247,7 @@ where
         }
         let limit = self.config.promote_anyway_after?;
         let lasted_ms = now_ms() - fired_ms;
-        (lasted_ms >= limit.as_millis() as i64).then(|| GateOverride::OutageLasted {
+        (lasted_ms >= limit.as_millis() as i64).then_some(GateOverride::OutageLasted {
             minutes: lasted_ms / 60_000,
             limit: (limit.as_secs() / 60) as i64,
         })

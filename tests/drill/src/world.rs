@@ -103,6 +103,8 @@ impl World {
             ("FAILURE_THRESHOLD", "3"),
             ("FAILBACK_THRESHOLD", "3"),
             ("CHECK_TIMEOUT_MS", "1500"),
+            // One check round per invocation: the drill drives health-monitor run by run.
+            ("RUN_SECONDS", "0"),
             ("SOURCE_PROBE_TIMEOUT_SECONDS", "2"),
             ("POLL_INITIAL_MS", "200"),
             ("POLL_MAX_MS", "1000"),

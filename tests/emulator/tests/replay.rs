@@ -63,6 +63,8 @@ async fn every_sample_event_has_its_documented_outcome_through_cargo_lambda() {
                 ("PARAMETER_PREFIX", "/shop/failover"),
                 ("STATE_TABLE", state_table.as_str()),
                 ("HEARTBEAT_TABLE", heartbeats.as_str()),
+                // One check round per invocation of the scheduled event.
+                ("RUN_SECONDS", "0"),
                 ("APP_REGION", SECONDARY),
                 ("ENVIRONMENT", environment.as_str()),
                 ("DOCUMENT_NAME", "shop-failover-repoint-app"),
