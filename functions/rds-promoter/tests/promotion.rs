@@ -805,3 +805,23 @@ async fn the_decide_step_promotes_only_on_the_monitors_quorum() {
         .unwrap();
     assert_eq!(promoted.action, Action::Promoted);
 }
+
+/// DescribeDBInstances of the source answering `backing-up` or `modifying`: the RDS user
+/// guide ("Viewing Amazon RDS DB instance status") lists both as states in which the
+/// instance keeps serving; promoting now would leave two writers, so it is refused.
+#[tokio::test]
+async fn a_source_backing_up_or_modifying_is_alive_and_refuses_the_promotion() {
+    for status in ["backing-up", "modifying", "storage-optimization"] {
+        let describe = promotable_then_writable();
+        let promote = promote_ok();
+        let source_rule = mock!(RdsClient::describe_db_instances).then_output(move || source(status));
+        let h = harness(config(&[]), &[&describe, &promote], &[&source_rule]);
+        let refused = h.alarm("req-1").await.unwrap_err();
+        assert!(
+            matches!(refused, rds_promoter::PromoterError::SplitBrain(_)),
+            "{status}: {refused}"
+        );
+        assert!(refused.to_string().contains(status), "{refused}");
+        assert_eq!(promote.num_calls(), 0, "{status}");
+    }
+}
