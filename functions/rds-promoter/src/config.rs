@@ -69,6 +69,8 @@ pub struct PromoterConfig {
     pub witness_region: Option<Region>,
     /// The quorum rule the decide step applies to the observations.
     pub quorum_rule: QuorumRule,
+    /// The failback plan's settings.
+    pub failback: crate::failback_config::FailbackConfig,
 }
 
 impl PromoterConfig {
@@ -172,6 +174,7 @@ impl PromoterConfig {
                 witness_required: witness_region.is_some(),
             },
             witness_region,
+            failback: crate::failback_config::FailbackConfig::from_env(env)?,
         })
     }
 

@@ -19,6 +19,15 @@ impl<R, S, L, P, M> Promoter<R, S, L, P, M> {
             parameters,
             mappings,
             history: MemoryHistory::default(),
+            reverse_mappings: None,
+        }
+    }
+
+    /// Also turns the reverse replicator's mappings (in the failover region) during failback.
+    pub fn with_reverse_mappings(self, reverse: M) -> Self {
+        Self {
+            reverse_mappings: Some(reverse),
+            ..self
         }
     }
 }
@@ -34,6 +43,7 @@ impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H> {
             parameters: self.parameters,
             mappings: self.mappings,
             history,
+            reverse_mappings: self.reverse_mappings,
         }
     }
 

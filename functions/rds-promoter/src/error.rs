@@ -137,6 +137,17 @@ pub enum PromoterError {
         /// The failover.
         failover_id: String,
     },
+    /// Failback refused or cannot go on: the reason says which condition and what to do.
+    #[error("failback stopped: {0}")]
+    Failback(String),
+    /// Another writer saved the failback record first; a retry reads it again.
+    #[error(
+        "not ready: the failback record of {failover_id} was changed by another invocation; a retry reads it again"
+    )]
+    FailbackRace {
+        /// The failover.
+        failover_id: String,
+    },
     /// The lock says writable but holds no endpoint: the record is damaged.
     #[error("refused: lock for {failover_id} is writable but has no endpoint")]
     WritableWithoutEndpoint {
@@ -158,7 +169,8 @@ impl PromoterError {
             | Self::ReplicaBusy { .. }
             | Self::GuardUndecided(_)
             | Self::ReplicaClaimed { .. }
-            | Self::NotWritableInTime { .. } => ErrorClass::Retryable,
+            | Self::NotWritableInTime { .. }
+            | Self::FailbackRace { .. } => ErrorClass::Retryable,
             Self::InvalidEvent(_)
             | Self::ReplicaNotFound { .. }
             | Self::SplitBrain(_)
@@ -168,7 +180,8 @@ impl PromoterError {
             | Self::WritableWithoutEndpoint { .. }
             | Self::PromotionTimedOut { .. }
             | Self::StepOutOfOrder { .. }
-            | Self::NothingToFence { .. } => ErrorClass::NonRetryable,
+            | Self::NothingToFence { .. }
+            | Self::Failback(_) => ErrorClass::NonRetryable,
         }
     }
 }

@@ -19,7 +19,9 @@ use crate::domain::{LockRecord, SplitBrainVerdict, Stage};
 use crate::error::PromoterError;
 use crate::invocation::Invocation;
 use crate::lock::LockStart;
-use crate::ports::{DbInstances, EvidenceStore, ExecutionHistory, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::ports::{
+    DbInstances, EvidenceStore, ExecutionHistory, FailbackStore, FailoverLockStore, FenceStore, ReplicationMappings,
+};
 use crate::report::{PromotionAction, PromotionReport};
 use crate::request::Request;
 use crate::stages::Goal;
@@ -33,13 +35,15 @@ pub struct Promoter<R, S, L, P, M, H = MemoryHistory> {
     pub(crate) parameters: P,
     pub(crate) mappings: M,
     pub(crate) history: H,
+    /// The reverse replicator's mappings (failover region), which failback turns on and off.
+    pub(crate) reverse_mappings: Option<M>,
 }
 
 impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H>
 where
     R: DbInstances,
     S: DbInstances,
-    L: FailoverLockStore + FenceStore + EvidenceStore,
+    L: FailoverLockStore + FenceStore + EvidenceStore + FailbackStore,
     P: ParameterWriter + TimedParameterReader,
     M: ReplicationMappings,
 {
@@ -53,6 +57,17 @@ where
         let result = match Request::from_value(event.payload).map_err(PromoterError::InvalidEvent) {
             Ok(Request::Report { execution_arn, plan }) => {
                 return Box::pin(self.report_plan(&execution_arn, plan)).await
+            }
+            Ok(Request::Failback { step, execution_arn }) => {
+                let result = Box::pin(self.failback(step, &execution_arn)).await;
+                match &result {
+                    Ok(report) => info!(%report, "rds-promoter failback step finished"),
+                    Err(err) => {
+                        error!(error = %err, error_type = err.class().as_str(), "rds-promoter failback step failed");
+                        MetricLine::invocation_error(crate::FUNCTION, err.class()).emit();
+                    }
+                }
+                return result;
             }
             Ok(request) => self.handle_request(request, &invocation).await,
             Err(err) => Err(err),
@@ -88,6 +103,11 @@ where
         let started = Instant::now();
         let (alarm, goal, dry_run) = match request {
             Request::SweepFences => return Box::pin(self.sweep_fences()).await,
+            Request::Failback { .. } => {
+                return Err(PromoterError::InvalidEvent(
+                    "a failbackStep answers with its own report: call failback".into(),
+                ))
+            }
             Request::Report { .. } => {
                 return Err(PromoterError::InvalidEvent(
                     "planStep \"report\" answers with the plan report, not a promotion report: call report_plan".into(),
@@ -189,7 +209,10 @@ where
         }
         Ok(self.report(transition, record, action, split_brain))
     }
+}
 
+/// Building a report needs no port, so fence sweeps and dry runs share it.
+impl<R, S, L, P, M, H> Promoter<R, S, L, P, M, H> {
     pub(crate) fn report(
         &self,
         transition: &AlarmTransition,

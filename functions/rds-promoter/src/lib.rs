@@ -14,6 +14,8 @@ mod construction;
 pub mod domain;
 mod dry_run;
 pub mod error;
+mod failback;
+pub mod failback_config;
 mod fence;
 pub mod handler;
 pub mod invocation;

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{DbInstanceView, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
+use crate::domain::{DbInstanceView, FailbackRecord, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
 use failover_core::error::AwsFailure;
 use failover_core::evidence::Observation;
 
@@ -23,6 +23,29 @@ pub trait DbInstances: Send + Sync {
 
     /// The replica's `ReplicaLag` over the last 15 minutes, one entry per minute.
     fn replica_lag(&self, id: &str) -> impl Future<Output = Result<Vec<LagMinute>, AwsFailure>> + Send;
+
+    /// Starts creating a read replica in this region of the instance `spec.source_arn`
+    /// (cross-region: named by ARN); `DBInstanceAlreadyExists` when the id is taken.
+    fn create_replica(&self, spec: &ReplicaSpec) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+}
+
+/// A read replica to create (failback re-protects with these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSpec {
+    /// The new instance's identifier.
+    pub id: String,
+    /// The source instance's ARN.
+    pub source_arn: String,
+    /// The source's region (reported; RDS reads it from the ARN).
+    pub source_region: String,
+    /// `DBInstanceClass`; `None`: the source's.
+    pub instance_class: Option<String>,
+    /// `DBSubnetGroupName` in this region; `None`: the default VPC's.
+    pub subnet_group: Option<String>,
+    /// `DBParameterGroupName` in this region; `None`: the engine's default.
+    pub parameter_group: Option<String>,
+    /// `KmsKeyId` in this region, required for an encrypted source.
+    pub kms_key_id: Option<String>,
 }
 
 /// A shared client is a client too.
@@ -46,6 +69,10 @@ impl<T: DbInstances> DbInstances for std::sync::Arc<T> {
     fn replica_lag(&self, id: &str) -> impl Future<Output = Result<Vec<LagMinute>, AwsFailure>> + Send {
         (**self).replica_lag(id)
     }
+
+    fn create_replica(&self, spec: &ReplicaSpec) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).create_replica(spec)
+    }
 }
 
 /// The event source mappings of a Lambda function in one region (the forward replicator's).
@@ -55,6 +82,9 @@ pub trait ReplicationMappings: Send + Sync {
 
     /// Disables one mapping: Lambda stops reading its stream, which keeps its records.
     fn disable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
+
+    /// Enables one mapping: Lambda reads its stream again from where it stopped.
+    fn enable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send;
 }
 
 /// Stores each failover's [`FenceRecord`] beside its lock record.
@@ -150,6 +180,10 @@ impl<T: ReplicationMappings> ReplicationMappings for std::sync::Arc<T> {
     fn disable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
         (**self).disable(uuid)
     }
+
+    fn enable(&self, uuid: &str) -> impl Future<Output = Result<(), AwsFailure>> + Send {
+        (**self).enable(uuid)
+    }
 }
 
 /// Shared stores hold fences too.
@@ -177,5 +211,46 @@ pub trait ExecutionHistory: Send + Sync {
 impl<T: EvidenceStore> EvidenceStore for std::sync::Arc<T> {
     fn observation(&self, key: &str) -> impl Future<Output = Result<Option<Observation>, AwsFailure>> + Send {
         (**self).observation(key)
+    }
+}
+
+/// Stores each failover's [`FailbackRecord`] beside its lock record, with optimistic
+/// concurrency, and finds the failover to fail back from.
+pub trait FailbackStore: Send + Sync {
+    /// Creates the record only if none exists for its failover; `false` if one did.
+    fn create_failback(&self, record: &FailbackRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// The failback record of one failover.
+    fn load_failback(
+        &self,
+        failover_id: &str,
+    ) -> impl Future<Output = Result<Option<FailbackRecord>, AwsFailure>> + Send;
+
+    /// Writes the record with its version + 1, only if the stored version is still
+    /// `record.version`; `false` if another writer came first.
+    fn save_failback(&self, record: &FailbackRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send;
+
+    /// The most recently published failover's lock record (a small set: one per failover).
+    fn latest_published(&self) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send;
+}
+
+impl<T: FailbackStore> FailbackStore for std::sync::Arc<T> {
+    fn create_failback(&self, record: &FailbackRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).create_failback(record)
+    }
+
+    fn load_failback(
+        &self,
+        failover_id: &str,
+    ) -> impl Future<Output = Result<Option<FailbackRecord>, AwsFailure>> + Send {
+        (**self).load_failback(failover_id)
+    }
+
+    fn save_failback(&self, record: &FailbackRecord) -> impl Future<Output = Result<bool, AwsFailure>> + Send {
+        (**self).save_failback(record)
+    }
+
+    fn latest_published(&self) -> impl Future<Output = Result<Option<LockRecord>, AwsFailure>> + Send {
+        (**self).latest_published()
     }
 }

@@ -28,6 +28,55 @@ impl PlanStep {
     }
 }
 
+/// The steps of the failback plan (`infra/statemachine/failback.asl.json`), in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailbackStep {
+    /// May failback start? What it would do (for the approval message).
+    Check,
+    /// Record the approved failback and create the replica in the original region.
+    Begin,
+    /// One look: does the new replica replicate, close enough?
+    CheckReplica,
+    /// One look after the write freeze: has it applied everything (a lag of 0 since)?
+    CheckDrained,
+    /// Promote the original-region replica.
+    Promote,
+    /// One look: does the new primary take writes?
+    CheckWritable,
+    /// Publish its endpoint and the original region; swap the stream directions.
+    Publish,
+    /// One look: rename the old writer (freeing its name) and stop it.
+    Retire,
+    /// Create the replica of the new primary in the failover region, then look at it.
+    Reprotect,
+}
+
+impl FailbackStep {
+    const NAMES: [(&'static str, Self); 9] = [
+        ("check", Self::Check),
+        ("begin", Self::Begin),
+        ("checkReplica", Self::CheckReplica),
+        ("checkDrained", Self::CheckDrained),
+        ("promote", Self::Promote),
+        ("checkWritable", Self::CheckWritable),
+        ("publish", Self::Publish),
+        ("retire", Self::Retire),
+        ("reprotect", Self::Reprotect),
+    ];
+
+    fn parse(raw: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(name, _)| *name == raw).map(|(_, step)| *step)
+    }
+
+    /// The step's name in the plan and the report.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, step)| *step == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
 /// One invocation's request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -44,6 +93,13 @@ pub enum Request {
     },
     /// EventBridge's schedule: complete pending fences and keep the done ones fenced.
     SweepFences,
+    /// A step of the failback plan.
+    Failback {
+        /// Which step.
+        step: FailbackStep,
+        /// The failback plan execution (`$$.Execution.Id`): the owner of the failback.
+        execution_arn: String,
+    },
     /// The plan's last step: its report, from the execution's history and state.
     Report {
         /// The plan execution (`$$.Execution.Id`).
@@ -58,6 +114,9 @@ impl Request {
     pub fn from_value(payload: Value) -> Result<Self, String> {
         if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             return Ok(Self::SweepFences);
+        }
+        if let Some(raw_step) = payload.get("failbackStep") {
+            return Self::failback(raw_step, &payload);
         }
         let Some(raw_step) = payload.get("planStep") else {
             return Ok(Self::Failover(payload));
@@ -81,6 +140,22 @@ impl Request {
             Some(other) => return Err(format!("dryRun must be true or false, not {other}")),
         };
         Ok(Self::Step { step, alarm, dry_run })
+    }
+
+    fn failback(raw_step: &Value, payload: &Value) -> Result<Self, String> {
+        let step = raw_step.as_str().and_then(FailbackStep::parse).ok_or_else(|| {
+            let names: Vec<&str> = FailbackStep::NAMES.iter().map(|(name, _)| *name).collect();
+            format!("failbackStep {raw_step} is not one of {names:?}")
+        })?;
+        let execution_arn = payload
+            .get("executionArn")
+            .and_then(Value::as_str)
+            .filter(|arn| arn.starts_with("arn:") && arn.len() <= 2048)
+            .ok_or("a failbackStep needs \"executionArn\": the failback execution's ARN ($$.Execution.Id)")?;
+        Ok(Self::Failback {
+            step,
+            execution_arn: execution_arn.to_owned(),
+        })
     }
 
     fn report(payload: &Value) -> Result<Self, String> {
@@ -122,6 +197,24 @@ mod tests {
                 dry_run: true
             })
         );
+    }
+
+    #[test]
+    fn failback_steps_are_parsed_and_bad_ones_named() {
+        assert_eq!(
+            Request::from_value(json!({"failbackStep": "checkDrained", "executionArn": "arn:aws:states:x"})),
+            Ok(Request::Failback {
+                step: FailbackStep::CheckDrained,
+                execution_arn: "arn:aws:states:x".into()
+            })
+        );
+        for (name, step) in FailbackStep::NAMES {
+            assert_eq!(step.as_str(), name);
+        }
+        let err = Request::from_value(json!({"failbackStep": "flip", "executionArn": "arn:x"})).unwrap_err();
+        assert!(err.contains("\"flip\"") && err.contains("checkReplica"), "{err}");
+        let err = Request::from_value(json!({"failbackStep": "check"})).unwrap_err();
+        assert!(err.contains("executionArn"), "{err}");
     }
 
     #[test]

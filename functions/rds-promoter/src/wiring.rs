@@ -49,15 +49,23 @@ pub async fn build(config: PromoterConfig) -> ProductionPromoter {
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .build(),
     );
+    // Failback reads the original-region replica's ReplicaLag there.
+    let source_metrics = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&sdk_config(&config.source_region, ClientTimeouts::default()).await)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build(),
+    );
     let table = config.state_table.clone();
     Promoter::new(
         config,
         RdsInstances::new(aws_sdk_rds::Client::new(&replica)).with_metrics(metrics),
-        RdsInstances::new(source_rds),
+        RdsInstances::new(source_rds).with_metrics(source_metrics),
         DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&replica), table),
         SsmParameters::new(aws_sdk_ssm::Client::new(&replica)),
         LambdaMappings::new(source_lambda),
     )
+    // The reverse replicator runs in the replica's region.
+    .with_reverse_mappings(LambdaMappings::new(aws_sdk_lambda::Client::new(&replica)))
     // The plan runs in the replica's region: its execution histories are there.
     .with_history(SfnHistory::new(aws_sdk_sfn::Client::new(&replica)))
 }

@@ -47,6 +47,10 @@ impl<T: DbInstances> DbInstances for CountingPromotes<T> {
     async fn rename(&self, id: &str, to: &str) -> Result<(), AwsFailure> {
         self.inner.rename(id, to).await
     }
+
+    async fn create_replica(&self, spec: &rds_promoter::ports::ReplicaSpec) -> Result<(), AwsFailure> {
+        self.inner.create_replica(spec).await
+    }
 }
 
 struct Shop {

@@ -9,9 +9,13 @@ use crate::ports::{EvidenceStore, FailoverLockStore, FenceStore};
 use failover_core::error::{conditional_write as conditional, AwsFailure, ErrorClass};
 use failover_core::evidence::Observation;
 
+#[path = "dynamodb_failback.rs"]
+mod failback;
+
 /// Lock records in one table; each is the item `pk = "promotion#<failover id>"`, each
 /// replica claim the item `pk = "replica-claim#<replica incarnation>"`, and each failover's
-/// fence the item `pk = "fence#<failover id>"` (the record as JSON, and `pending`).
+/// fence the item `pk = "fence#<failover id>"` (the record as JSON, and `pending`), and
+/// each failback the item `pk = "failback#<failover id>"` (the record as JSON, `version`).
 #[derive(Debug, Clone)]
 pub struct DynamoDbLockStore {
     client: aws_sdk_dynamodb::Client,

@@ -58,4 +58,15 @@ impl ReplicationMappings for LambdaMappings {
             .map(|_| ())
             .map_err(|err| AwsFailure::from_sdk("UpdateEventSourceMapping", &err))
     }
+
+    async fn enable(&self, uuid: &str) -> Result<(), AwsFailure> {
+        self.client
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .enabled(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("UpdateEventSourceMapping", &err))
+    }
 }

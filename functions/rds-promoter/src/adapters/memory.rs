@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use failover_core::AwsFailure;
 
-use crate::domain::{FenceRecord, LockRecord, MappingView};
-use crate::ports::{EvidenceStore, FailoverLockStore, FenceStore, ReplicationMappings};
+use crate::domain::{FailbackRecord, FenceRecord, LockRecord, MappingView, Stage};
+use crate::ports::{EvidenceStore, FailbackStore, FailoverLockStore, FenceStore, ReplicationMappings};
 use failover_core::evidence::Observation;
 
 /// A lock store with DynamoDB's conditional-write semantics, in memory.
@@ -21,6 +21,48 @@ pub struct MemoryLockStore {
     pub fences: Mutex<HashMap<String, FenceRecord>>,
     /// health-monitor's observations by item key.
     pub observations: Mutex<HashMap<String, Observation>>,
+    /// Failover id → its failback.
+    pub failbacks: Mutex<HashMap<String, FailbackRecord>>,
+}
+
+impl FailbackStore for MemoryLockStore {
+    async fn create_failback(&self, record: &FailbackRecord) -> Result<bool, AwsFailure> {
+        let mut failbacks = self.failbacks.lock().unwrap();
+        if failbacks.contains_key(&record.failover_id) {
+            return Ok(false);
+        }
+        failbacks.insert(record.failover_id.clone(), record.clone());
+        Ok(true)
+    }
+
+    async fn load_failback(&self, failover_id: &str) -> Result<Option<FailbackRecord>, AwsFailure> {
+        Ok(self.failbacks.lock().unwrap().get(failover_id).cloned())
+    }
+
+    async fn save_failback(&self, record: &FailbackRecord) -> Result<bool, AwsFailure> {
+        let mut failbacks = self.failbacks.lock().unwrap();
+        match failbacks.get_mut(&record.failover_id) {
+            Some(stored) if stored.version == record.version => {
+                *stored = FailbackRecord {
+                    version: record.version + 1,
+                    ..record.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn latest_published(&self) -> Result<Option<LockRecord>, AwsFailure> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.stage == Stage::Published)
+            .max_by_key(|r| r.published_at_ms)
+            .cloned())
+    }
 }
 
 impl EvidenceStore for MemoryLockStore {
@@ -146,6 +188,16 @@ impl ReplicationMappings for MemoryMappings {
         for mapping in self.mappings.lock().unwrap().values_mut().flatten() {
             if mapping.uuid == uuid {
                 mapping.state = "Disabled".into();
+            }
+        }
+        Ok(())
+    }
+
+    async fn enable(&self, uuid: &str) -> Result<(), AwsFailure> {
+        self.reachable("UpdateEventSourceMapping")?;
+        for mapping in self.mappings.lock().unwrap().values_mut().flatten() {
+            if mapping.uuid == uuid {
+                mapping.state = "Enabled".into();
             }
         }
         Ok(())

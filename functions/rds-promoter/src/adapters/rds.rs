@@ -7,7 +7,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_rds::types::DbInstance;
 
 use crate::domain::{DbInstanceView, LagMinute};
-use crate::ports::DbInstances;
+use crate::ports::{DbInstances, ReplicaSpec};
 use failover_core::error::AwsFailure;
 
 /// How far back the replica's lag is read: the last minutes before a promotion.
@@ -101,6 +101,25 @@ impl DbInstances for RdsInstances {
                 })
             })
             .collect())
+    }
+
+    /// Called in the replica's region with the source's ARN. No `PreSignedUrl`: RDS needs one
+    /// only between GovCloud or China Regions and ignores it elsewhere (CreateDBInstanceReadReplica,
+    /// API reference), and this SDK would not sign it for us.
+    async fn create_replica(&self, spec: &ReplicaSpec) -> Result<(), AwsFailure> {
+        self.client
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&spec.id)
+            .source_db_instance_identifier(&spec.source_arn)
+            .set_db_instance_class(spec.instance_class.clone())
+            .set_db_subnet_group_name(spec.subnet_group.clone())
+            .set_db_parameter_group_name(spec.parameter_group.clone())
+            .set_kms_key_id(spec.kms_key_id.clone())
+            .copy_tags_to_snapshot(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| AwsFailure::from_sdk("CreateDBInstanceReadReplica", &err))
     }
 
     async fn stop(&self, id: &str) -> Result<(), AwsFailure> {

@@ -2,6 +2,7 @@
 //! (synchronous, no AWS types).
 
 mod decision;
+mod failback;
 mod fence;
 mod instance;
 mod lock;
@@ -11,6 +12,10 @@ mod rpo;
 mod split_brain;
 
 pub use decision::{promotion_step, PromotionStep};
+pub use failback::{
+    failback_readiness, failback_replica_name, replica_readiness, retired_name, FailbackRecord, FailbackStage,
+    Preconditions, Readiness, ReplicaReadiness,
+};
 pub use fence::{
     database_fence_step, fenced_name, replication_fence_step, DatabaseFenceStep, FenceMode, FenceOutcome, FenceRecord,
     FenceState, MappingView, ReplicationFenceStep,
