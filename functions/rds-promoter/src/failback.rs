@@ -156,6 +156,8 @@ where
     /// The record a failback of `failover` starts with.
     fn planned_record(&self, failover: &LockRecord, execution: &str) -> FailbackRecord {
         let now = now_ms();
+        // Names follow from the failover, so the approval message names what begin creates.
+        let named_at = failover.published_at_ms.unwrap_or(now);
         // The former source as the replica named it (an id or an ARN).
         let former_primary = failover
             .former_source
@@ -171,8 +173,8 @@ where
             to_region: self.config.source_region.to_string(),
             current_primary: failover.replica_id.clone(),
             current_primary_arn: String::new(),
-            new_primary: failback_replica_name(&former_primary, now),
-            retired_as: retired_name(&failover.replica_id, now),
+            new_primary: failback_replica_name(&former_primary, named_at),
+            retired_as: retired_name(&failover.replica_id, named_at),
             protecting_replica: self.config.replica.id.clone(),
             endpoint_address: None,
             endpoint_port: None,

@@ -3,6 +3,7 @@
 //! themselves by unique resource names, so they run in parallel.
 
 mod env_rewriter;
+mod failback;
 mod fidelity_dynamodb;
 mod fidelity_rds;
 mod fidelity_ssm_agent;

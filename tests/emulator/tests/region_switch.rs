@@ -19,12 +19,13 @@ use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
 use serde_json::{json, Value};
 
 /// Promotion (3 s in the emulator), repointing, and the first build of two functions.
-const LIMIT: Duration = Duration::from_secs(600);
+pub(crate) const LIMIT: Duration = Duration::from_secs(600);
 
 /// A stack with the two functions, the plan, its notification topic and a queue subscribed
 /// to the topic (the test's pager).
-fn template(stack_name: &str, repoint_failures: &str) -> String {
+fn template(stack_name: &str, repoint_failures: &str, approval_timeout_seconds: u32) -> String {
     let definition = std::fs::read_to_string(repo_root().join("infra/statemachine/region-switch.asl.json")).unwrap();
+    let failback = std::fs::read_to_string(repo_root().join("infra/statemachine/failback.asl.json")).unwrap();
     json!({
         "Resources": {
             "Role": stack::service_role(),
@@ -51,9 +52,27 @@ fn template(stack_name: &str, repoint_failures: &str) -> String {
                         "RepointFailurePolicy": repoint_failures
                     }
                 }
+            },
+            "Failback": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "DefinitionString": failback,
+                    "DefinitionSubstitutions": {
+                        "RdsPromoterFunctionArn": {"Fn::GetAtt": ["RdsPromoter", "Arn"]},
+                        "EnvRewriterFunctionArn": {"Fn::GetAtt": ["EnvRewriter", "Arn"]},
+                        "NotificationTopicArn": {"Ref": "Topic"},
+                        "ApprovalTimeoutSeconds": approval_timeout_seconds.to_string(),
+                        "FailbackPollSeconds": "2"
+                    }
+                }
             }
         },
-        "Outputs": {"Plan": {"Value": {"Ref": "Plan"}}, "Pager": {"Value": {"Ref": "Pager"}}}
+        "Outputs": {
+            "Plan": {"Value": {"Ref": "Plan"}},
+            "Failback": {"Value": {"Ref": "Failback"}},
+            "Pager": {"Value": {"Ref": "Pager"}}
+        }
     })
     .to_string()
 }
@@ -115,43 +134,47 @@ async fn replicating_for_a_while(replica: &str) {
 
 /// What a switch is set up with.
 #[derive(Default)]
-struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// Tags the replica with the emulator's promotion time for it.
-    promotion_seconds: Option<u32>,
+    pub(crate) promotion_seconds: Option<u32>,
     /// More function configuration.
-    extra: &'a [(&'a str, &'a str)],
+    pub(crate) extra: &'a [(&'a str, &'a str)],
     /// The plan's RepointFailurePolicy (default continue).
-    repoint_failures: Option<&'a str>,
+    pub(crate) repoint_failures: Option<&'a str>,
     /// Only the primary region's database and Lambda APIs are taken away (default: the
     /// whole region): its app servers' SSM and EC2 still answer.
-    primary_fleet_answers: bool,
+    pub(crate) primary_fleet_answers: bool,
     /// Magento servers of the shop in the primary region (the fence fleet).
-    primary_fleet: usize,
+    pub(crate) primary_fleet: usize,
+    /// The failback plan's ApprovalTimeoutSeconds (default 600).
+    pub(crate) approval_timeout_seconds: Option<u32>,
 }
 
 /// One shop ready for a switch: the MariaDB pair, two managed Magento servers, the state
 /// table, the document, the functions under `cargo lambda watch` reaching AWS through a
 /// proxy that has taken the primary region away, and the plan deployed.
-struct Switch {
-    b: failover_testkit::clients::RegionClients,
-    pair: rds::ReplicaPair,
-    servers: Vec<String>,
-    roots: Vec<std::path::PathBuf>,
-    primary_roots: Vec<std::path::PathBuf>,
-    sfn: aws_sdk_sfn::Client,
-    sqs: aws_sdk_sqs::Client,
-    plan: String,
-    pager: String,
-    prefix: String,
-    replicator: String,
-    log: std::path::PathBuf,
-    a: failover_testkit::clients::RegionClients,
-    proxy: FaultProxy,
-    watch: LambdaWatch,
+pub(crate) struct Switch {
+    pub(crate) b: failover_testkit::clients::RegionClients,
+    pub(crate) pair: rds::ReplicaPair,
+    pub(crate) servers: Vec<String>,
+    pub(crate) roots: Vec<std::path::PathBuf>,
+    pub(crate) primary_roots: Vec<std::path::PathBuf>,
+    pub(crate) sfn: aws_sdk_sfn::Client,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) plan: String,
+    pub(crate) failback_plan: String,
+    pub(crate) state_table: String,
+    pub(crate) pager: String,
+    pub(crate) prefix: String,
+    pub(crate) replicator: String,
+    pub(crate) log: std::path::PathBuf,
+    pub(crate) a: failover_testkit::clients::RegionClients,
+    pub(crate) proxy: FaultProxy,
+    pub(crate) watch: LambdaWatch,
 }
 
 impl Switch {
-    async fn set_up(options: Options<'_>) -> Switch {
+    pub(crate) async fn set_up(options: Options<'_>) -> Switch {
         let emu = Emulator::shared();
         let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
         let name = unique_name("switch");
@@ -223,7 +246,11 @@ impl Switch {
             emu.route_lambda(&format!("{name}-{binary}"), &url, binary);
         }
         let config = sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await;
-        let body = template(&name, options.repoint_failures.unwrap_or("continue"));
+        let body = template(
+            &name,
+            options.repoint_failures.unwrap_or("continue"),
+            options.approval_timeout_seconds.unwrap_or(600),
+        );
         let outputs = stack::deploy(&aws_sdk_cloudformation::Client::new(&config), &name, &body).await;
         Switch {
             b,
@@ -234,6 +261,8 @@ impl Switch {
             sfn: aws_sdk_sfn::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             plan: outputs["Plan"].clone(),
+            failback_plan: outputs["Failback"].clone(),
+            state_table,
             pager: outputs["Pager"].clone(),
             prefix,
             replicator,
@@ -244,17 +273,17 @@ impl Switch {
         }
     }
 
-    fn alarm() -> Value {
+    pub(crate) fn alarm() -> Value {
         serde_json::from_slice(&std::fs::read(repo_root().join("events/alarm-state-change-to-alarm.json")).unwrap())
             .unwrap()
     }
 
-    async fn run(&self) -> DescribeExecutionOutput {
+    pub(crate) async fn run(&self) -> DescribeExecutionOutput {
         stack::run_execution(&self.sfn, &self.plan, &json!({"alarm": Self::alarm()}), LIMIT).await
     }
 
     /// The execution's output, after asserting it succeeded.
-    fn succeeded(&self, done: &DescribeExecutionOutput) -> Value {
+    pub(crate) fn succeeded(&self, done: &DescribeExecutionOutput) -> Value {
         assert_eq!(
             done.status(),
             &ExecutionStatus::Succeeded,
@@ -268,7 +297,7 @@ impl Switch {
 
     /// What the shop relies on, read from the parts: the replica is detached and takes
     /// writes, and each server's files name it. Each problem found, by server.
-    async fn switch_problems(&self) -> Vec<String> {
+    pub(crate) async fn switch_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let promoted = rds::describe(&self.b, &self.pair.replica_id).await;
         if let Some(source) = promoted.read_replica_source_db_instance_identifier() {
@@ -290,12 +319,12 @@ impl Switch {
         problems
     }
 
-    async fn assert_switched(&self) {
+    pub(crate) async fn assert_switched(&self) {
         let problems = self.switch_problems().await;
         assert!(problems.is_empty(), "{problems:?}");
     }
 
-    async fn history(&self, execution: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+    pub(crate) async fn history(&self, execution: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
         let history = self
             .sfn
             .get_execution_history()
@@ -308,7 +337,7 @@ impl Switch {
     }
 
     /// Every notification delivered to the pager queue so far: (subject, message).
-    async fn notifications(&self) -> Vec<(String, String)> {
+    pub(crate) async fn notifications(&self) -> Vec<(String, String)> {
         let mut seen = Vec::new();
         for _ in 0..20 {
             let received = self
@@ -343,7 +372,7 @@ impl Switch {
     }
 
     /// The states of the forward replicator's event source mappings.
-    async fn mapping_states(&self) -> Vec<String> {
+    pub(crate) async fn mapping_states(&self) -> Vec<String> {
         let listed = self
             .a
             .lambda
@@ -360,7 +389,7 @@ impl Switch {
     }
 
     /// The scheduled fence sweep, as EventBridge invokes it.
-    fn sweep(&self) -> Value {
+    pub(crate) fn sweep(&self) -> Value {
         let scheduled: Value =
             serde_json::from_slice(&std::fs::read(repo_root().join("events/scheduled-event.json")).unwrap()).unwrap();
         self.watch.invoke("rds-promoter", &scheduled).unwrap().unwrap()
@@ -368,12 +397,12 @@ impl Switch {
 }
 
 /// An operator's input from `infra/statemachine/`.
-fn manual(file: &str) -> Value {
+pub(crate) fn manual(file: &str) -> Value {
     serde_json::from_slice(&std::fs::read(repo_root().join("infra/statemachine").join(file)).unwrap()).unwrap()
 }
 
 /// The names of the Task states entered, in order.
-fn tasks_entered(history: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<String> {
+pub(crate) fn tasks_entered(history: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<String> {
     history
         .iter()
         .filter(|e| e.r#type() == &HistoryEventType::TaskStateEntered)
@@ -382,7 +411,7 @@ fn tasks_entered(history: &[aws_sdk_sfn::types::HistoryEvent]) -> Vec<String> {
 }
 
 /// The sweep completed the database fence: the guard of "the old primary is fenced".
-fn database_fenced(swept: &Value) -> Result<(), String> {
+pub(crate) fn database_fenced(swept: &Value) -> Result<(), String> {
     match swept["fences"][0]["database"]["state"].as_str() {
         Some("done") => Ok(()),
         other => Err(format!("the old primary's fence is {other:?}: {swept}")),
