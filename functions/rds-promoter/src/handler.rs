@@ -55,6 +55,9 @@ where
     {
         let invocation = Invocation::from_context(&event.context);
         let result = match Request::from_value(event.payload).map_err(PromoterError::InvalidEvent) {
+            Ok(Request::FailbackReport { execution_arn, plan }) => {
+                return Box::pin(self.report_failback(&execution_arn, &plan)).await
+            }
             Ok(Request::Report { execution_arn, plan }) => {
                 return Box::pin(self.report_plan(&execution_arn, plan)).await
             }
@@ -108,7 +111,7 @@ where
                     "a failbackStep answers with its own report: call failback".into(),
                 ))
             }
-            Request::Report { .. } => {
+            Request::Report { .. } | Request::FailbackReport { .. } => {
                 return Err(PromoterError::InvalidEvent(
                     "planStep \"report\" answers with the plan report, not a promotion report: call report_plan".into(),
                 ))

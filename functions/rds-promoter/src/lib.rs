@@ -16,6 +16,7 @@ mod dry_run;
 pub mod error;
 mod failback;
 pub mod failback_config;
+mod failback_report;
 mod fence;
 pub mod handler;
 pub mod invocation;

@@ -100,6 +100,13 @@ pub enum Request {
         /// The failback plan execution (`$$.Execution.Id`): the owner of the failback.
         execution_arn: String,
     },
+    /// The failback plan's report, from the execution's history and state.
+    FailbackReport {
+        /// The failback execution (`$$.Execution.Id`).
+        execution_arn: String,
+        /// The execution's state (what the steps returned).
+        plan: Value,
+    },
     /// The plan's last step: its report, from the execution's history and state.
     Report {
         /// The plan execution (`$$.Execution.Id`).
@@ -116,6 +123,12 @@ impl Request {
             return Ok(Self::SweepFences);
         }
         if let Some(raw_step) = payload.get("failbackStep") {
+            if raw_step == "report" {
+                return match Self::report(&payload, "failbackStep")? {
+                    Self::Report { execution_arn, plan } => Ok(Self::FailbackReport { execution_arn, plan }),
+                    other => Ok(other),
+                };
+            }
             return Self::failback(raw_step, &payload);
         }
         let Some(raw_step) = payload.get("planStep") else {
@@ -123,7 +136,7 @@ impl Request {
         };
         let name = raw_step.as_str().unwrap_or_default();
         if name == "report" {
-            return Self::report(&payload);
+            return Self::report(&payload, "planStep");
         }
         let step = PlanStep::parse(name).ok_or_else(|| {
             format!(
@@ -158,17 +171,19 @@ impl Request {
         })
     }
 
-    fn report(payload: &Value) -> Result<Self, String> {
+    fn report(payload: &Value, key: &str) -> Result<Self, String> {
         let execution_arn = payload
             .get("executionArn")
             .and_then(Value::as_str)
             .filter(|arn| arn.starts_with("arn:"))
-            .ok_or("planStep \"report\" needs \"executionArn\": the plan execution's ARN ($$.Execution.Id)")?;
+            .ok_or_else(|| {
+                format!("{key} \"report\" needs \"executionArn\": the plan execution's ARN ($$.Execution.Id)")
+            })?;
         let plan = payload
             .get("plan")
             .filter(|plan| plan.is_object())
             .cloned()
-            .ok_or("planStep \"report\" needs \"plan\": the execution's state object ($)")?;
+            .ok_or_else(|| format!("{key} \"report\" needs \"plan\": the execution's state object ($)"))?;
         Ok(Self::Report {
             execution_arn: execution_arn.to_owned(),
             plan,
@@ -213,6 +228,12 @@ mod tests {
         }
         let err = Request::from_value(json!({"failbackStep": "flip", "executionArn": "arn:x"})).unwrap_err();
         assert!(err.contains("\"flip\"") && err.contains("checkReplica"), "{err}");
+        assert!(matches!(
+            Request::from_value(json!({"failbackStep": "report", "executionArn": "arn:aws:states:x", "plan": {}})),
+            Ok(Request::FailbackReport { .. })
+        ));
+        let err = Request::from_value(json!({"failbackStep": "report", "executionArn": "arn:x"})).unwrap_err();
+        assert!(err.contains("failbackStep \"report\" needs \"plan\""), "{err}");
         let err = Request::from_value(json!({"failbackStep": "check"})).unwrap_err();
         assert!(err.contains("executionArn"), "{err}");
     }

@@ -206,10 +206,14 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     let report = switch.succeeded(&done);
 
     // RPO 0, row by row: every order is on the new primary in the original region.
-    let new_primary = report["published"]["failback"]["newPrimary"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert_eq!(report["outcome"], "failed-back", "{report}");
+    let new_primary = report["topology"]["primary"].as_str().unwrap().to_owned();
+    assert_eq!(report["topology"]["primaryRegion"], PRIMARY, "{report}");
+    assert_eq!(
+        report["topology"]["replica"],
+        switch.pair.replica_id.as_str(),
+        "{report}"
+    );
     let promoted = rds::describe(&switch.a, &new_primary).await;
     assert!(
         promoted.read_replica_source_db_instance_identifier().is_none(),
@@ -239,7 +243,7 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The old writer is renamed away and stopped.
-    let retired = report["retired"]["failback"]["retiredAs"].as_str().unwrap().to_owned();
+    let retired = report["topology"]["retired"].as_str().unwrap().to_owned();
     rds::wait_for_status(&switch.b, &retired, "stopped").await;
 
     // Published: the new endpoint and the original region.
@@ -292,10 +296,24 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     ] {
         eprintln!("failback: {step:14} +{:.1} s", seconds_between(&history, "Begin", step));
     }
+    // The report's freeze is the history's.
+    let reported = report["writeFreeze"]["seconds"].as_f64().unwrap();
+    assert!(
+        (reported - freeze).abs() < 0.01,
+        "reported {reported} s, history {freeze} s"
+    );
+    assert_eq!(report["writeFreeze"]["stillFrozen"], false);
+    assert_eq!(
+        report["servers"].as_array().unwrap().len(),
+        4,
+        "both fleets, every server: {report}"
+    );
+    assert_eq!(report["notSwitched"], serde_json::json!([]), "{report}");
     eprintln!(
-        "failback: lag when drained {} s; {} orders checked row by row",
-        report["drained"]["failback"]["lagWhenDrained"],
-        wanted.len()
+        "failback: lag when drained {} s; {} orders checked row by row; approval waited {} s",
+        report["lagWhenDrainedS"],
+        wanted.len(),
+        report["approvalWaitedS"]
     );
     assert!(switch.notifications().await.iter().any(|(s, _)| s == FINISHED));
 

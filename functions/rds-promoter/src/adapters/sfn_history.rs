@@ -70,7 +70,7 @@ fn fold(events: &[HistoryEvent]) -> (i64, Vec<StateVisit>) {
 
 fn kind(event: &HistoryEventType) -> StateKind {
     match event {
-        HistoryEventType::TaskStateEntered => StateKind::Task,
+        HistoryEventType::TaskStateEntered | HistoryEventType::ParallelStateEntered => StateKind::Task,
         HistoryEventType::WaitStateEntered => StateKind::Wait,
         _ => StateKind::Flow,
     }

@@ -3,6 +3,7 @@
 
 mod decision;
 mod failback;
+mod failback_report;
 mod fence;
 mod instance;
 mod lock;
@@ -16,6 +17,7 @@ pub use failback::{
     failback_readiness, failback_replica_name, replica_readiness, retired_name, FailbackRecord, FailbackStage,
     Preconditions, Readiness, ReplicaReadiness,
 };
+pub use failback_report::{failback_report, FailbackReport, ServerResult, Topology, WriteFreeze};
 pub use fence::{
     database_fence_step, fenced_name, replication_fence_step, DatabaseFenceStep, FenceMode, FenceOutcome, FenceRecord,
     FenceState, MappingView, ReplicationFenceStep,
