@@ -14,12 +14,77 @@ use serde_json::Value;
 
 use crate::region_switch::{database_fenced, Options, Switch, LIMIT};
 
+/// The workspace's `failoverctl` binary, built once per test run.
+fn failoverctl_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = failover_testkit::venv::repo_root();
+            let status = std::process::Command::new("cargo")
+                .args(["build", "--quiet", "-p", "failoverctl", "--bin", "failoverctl"])
+                .current_dir(&root)
+                .status()
+                .expect("cargo build -p failoverctl");
+            assert!(status.success(), "cargo build -p failoverctl failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+            target.join("debug").join("failoverctl")
+        })
+        .clone()
+}
+
+/// What failoverctl answered: its exit code, stdout (JSON with `--json`), stderr.
+pub(crate) struct Ctl {
+    pub(crate) code: i32,
+    pub(crate) json: Value,
+    pub(crate) stderr: String,
+}
+
+/// Runs `failoverctl <words> --json` against the emulator, as an operator would.
+pub(crate) fn failoverctl(words: &[&str]) -> Ctl {
+    let emu = failover_testkit::Emulator::shared();
+    let output = std::process::Command::new(failoverctl_binary())
+        .args(words)
+        .arg("--json")
+        .envs(emu.env())
+        .env_remove("AWS_REGION")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("failoverctl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    Ctl {
+        code: output.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::String(stdout)),
+        stderr,
+    }
+}
+
 const AWAITS: &str = "shop-failover: failback awaits approval";
 const REFUSED: &str = "shop-failover: failback refused";
 const NOT_APPROVED: &str = "shop-failover: failback not approved";
 const FINISHED: &str = "shop-failover: failback finished";
 
 impl Switch {
+    /// failoverctl for this shop (its table, parameters and plans).
+    fn ctl(&self, command: &[&str]) -> Ctl {
+        let mut words: Vec<&str> = command.to_vec();
+        words.extend([
+            "--region",
+            SECONDARY,
+            "--state-table",
+            &self.state_table,
+            "--parameter-prefix",
+            &self.prefix,
+            "--switch-plan",
+            &self.plan,
+            "--failback-plan",
+            &self.failback_plan,
+            "--wait-seconds",
+            "300",
+        ]);
+        failoverctl(&words)
+    }
+
     /// health-monitor's observation: the original region healthy in `checks` checks in a row.
     async fn original_region_healthy(&self, checks: u32) {
         let mut seen = Observation::default();
@@ -37,17 +102,6 @@ impl Switch {
             .send()
             .await
             .unwrap();
-    }
-
-    async fn start_failback(&self) -> String {
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.failback_plan)
-            .input("{}")
-            .send()
-            .await
-            .unwrap()
-            .execution_arn
     }
 
     async fn finished(&self, execution: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
@@ -128,20 +182,34 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
         ..Options::default()
     })
     .await;
+    // failoverctl's dry run: what a switch would do, nothing changed.
+    let dry = switch.ctl(&["failover", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{} {}", dry.json, dry.stderr);
+    assert!(
+        dry.json["output"]["dryRunPromotion"]["report"]["plan"]
+            .to_string()
+            .contains("would call PromoteReadReplica"),
+        "{}",
+        dry.json
+    );
     let failed_over = switch.run().await;
     switch.succeeded(&failed_over);
     let secondary_db = rds::database(&switch.b, &switch.pair.replica_id).await;
     // Orders taken in the failover region during the outage.
     place_orders(&secondary_db, 1, 40, SECONDARY);
     switch.original_region_healthy(10).await;
+    let status = switch.ctl(&["status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.json["activeRegion"]["value"], SECONDARY, "{}", status.json);
+    assert_eq!(status.json["lastFailover"]["stage"], "published", "{}", status.json);
+    assert_eq!(status.json["fence"]["database"]["state"], "pending", "{}", status.json);
 
     // The original region answers again, but its old primary's fence is still pending:
-    // failback is refused and nothing is changed.
+    // failback is refused (exit 4) and nothing is changed.
     switch.proxy.fail_region(PRIMARY, None);
-    let refused = switch.start_failback().await;
-    let done = switch.finished(&refused).await;
-    assert_eq!(done.status(), &ExecutionStatus::Failed, "{:?}", done.output());
-    assert_eq!(done.error(), Some("FailbackRefused"));
+    let refused = switch.ctl(&["failback"]);
+    assert_eq!(refused.code, 4, "{} {}", refused.json, refused.stderr);
+    assert!(refused.stderr.contains("FailbackRefused"), "{}", refused.stderr);
     let notes = switch.notifications().await;
     assert!(
         notes
@@ -155,17 +223,16 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
 
     // An operator rejects the first request: the plan ends and nothing is changed.
-    let rejected = switch.start_failback().await;
-    let token = switch.approval_token(&rejected).await;
-    switch
-        .sfn
-        .send_task_failure()
-        .task_token(&token)
-        .error("Rejected")
-        .cause("not during the sale")
-        .send()
-        .await
-        .unwrap();
+    let asked = switch.ctl(&["failback"]);
+    assert_eq!(asked.code, 0, "{} {}", asked.json, asked.stderr);
+    assert_eq!(asked.json["state"], "AskApproval", "{}", asked.json);
+    let rejected = asked.json["executionArn"].as_str().unwrap().to_owned();
+    let status = switch.ctl(&["status"]);
+    let pending = &status.json["pendingApprovals"];
+    assert_eq!(pending[0]["executionArn"], rejected.as_str(), "{}", status.json);
+    assert_eq!(pending[0]["token"], asked.json["token"], "{}", status.json);
+    let answered = switch.ctl(&["reject", "--execution", &rejected, "--reason", "not during the sale"]);
+    assert_eq!(answered.code, 0, "{}", answered.stderr);
     let done = switch.finished(&rejected).await;
     let output: Value = serde_json::from_str(done.output().unwrap_or("{}")).unwrap();
     assert_eq!(done.status(), &ExecutionStatus::Succeeded, "{output}");
@@ -186,18 +253,15 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
         switch.notifications().await.iter().any(|(s, _)| s == NOT_APPROVED),
         "the rejection is notified"
     );
+    let late = switch.ctl(&["approve", "--execution", &rejected]);
+    assert_eq!(late.code, 3, "nothing left to approve: {} {}", late.json, late.stderr);
 
-    // Approved: the switchover runs.
-    let execution = switch.start_failback().await;
+    // Approved with the token the notification carries: the switchover runs.
+    let asked = switch.ctl(&["failback"]);
+    let execution = asked.json["executionArn"].as_str().unwrap().to_owned();
     let token = switch.approval_token(&execution).await;
-    switch
-        .sfn
-        .send_task_success()
-        .task_token(&token)
-        .output("true")
-        .send()
-        .await
-        .unwrap();
+    let approved = switch.ctl(&["approve", "--token", &token]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
     // Orders keep arriving in the failover region while the new replica catches up.
     place_orders(&secondary_db, 41, 20, SECONDARY);
     let placed = orders(&secondary_db);
@@ -317,9 +381,66 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     );
     assert!(switch.notifications().await.iter().any(|(s, _)| s == FINISHED));
 
+    // What the on-call person sees afterwards.
+    let status = switch.ctl(&["status"]);
+    assert_eq!(status.json["activeRegion"]["value"], PRIMARY, "{}", status.json);
+    assert_eq!(status.json["failback"]["stage"], "done", "{}", status.json);
+    assert_eq!(status.json["replica"]["role"], "replica", "{}", status.json);
+    assert_eq!(
+        status.json["pendingApprovals"],
+        serde_json::json!([]),
+        "{}",
+        status.json
+    );
+    let history = switch.ctl(&["history"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let rows = history.json["executions"].as_array().unwrap();
+    let outcome = |arn: &str| {
+        rows.iter()
+            .find(|r| r["executionArn"] == arn)
+            .map(|r| (r["status"].clone(), r["outcome"].clone()))
+    };
+    assert_eq!(
+        outcome(&execution),
+        Some((Value::from("SUCCEEDED"), Value::from("failed-back"))),
+        "{}",
+        history.json
+    );
+    assert_eq!(outcome(&rejected).map(|o| o.1), Some(Value::from("rejected")));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["plan"] == "region-switch" && r["outcome"] == "switched")
+            .count(),
+        1,
+        "{}",
+        history.json
+    );
+
     // A second start is a no-op.
-    let again = switch.start_failback().await;
-    let done = switch.finished(&again).await;
-    let output: Value = serde_json::from_str(done.output().unwrap_or("{}")).unwrap();
-    assert_eq!(output["outcome"], "already-failed-back", "{output}");
+    let again = switch.ctl(&["failback"]);
+    assert_eq!(again.code, 0, "{} {}", again.json, again.stderr);
+    assert_eq!(again.json["outcome"], "already-failed-back", "{}", again.json);
+}
+
+#[tokio::test]
+async fn failoverctl_names_a_missing_table_region_or_plan() {
+    let missing = failoverctl(&[
+        "status",
+        "--region",
+        SECONDARY,
+        "--state-table",
+        "no-such-failover-state",
+    ]);
+    assert_eq!(missing.code, 3, "{} {}", missing.json, missing.stderr);
+    assert!(missing.stderr.contains("no-such-failover-state"), "{}", missing.stderr);
+    let no_region = failoverctl(&["status"]);
+    assert_eq!(no_region.code, 2, "{}", no_region.stderr);
+    assert!(no_region.stderr.contains("--region"), "{}", no_region.stderr);
+    let no_plan = failoverctl(&["history", "--region", SECONDARY, "--name-prefix", "no-such-shop"]);
+    assert_eq!(no_plan.code, 3, "{}", no_plan.stderr);
+    assert!(
+        no_plan.stderr.contains("no-such-shop-region-switch"),
+        "{}",
+        no_plan.stderr
+    );
 }
