@@ -444,3 +444,52 @@ async fn failoverctl_names_a_missing_table_region_or_plan() {
         no_plan.stderr
     );
 }
+
+#[tokio::test]
+async fn an_unanswered_approval_times_out_and_changes_nothing() {
+    let switch = Switch::set_up(Options {
+        approval_timeout_seconds: Some(3),
+        ..Options::default()
+    })
+    .await;
+    switch.succeeded(&switch.run().await);
+    switch.proxy.fail_region(PRIMARY, None);
+    database_fenced(&switch.sweep()).unwrap();
+    rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
+    switch.original_region_healthy(10).await;
+
+    let asked = switch.ctl(&["failback"]);
+    assert_eq!(asked.code, 0, "{} {}", asked.json, asked.stderr);
+    let execution = asked.json["executionArn"].as_str().unwrap().to_owned();
+    let done = switch.finished(&execution).await;
+    let output: Value = serde_json::from_str(done.output().unwrap_or("{}")).unwrap();
+    assert_eq!(done.status(), &ExecutionStatus::Succeeded, "{output}");
+    assert_eq!(output["outcome"], "not-approved", "{output}");
+    assert_eq!(output["approval"]["Error"], "States.Timeout", "{output}");
+    // Nothing was changed: no failback recorded, no replica created, still active where it was.
+    let new_primary = output["check"]["plan"]["newPrimary"].as_str().unwrap();
+    assert!(
+        switch
+            .a
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(new_primary)
+            .send()
+            .await
+            .is_err(),
+        "timed out, yet {new_primary} was created"
+    );
+    let status = switch.ctl(&["status"]);
+    assert_eq!(status.json["failback"], Value::Null, "{}", status.json);
+    assert_eq!(status.json["activeRegion"]["value"], SECONDARY, "{}", status.json);
+    let late = switch.ctl(&["approve", "--execution", &execution]);
+    assert_eq!(late.code, 3, "{} {}", late.json, late.stderr);
+    assert!(
+        switch
+            .notifications()
+            .await
+            .iter()
+            .any(|(s, m)| s == NOT_APPROVED && m.contains("timed out")),
+        "the timeout is notified"
+    );
+}
