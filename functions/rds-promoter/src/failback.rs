@@ -36,6 +36,9 @@ where
         if step == FailbackStep::Check {
             return Ok(self.check_report(&failover, &readiness, record.as_ref()));
         }
+        if step == FailbackStep::Abandon {
+            return self.abandon(record, execution).await;
+        }
         let mut record = match (readiness, record) {
             (Readiness::AlreadyDone, Some(record)) => {
                 return Ok(step_report(step, &record, true, "failed back already"))
@@ -50,6 +53,18 @@ where
             // the owner finishes what it started.
             (_, Some(record)) if record.stage >= FailbackStage::Promoting => record,
             (Readiness::Refused(reason), _) => return Err(PromoterError::Failback(reason)),
+            // An abandoned failback is taken over by the execution an operator approved.
+            (_, Some(mut record)) if !record.owned() && step == FailbackStep::Begin => {
+                record.execution = execution.to_owned();
+                record
+            }
+            (_, Some(record)) if !record.owned() => {
+                return Err(PromoterError::Failback(format!(
+                    "failbackStep {}: the failback of {} was abandoned; an approved execution begins it again",
+                    step.as_str(),
+                    record.failover_id
+                )))
+            }
             (_, Some(record)) => record,
             (_, None) if step == FailbackStep::Begin => self.record_failback(failover, execution).await?,
             (_, None) => {
@@ -60,7 +75,7 @@ where
             }
         };
         let (done, what) = match step {
-            FailbackStep::Check => unreachable!("answered above"),
+            FailbackStep::Check | FailbackStep::Abandon => unreachable!("answered above"),
             FailbackStep::Begin => self.create_original_region_replica(&mut record).await?,
             FailbackStep::CheckReplica => self.look_at_new_replica(&mut record).await?,
             FailbackStep::CheckDrained => self.look_drained(&mut record).await?,
@@ -73,6 +88,36 @@ where
         self.save_failback(&mut record).await?;
         info!(step = step.as_str(), stage = record.stage.as_str(), done, %what, "failback step");
         Ok(step_report(step, &record, done, &what))
+    }
+
+    /// `abandon`: the plan stopped before the switch and lifted the freeze; its record loses
+    /// its owner (and its later stages), so the next approved failback starts over from the
+    /// replica. Nothing recorded, or another execution's record: nothing to do.
+    async fn abandon(&self, record: Option<FailbackRecord>, execution: &str) -> Result<Value, PromoterError> {
+        let Some(mut record) = record.filter(|r| r.execution == execution) else {
+            return Ok(
+                json!({"failbackStep": "abandon", "done": true, "what": "no failback of this execution is recorded"}),
+            );
+        };
+        if !record.abandon() {
+            return Err(PromoterError::Failback(format!(
+                "failback of {} is past the promotion ({}): it cannot be given up; finish it by hand",
+                record.failover_id,
+                record.stage.as_str()
+            )));
+        }
+        self.save_failback(&mut record).await?;
+        info!(failover = %record.failover_id, "failback abandoned before the switch");
+        Ok(step_report(
+            FailbackStep::Abandon,
+            &record,
+            true,
+            &format!(
+                "abandoned before the switch; {} stays as a replica in {} (a later failback looks at it again; \
+                 delete it if its replication is broken, and failback creates it anew)",
+                record.new_primary, record.to_region
+            ),
+        ))
     }
 
     /// The latest failover, the verdict on failing it back, and its failback record.

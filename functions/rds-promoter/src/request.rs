@@ -49,10 +49,12 @@ pub enum FailbackStep {
     Retire,
     /// Create the replica of the new primary in the failover region, then look at it.
     Reprotect,
+    /// Give up a failback that stopped before the switch, so a later one can take it over.
+    Abandon,
 }
 
 impl FailbackStep {
-    const NAMES: [(&'static str, Self); 9] = [
+    const NAMES: [(&'static str, Self); 10] = [
         ("check", Self::Check),
         ("begin", Self::Begin),
         ("checkReplica", Self::CheckReplica),
@@ -62,6 +64,7 @@ impl FailbackStep {
         ("publish", Self::Publish),
         ("retire", Self::Retire),
         ("reprotect", Self::Reprotect),
+        ("abandon", Self::Abandon),
     ];
 
     fn parse(raw: &str) -> Option<Self> {

@@ -65,6 +65,16 @@ const NOT_APPROVED: &str = "shop-failover: failback not approved";
 const FINISHED: &str = "shop-failover: failback finished";
 
 impl Switch {
+    /// A failover, the primary region back, the fence swept (the old primary stopped), and
+    /// health-monitor's healthy checks of it: ready to fail back.
+    async fn failed_over_and_fenced(&self) {
+        self.succeeded(&self.run().await);
+        self.proxy.fail_region(PRIMARY, None);
+        database_fenced(&self.sweep()).unwrap();
+        rds::wait_for_status(&self.a, &self.pair.primary_id, "stopped").await;
+        self.original_region_healthy(10).await;
+    }
+
     /// failoverctl for this shop (its table, parameters and plans).
     fn ctl(&self, command: &[&str]) -> Ctl {
         let mut words: Vec<&str> = command.to_vec();
@@ -452,11 +462,7 @@ async fn an_unanswered_approval_times_out_and_changes_nothing() {
         ..Options::default()
     })
     .await;
-    switch.succeeded(&switch.run().await);
-    switch.proxy.fail_region(PRIMARY, None);
-    database_fenced(&switch.sweep()).unwrap();
-    rds::wait_for_status(&switch.a, &switch.pair.primary_id, "stopped").await;
-    switch.original_region_healthy(10).await;
+    switch.failed_over_and_fenced().await;
 
     let asked = switch.ctl(&["failback"]);
     assert_eq!(asked.code, 0, "{} {}", asked.json, asked.stderr);
@@ -491,5 +497,114 @@ async fn an_unanswered_approval_times_out_and_changes_nothing() {
             .iter()
             .any(|(s, m)| s == NOT_APPROVED && m.contains("timed out")),
         "the timeout is notified"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_that_stops_replicating_during_the_freeze_is_never_promoted_and_the_freeze_is_lifted() {
+    let switch = Switch::set_up(Options {
+        primary_fleet: 1,
+        ..Options::default()
+    })
+    .await;
+    switch.failed_over_and_fenced().await;
+    let asked = switch.ctl(&["failback"]);
+    let execution = asked.json["executionArn"].as_str().unwrap().to_owned();
+    let token = switch.approval_token(&execution).await;
+    assert_eq!(switch.ctl(&["approve", "--token", &token]).code, 0);
+
+    // Writes are frozen and the plan waits for the replica to drain: its replication stops.
+    let started = Instant::now();
+    loop {
+        let status = switch.ctl(&["status"]);
+        let state = status.json["running"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["executionArn"] == execution.as_str())
+            .and_then(|r| r["state"].as_str().map(str::to_owned));
+        if matches!(state.as_deref(), Some("CheckDrained" | "WaitForDrain")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never reached the drain: {}",
+            status.json
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let new_primary = switch.ctl(&["status"]).json["failback"]["newPrimary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for root in switch.roots.iter().chain(&switch.primary_roots) {
+        assert!(
+            node::inside(root, "/var/www/magento/var/.maintenance.flag").exists(),
+            "frozen: every server in maintenance"
+        );
+    }
+    rds::database(&switch.a, &new_primary)
+        .await
+        .exec("CALL mysql.rds_stop_replication");
+
+    let done = switch.finished(&execution).await;
+    assert_eq!(done.status(), &ExecutionStatus::Failed, "{:?}", done.output());
+    assert_eq!(done.error(), Some("FailbackFailed"));
+    let notes = switch.notifications().await;
+    let failed = notes
+        .iter()
+        .find(|(s, _)| s == "shop-failover: failback FAILED")
+        .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap())
+        .unwrap_or_else(|| panic!("no failure notification: {notes:?}"));
+    assert_eq!(failed["failedAt"], "DrainFailed", "{failed}");
+    assert_eq!(
+        failed["writeFreeze"]["stillFrozen"], false,
+        "the freeze was lifted: {failed}"
+    );
+    // Never promoted, nothing published, every server out of maintenance, the writer unchanged.
+    assert!(rds::describe(&switch.a, &new_primary)
+        .await
+        .read_replica_source_db_instance_identifier()
+        .is_some());
+    assert_eq!(
+        ssm::get_parameter(&switch.b, &format!("{}/active-region", switch.prefix))
+            .await
+            .as_deref(),
+        Some(SECONDARY)
+    );
+    for root in switch.roots.iter().chain(&switch.primary_roots) {
+        assert!(
+            !node::inside(root, "/var/www/magento/var/.maintenance.flag").exists(),
+            "the freeze is lifted on every server"
+        );
+    }
+    let writer = rds::describe(&switch.b, &switch.pair.replica_id).await;
+    assert_eq!(writer.db_instance_status(), Some("available"));
+    assert!(failed["pending"].to_string().contains("stays a replica"), "{failed}");
+    let cause = failed["failure"]["Cause"].as_str().unwrap_or_default().to_owned();
+
+    // Replication repaired, the next approved failback takes the abandoned one over and
+    // completes from the same replica.
+    rds::database(&switch.a, &new_primary)
+        .await
+        .exec("CALL mysql.rds_start_replication");
+    let asked = switch.ctl(&["failback"]);
+    assert_eq!(asked.code, 0, "{} {}", asked.json, asked.stderr);
+    let retry = asked.json["executionArn"].as_str().unwrap().to_owned();
+    let token = switch.approval_token(&retry).await;
+    assert_eq!(switch.ctl(&["approve", "--token", &token]).code, 0);
+    let report = switch.succeeded(&switch.finished(&retry).await);
+    assert_eq!(report["outcome"], "failed-back", "{report}");
+    assert_eq!(report["topology"]["primary"], new_primary.as_str(), "{report}");
+    let failed = serde_json::json!({"failure": {"Cause": cause}, "writeFreeze": failed["writeFreeze"]});
+    eprintln!(
+        "failback: replication stopped during the drain: {} after {} s frozen",
+        failed["failure"]["Cause"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect::<String>(),
+        failed["writeFreeze"]["seconds"]
     );
 }

@@ -108,6 +108,28 @@ impl FailbackRecord {
         self.reached_at_ms.entry(stage.as_str().to_owned()).or_insert(now_ms);
     }
 
+    /// Gives up a failback that stopped before the switch (the plan lifted the freeze): no
+    /// owner any more, and back to `ReplicaRequested`, so a later approved execution takes
+    /// it over and looks at the replica (and freezes, and drains) again. Past the promotion
+    /// nothing can be given up: `false`.
+    pub fn abandon(&mut self) -> bool {
+        if self.stage >= FailbackStage::Promoting {
+            return false;
+        }
+        self.execution.clear();
+        if self.stage > FailbackStage::ReplicaRequested {
+            self.stage = FailbackStage::ReplicaRequested;
+        }
+        let kept = [FailbackStage::Started, FailbackStage::ReplicaRequested].map(FailbackStage::as_str);
+        self.reached_at_ms.retain(|stage, _| kept.contains(&stage.as_str()));
+        true
+    }
+
+    /// Whether an execution owns it (an abandoned failback has no owner).
+    pub fn owned(&self) -> bool {
+        !self.execution.is_empty()
+    }
+
     /// When `stage` was reached, if it was.
     pub fn reached(&self, stage: FailbackStage) -> Option<i64> {
         self.reached_at_ms.get(stage.as_str()).copied()
@@ -163,7 +185,7 @@ pub fn failback_readiness(p: Preconditions<'_>) -> Readiness {
     }
     match p.existing {
         Some(record) if record.stage == FailbackStage::Done => return Readiness::AlreadyDone,
-        Some(record) if record.execution != p.execution => {
+        Some(record) if record.owned() && record.execution != p.execution => {
             return Readiness::InProgress {
                 execution: record.execution.clone(),
             }
@@ -323,6 +345,29 @@ pub fn retired_name(id: &str, at_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_abandoned_failback_has_no_owner_and_starts_over_from_its_replica() {
+        let mut record: FailbackRecord = serde_json::from_value(serde_json::json!({
+            "failoverId": "a@t", "execution": "arn:one", "stage": "draining", "version": 4,
+            "fromRegion": "us-west-2", "toRegion": "us-east-1", "currentPrimary": "r",
+            "currentPrimaryArn": "arn:r", "newPrimary": "p-b1", "retiredAs": "r-retired-b1",
+            "protectingReplica": "r",
+            "reachedAtMs": {"started": 1, "replica-requested": 2, "replica-ready": 3, "draining": 4}
+        }))
+        .unwrap();
+        assert!(record.abandon());
+        assert!(!record.owned());
+        assert_eq!(record.stage, FailbackStage::ReplicaRequested);
+        assert_eq!(
+            record.reached(FailbackStage::Draining),
+            None,
+            "the next freeze is timed afresh"
+        );
+        assert_eq!(record.reached(FailbackStage::ReplicaRequested), Some(2));
+        record.stage = FailbackStage::Promoting;
+        assert!(!record.abandon(), "past the promotion nothing is given up");
+    }
     use crate::domain::FenceState;
 
     fn view(id: &str, status: &str, source: Option<&str>, replication: Option<&str>) -> DbInstanceView {

@@ -148,6 +148,15 @@ pub fn failback_report(
             not_switched.join(", ")
         ));
     }
+    if let Some(record) = record.as_ref().filter(|r| {
+        failed_at.is_some() && (FailbackStage::ReplicaRequested..FailbackStage::Promoting).contains(&r.stage)
+    }) {
+        pending.push(format!(
+            "nothing was switched: {} stays a replica in {}; failoverctl failback starts over from it (delete it \
+             first if its replication is broken: failback then creates it anew)",
+            record.new_primary, record.to_region
+        ));
+    }
     if let Some(record) = record.as_ref().filter(|r| r.stage >= FailbackStage::Retiring) {
         pending.push(format!(
             "{} (the old writer in {}) is stopped, not deleted: it still costs its storage; delete it (with a final \
@@ -315,6 +324,11 @@ mod tests {
         assert!(freeze.still_frozen);
         assert_eq!(freeze.seconds, 30.0);
         assert!(report.pending[0].contains("still frozen"), "{:?}", report.pending);
+        assert!(
+            report.pending[1].contains("nothing was switched: shop-db-b1 stays a replica"),
+            "{:?}",
+            report.pending
+        );
         let topology = report.topology.unwrap();
         assert_eq!(
             topology.primary, "shop-db-replica",
