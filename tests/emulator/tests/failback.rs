@@ -276,6 +276,22 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     place_orders(&secondary_db, 41, 20, SECONDARY);
     let placed = orders(&secondary_db);
     assert_eq!(placed.len(), 60);
+    // A second start while it runs changes nothing (once the failback is recorded as its).
+    let started = Instant::now();
+    while switch.ctl(&["status"]).json["failback"]["execution"] != execution.as_str() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the failback was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let concurrent = switch.ctl(&["failback"]);
+    assert_eq!(concurrent.code, 0, "{} {}", concurrent.json, concurrent.stderr);
+    assert_eq!(
+        concurrent.json["outcome"], "in-progress-elsewhere",
+        "{}",
+        concurrent.json
+    );
     let done = switch.finished(&execution).await;
     let report = switch.succeeded(&done);
 
