@@ -26,7 +26,7 @@ ENV_FILE ?=
 PREFIX ?= shop-failover
 NAME ?= $(PREFIX)-$(FUNCTION)
 
-.PHONY: help drill test lint bench build deploy deploy-function venvs ssm-document clean-venvs
+.PHONY: help drill test lint bench build failoverctl deploy deploy-function venvs ssm-document clean-venvs
 
 help: ## list the targets (this text)
 	@echo "usage: make <target> [VAR=value]"
@@ -38,6 +38,9 @@ drill: ## the local failover drill (scripts/drill.sh); JSON=FILE also writes the
 
 test: ## every check and test, what CI runs (scripts/test.sh)
 	bash scripts/test.sh
+
+failoverctl: ## the on-call CLI, release build (run it: $BENCH_TARGET_DIR/release/failoverctl --help)
+	$(WITH_ENV) CARGO_TARGET_DIR=$(BENCH_TARGET_DIR) cargo build --release --locked -p failoverctl
 
 lint: ## cargo fmt --check, clippy -D warnings, the templates' lint (scripts/lint-infra.sh)
 	$(WITH_ENV) cargo fmt --all --check
