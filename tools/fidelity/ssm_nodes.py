@@ -29,8 +29,11 @@ def is_online(instance_id: str) -> bool:
 
 def running_instances(account_id: str, region: str):
     backend = ec2_backends[account_id][region]
-    for reservation in backend.reservations.values():
-        for instance in reservation.instances:
+    # Snapshots: tests launch instances in other threads of the server meanwhile, and
+    # iterating moto's live OrderedDict then fails ("mutated during iteration"), which the
+    # caller would see as a 500 with an HTML body. list() copies in one step under the GIL.
+    for reservation in list(backend.reservations.values()):
+        for instance in list(reservation.instances):
             if instance.state == "running":
                 yield instance
 
