@@ -61,6 +61,10 @@ pub struct Args {
     pub replica: Option<String>,
     /// How long `failover --dry-run` and `failback` wait for the plan's answer.
     pub wait_seconds: u64,
+    /// The primary region, whose app servers `status` reports too.
+    pub primary_region: Option<String>,
+    /// The repoint document, when not `<prefix>-repoint-app`.
+    pub document: Option<String>,
 }
 
 /// `failoverctl --help`.
@@ -71,7 +75,8 @@ usage: failoverctl <command> [options]
 
 commands:
   status                      active region, last switch, replica and lag, fence and
-                              replication, running plans, pending approvals
+                              replication, running plans, pending approvals, and each
+                              app server's latest repoint and whether it converged
   approve --token T           approve a pending failback (or --execution ARN)
   reject --token T [--reason R]
                               reject it (or --execution ARN); nothing is changed
@@ -89,6 +94,8 @@ options:
   --switch-plan ARN           default the state machine <name-prefix>-region-switch
   --failback-plan ARN         default the state machine <name-prefix>-failback
   --replica ID                the replica to report on (default: from the state table)
+  --primary-region R          status also reports the primary region's app servers
+  --document D                the repoint document (default <name-prefix>-repoint-app)
   --wait-seconds N            how long failover --dry-run and failback wait (default 120)
   --json                      JSON on stdout (errors as JSON on stderr)
 
@@ -110,6 +117,8 @@ pub fn parse(argv: &[String]) -> Result<Args, CtlError> {
         failback_plan: None,
         replica: None,
         wait_seconds: 120,
+        primary_region: None,
+        document: None,
     };
     let (mut token, mut execution, mut reason, mut dry_run, mut limit) = (None, None, None, false, 10);
     while let Some(word) = words.next() {
@@ -124,6 +133,8 @@ pub fn parse(argv: &[String]) -> Result<Args, CtlError> {
             "--json" => args.json = true,
             "--dry-run" => dry_run = true,
             "--region" => args.region = Some(checked(value(word)?, word, is_region)?),
+            "--primary-region" => args.primary_region = Some(checked(value(word)?, word, is_region)?),
+            "--document" => args.document = Some(checked(value(word)?, word, is_name)?),
             "--name-prefix" => args.name_prefix = checked(value(word)?, word, is_name)?,
             "--parameter-prefix" => args.parameter_prefix = checked(value(word)?, word, is_parameter_path)?,
             "--state-table" => args.state_table = Some(checked(value(word)?, word, is_name)?),

@@ -35,8 +35,10 @@ pub struct Control {
     pub region: Region,
     /// Step Functions there.
     pub sfn: aws_sdk_sfn::Client,
-    /// Parameter Store there.
+    /// Parameter Store (and the repoint commands) there.
     pub ssm: aws_sdk_ssm::Client,
+    /// SSM in the primary region (`--primary-region`): its app servers' repoint commands.
+    pub primary_ssm: Option<(Region, aws_sdk_ssm::Client)>,
     /// The state table, through rds-promoter's own store (the same reading as the plan's).
     pub state: DynamoDbLockStore,
     /// The state table's name.
@@ -62,9 +64,19 @@ impl Control {
             .state_table
             .clone()
             .unwrap_or_else(|| format!("{}-state", args.name_prefix));
+        let primary_ssm = match &args.primary_region {
+            Some(raw) => {
+                let primary =
+                    Region::new(raw).map_err(|e| CtlError::Usage(format!("--primary-region {raw:?}: {e}")))?;
+                let config = sdk_config(&primary, ClientTimeouts::default()).await;
+                Some((primary, aws_sdk_ssm::Client::new(&config)))
+            }
+            None => None,
+        };
         Ok(Self {
             sfn: aws_sdk_sfn::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            primary_ssm,
             state: DynamoDbLockStore::new(aws_sdk_dynamodb::Client::new(&config), state_table.clone()),
             rds: RdsInstances::new(aws_sdk_rds::Client::new(&config))
                 .with_metrics(aws_sdk_cloudwatch::Client::new(&config)),
@@ -72,6 +84,14 @@ impl Control {
             region,
             args,
         })
+    }
+
+    /// The repoint document's name.
+    pub fn document(&self) -> String {
+        self.args
+            .document
+            .clone()
+            .unwrap_or_else(|| format!("{}-repoint-app", self.args.name_prefix))
     }
 
     /// The plan's ARN: `--switch-plan`/`--failback-plan`, or the state machine named

@@ -9,6 +9,7 @@ mod control;
 mod error;
 mod executions;
 mod history;
+mod servers;
 mod start;
 mod status;
 

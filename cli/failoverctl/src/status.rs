@@ -11,6 +11,7 @@ use crate::answer::Answer;
 use crate::control::{Control, Plan};
 use crate::error::CtlError;
 use crate::executions;
+use crate::servers;
 
 /// Reads everything and answers.
 pub async fn status(control: &Control) -> Result<Answer, CtlError> {
@@ -34,6 +35,36 @@ pub async fn status(control: &Control) -> Result<Answer, CtlError> {
         None => None,
     };
     let (running, approvals) = in_flight(control).await?;
+    let active = parameters
+        .get("active-region")
+        .and_then(|p| p["value"].as_str())
+        .map(str::to_owned);
+    let host = parameters
+        .get("db-host")
+        .and_then(|p| p["value"].as_str())
+        .map(str::to_owned);
+    let mut fleets = vec![
+        servers::convergence(
+            &control.ssm,
+            control.region.as_str(),
+            &control.document(),
+            active.as_deref(),
+            host.as_deref(),
+        )
+        .await?,
+    ];
+    if let Some((region, ssm)) = &control.primary_ssm {
+        fleets.push(
+            servers::convergence(
+                ssm,
+                region.as_str(),
+                &control.document(),
+                active.as_deref(),
+                host.as_deref(),
+            )
+            .await?,
+        );
+    }
     let json = json!({
         "region": control.region.as_str(),
         "activeRegion": parameters.get("active-region"),
@@ -45,6 +76,7 @@ pub async fn status(control: &Control) -> Result<Answer, CtlError> {
         "replica": replica,
         "running": running,
         "pendingApprovals": approvals,
+        "fleets": fleets,
     });
     let text = render(&json);
     Ok(Answer { json, text })
@@ -222,6 +254,24 @@ fn render(json: &Value) -> String {
                 execution["state"].as_str().unwrap_or("?")
             ));
         }
+    }
+    for fleet in json["fleets"].as_array().into_iter().flatten() {
+        let not: Vec<&str> = fleet["notConverged"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        lines.push(format!(
+            "app servers in {}: {} converged{}",
+            fleet["region"].as_str().unwrap_or("?"),
+            fleet["converged"],
+            if not.is_empty() {
+                format!(", not converged: {}", not.join(", "))
+            } else {
+                String::new()
+            }
+        ));
     }
     for approval in json["pendingApprovals"].as_array().into_iter().flatten() {
         lines.push(format!(

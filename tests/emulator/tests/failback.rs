@@ -77,8 +77,17 @@ impl Switch {
 
     /// failoverctl for this shop (its table, parameters and plans).
     fn ctl(&self, command: &[&str]) -> Ctl {
+        // The shop's repoint document (`<name>-repoint`, named after the shop as its prefix).
+        let document = format!(
+            "{}-repoint",
+            self.prefix.trim_start_matches('/').trim_end_matches("/failover")
+        );
         let mut words: Vec<&str> = command.to_vec();
         words.extend([
+            "--primary-region",
+            PRIMARY,
+            "--document",
+            &document,
             "--region",
             SECONDARY,
             "--state-table",
@@ -213,6 +222,9 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     assert_eq!(status.json["activeRegion"]["value"], SECONDARY, "{}", status.json);
     assert_eq!(status.json["lastFailover"]["stage"], "published", "{}", status.json);
     assert_eq!(status.json["fence"]["database"]["state"], "pending", "{}", status.json);
+    // Each app server's latest repoint: the failover region's both point at the promoted replica.
+    assert_eq!(status.json["fleets"][0]["region"], SECONDARY, "{}", status.json);
+    assert_eq!(status.json["fleets"][0]["converged"], 2, "{}", status.json);
 
     // The original region answers again, but its old primary's fence is still pending:
     // failback is refused (exit 4) and nothing is changed.
@@ -418,6 +430,11 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
         "{}",
         status.json
     );
+    for fleet in status.json["fleets"].as_array().unwrap() {
+        assert_eq!(fleet["converged"], 2, "both fleets point at the new primary: {fleet}");
+        assert_eq!(fleet["notConverged"], serde_json::json!([]), "{fleet}");
+        assert_eq!(fleet["servers"][0]["pointedAt"]["region"], PRIMARY, "{fleet}");
+    }
     let history = switch.ctl(&["history"]);
     assert_eq!(history.code, 0, "{}", history.stderr);
     let rows = history.json["executions"].as_array().unwrap();
