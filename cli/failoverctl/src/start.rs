@@ -54,7 +54,7 @@ pub async fn failover_dry_run(control: &Control) -> Result<Answer, CtlError> {
         }
     });
     let (_, execution) = start(control, Plan::RegionSwitch, &input).await?;
-    let done = until_ended(control, &execution, None).await?;
+    let (done, _) = until_ended(control, &execution, None).await?;
     let output = done.output.clone().unwrap_or(Value::Null);
     if done.status != ExecutionStatus::Succeeded {
         return Err(CtlError::Refused(format!(
@@ -89,10 +89,8 @@ pub async fn failover_dry_run(control: &Control) -> Result<Answer, CtlError> {
 /// Starts the failback plan and waits until it asks for approval or ends.
 pub async fn failback(control: &Control) -> Result<Answer, CtlError> {
     let (_, execution) = start(control, Plan::Failback, &json!({})).await?;
-    let done = until_ended(control, &execution, Some("AskApproval")).await?;
-    if done.status == ExecutionStatus::Running {
-        let events = executions::history(&control.sfn, &execution).await?;
-        let token = executions::pending_token(&events);
+    let (done, token) = until_ended(control, &execution, Some("AskApproval")).await?;
+    if let Some(token) = token {
         return Ok(Answer {
             text: format!(
                 "failback {execution} awaits approval (the notification says what it will do)\n  failoverctl approve --execution {execution}\n  failoverctl reject --execution {execution}"
@@ -115,22 +113,25 @@ pub async fn failback(control: &Control) -> Result<Answer, CtlError> {
     }
 }
 
-/// Polls (bounded by `--wait-seconds`) until the execution ends or waits in `state`.
+/// Polls (bounded by `--wait-seconds`) until the execution ends, or waits in `state` for
+/// an approval (then with the request's token).
 async fn until_ended(
     control: &Control,
     execution: &str,
     state: Option<&str>,
-) -> Result<executions::Described, CtlError> {
+) -> Result<(executions::Described, Option<String>), CtlError> {
     let started = Instant::now();
     loop {
         let described = executions::describe(&control.sfn, execution).await?;
         if described.status != ExecutionStatus::Running {
-            return Ok(described);
+            return Ok((described, None));
         }
         if let Some(state) = state {
             let events = executions::history(&control.sfn, execution).await?;
-            if executions::waiting_in(&events, state) && executions::pending_token(&events).is_some() {
-                return Ok(described);
+            if executions::waiting_in(&events, state) {
+                if let Some(token) = executions::pending_token(&events) {
+                    return Ok((described, Some(token)));
+                }
             }
         }
         if started.elapsed() > Duration::from_secs(control.args.wait_seconds) {

@@ -14,6 +14,7 @@ use crate::domain::{
     FailbackRecord, FailbackStage, LockRecord, Preconditions, Readiness, ReplicaReadiness, Writability,
 };
 use crate::error::PromoterError;
+use crate::failback_config::Placement;
 use crate::handler::Promoter;
 use crate::invocation::now_ms;
 use crate::ports::{
@@ -270,16 +271,12 @@ where
         if record.stage >= FailbackStage::ReplicaRequested {
             return Ok((true, format!("{} requested already", record.new_primary)));
         }
-        let placement = &self.config.failback.primary_placement;
-        let spec = ReplicaSpec {
-            id: record.new_primary.clone(),
-            source_arn: record.current_primary_arn.clone(),
-            source_region: record.from_region.clone(),
-            instance_class: self.config.failback.instance_class.clone(),
-            subnet_group: placement.subnet_group.clone(),
-            parameter_group: placement.parameter_group.clone(),
-            kms_key_id: placement.kms_key_id.clone(),
-        };
+        let spec = self.replica_spec(
+            &self.config.failback.primary_placement,
+            &record.new_primary,
+            &record.current_primary_arn,
+            &record.from_region,
+        );
         self.create_replica_once(&self.source_side, &spec).await?;
         self.turn_mappings(
             self.config.failback.reverse_replicator.as_deref(),
@@ -375,21 +372,56 @@ where
         if record.stage >= FailbackStage::ReplicaReady {
             return Ok((true, "ready already".into()));
         }
-        let since = record.reached(FailbackStage::ReplicaRequested).unwrap_or_else(now_ms);
-        let (ready, what) = self
+        let id = record.new_primary.clone();
+        self.look_at_building_replica(
+            &self.source_side,
+            &id,
+            record,
+            FailbackStage::ReplicaRequested,
+            FailbackStage::ReplicaReady,
+        )
+        .await
+    }
+
+    /// One look at a replica requested when `record` reached `requested`: once it replicates
+    /// within FAILBACK_MAX_REPLICA_LAG_SECONDS the record advances to `ready`; past
+    /// REPROTECT_MAX_WAIT_SECONDS since the request it fails.
+    async fn look_at_building_replica<D: DbInstances>(
+        &self,
+        side: &D,
+        id: &str,
+        record: &mut FailbackRecord,
+        requested: FailbackStage,
+        ready: FailbackStage,
+    ) -> Result<(bool, String), PromoterError> {
+        let since = record.reached(requested).unwrap_or_else(now_ms);
+        let (lag, what) = self
             .look_at_replica(
-                &self.source_side,
-                &record.new_primary,
+                side,
+                id,
                 0,
                 self.config.failback.max_replica_lag_seconds,
                 since,
                 self.config.failback.reprotect_max_wait,
             )
             .await?;
-        if ready.is_some() {
-            record.advance(FailbackStage::ReplicaReady, now_ms());
+        if lag.is_some() {
+            record.advance(ready, now_ms());
         }
-        Ok((ready.is_some(), what))
+        Ok((lag.is_some(), what))
+    }
+
+    /// A replica of `source_arn` named `id`, placed as `placement` says.
+    fn replica_spec(&self, placement: &Placement, id: &str, source_arn: &str, source_region: &str) -> ReplicaSpec {
+        ReplicaSpec {
+            id: id.to_owned(),
+            source_arn: source_arn.to_owned(),
+            source_region: source_region.to_owned(),
+            instance_class: self.config.failback.instance_class.clone(),
+            subnet_group: placement.subnet_group.clone(),
+            parameter_group: placement.parameter_group.clone(),
+            kms_key_id: placement.kms_key_id.clone(),
+        }
     }
 
     /// `checkDrained`: the plan calls it once writes are frozen; drained when a `ReplicaLag`
@@ -577,16 +609,12 @@ where
                 .await?
                 .and_then(|v| v.arn)
                 .ok_or_else(|| PromoterError::Failback(format!("{} has no ARN", record.new_primary)))?;
-            let placement = &self.config.failback.replica_placement;
-            let spec = ReplicaSpec {
-                id: record.protecting_replica.clone(),
-                source_arn: new_primary_arn,
-                source_region: record.to_region.clone(),
-                instance_class: self.config.failback.instance_class.clone(),
-                subnet_group: placement.subnet_group.clone(),
-                parameter_group: placement.parameter_group.clone(),
-                kms_key_id: placement.kms_key_id.clone(),
-            };
+            let spec = self.replica_spec(
+                &self.config.failback.replica_placement,
+                &record.protecting_replica,
+                &new_primary_arn,
+                &record.to_region,
+            );
             self.create_replica_once(&self.replica_side, &spec).await?;
             record.advance(FailbackStage::Reprotecting, now_ms());
             return Ok((
@@ -597,21 +625,15 @@ where
                 ),
             ));
         }
-        let since = record.reached(FailbackStage::Reprotecting).unwrap_or_else(now_ms);
-        let (ready, what) = self
-            .look_at_replica(
-                &self.replica_side,
-                &record.protecting_replica,
-                0,
-                self.config.failback.max_replica_lag_seconds,
-                since,
-                self.config.failback.reprotect_max_wait,
-            )
-            .await?;
-        if ready.is_some() {
-            record.advance(FailbackStage::Done, now_ms());
-        }
-        Ok((ready.is_some(), what))
+        let id = record.protecting_replica.clone();
+        self.look_at_building_replica(
+            &self.replica_side,
+            &id,
+            record,
+            FailbackStage::Reprotecting,
+            FailbackStage::Done,
+        )
+        .await
     }
 }
 

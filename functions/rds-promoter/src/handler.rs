@@ -61,33 +61,22 @@ where
             Ok(Request::Report { execution_arn, plan }) => {
                 return Box::pin(self.report_plan(&execution_arn, plan)).await
             }
-            Ok(Request::Failback { step, execution_arn }) => {
-                let result = Box::pin(self.failback(step, &execution_arn)).await;
-                match &result {
-                    Ok(report) => info!(%report, "rds-promoter failback step finished"),
-                    Err(err) => {
-                        error!(error = %err, error_type = err.class().as_str(), "rds-promoter failback step failed");
-                        MetricLine::invocation_error(crate::FUNCTION, err.class()).emit();
-                    }
-                }
-                return result;
-            }
-            Ok(request) => self.handle_request(request, &invocation).await,
-            Err(err) => Err(err),
-        };
-        match result {
-            Ok(report) => {
+            Ok(Request::Failback { step, execution_arn }) => Box::pin(self.failback(step, &execution_arn))
+                .await
+                .inspect(|report| info!(%report, "rds-promoter failback step finished")),
+            Ok(request) => self.handle_request(request, &invocation).await.map(|report| {
                 let json = serde_json::to_value(&report).unwrap_or_default();
                 info!(report = %json, "rds-promoter finished");
                 report.metric_line().emit();
-                Ok(json)
-            }
-            Err(err) => {
-                error!(error = %err, error_type = err.class().as_str(), "rds-promoter failed");
-                MetricLine::invocation_error(crate::FUNCTION, err.class()).emit();
-                Err(err)
-            }
+                json
+            }),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = &result {
+            error!(error = %err, error_type = err.class().as_str(), "rds-promoter failed");
+            MetricLine::invocation_error(crate::FUNCTION, err.class()).emit();
         }
+        result
     }
 
     /// Handles one event: an alarm (EventBridge state change or alarm-action payload), a
