@@ -47,6 +47,21 @@ pub struct ActiveRegionParameter {
     pub name: String,
     /// Its region (where the region-switch plan publishes: the target's).
     pub region: Region,
+    /// Whether every change of the source is the shop's, or only those made while its
+    /// region is the active one (`SOURCE_AUTHORITY`).
+    pub authority: SourceAuthority,
+}
+
+/// Which of the source's changes are the shop's own (`SOURCE_AUTHORITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceAuthority {
+    /// `always` (the forward direction): the source is the primary; every change counts.
+    Always,
+    /// `while-active` (the reverse direction): the source is a copy except while its region
+    /// is the published active region. Changes older than that moment are the other
+    /// direction's copies; sending them back would overwrite newer writes stranded in the
+    /// target (in overwrite mode nothing else recognises them).
+    WhileActive,
 }
 
 impl FromStr for TtlPolicy {
@@ -282,7 +297,24 @@ fn key_prefix(env: &EnvReader, var: &str, default: &str) -> Result<String, Confi
 /// `<PARAMETER_PREFIX>/active-region` in `PARAMETER_REGION` (default: the target's region,
 /// where the region-switch plan publishes); none when `PARAMETER_PREFIX` is not set.
 fn active_region(env: &EnvReader, target_region: &Region) -> Result<Option<ActiveRegionParameter>, ConfigError> {
+    let authority = match env.optional("SOURCE_AUTHORITY").unwrap_or("always") {
+        "always" => SourceAuthority::Always,
+        "while-active" => SourceAuthority::WhileActive,
+        other => {
+            return Err(ConfigError::invalid(
+                "SOURCE_AUTHORITY",
+                other,
+                "always or while-active",
+            ))
+        }
+    };
     let Some(prefix) = env.optional("PARAMETER_PREFIX") else {
+        if authority == SourceAuthority::WhileActive {
+            return Err(ConfigError::Inconsistent {
+                vars: "SOURCE_AUTHORITY, PARAMETER_PREFIX".into(),
+                problem: "while-active needs the published active region: set PARAMETER_PREFIX".into(),
+            });
+        }
         return Ok(None);
     };
     let names = failover_core::parameters::ParameterNames::new("PARAMETER_PREFIX", prefix)?;
@@ -293,6 +325,7 @@ fn active_region(env: &EnvReader, target_region: &Region) -> Result<Option<Activ
     Ok(Some(ActiveRegionParameter {
         name: names.active_region(),
         region,
+        authority,
     }))
 }
 
@@ -372,6 +405,7 @@ mod tests {
             ("DEAD_LETTER_PREFIX", "replicator/dlq"),
             ("WRITE_ATTEMPTS", "3"),
             ("PARAMETER_PREFIX", "/shop/failover"),
+            ("SOURCE_AUTHORITY", "while-active"),
             ("KEY_ATTRIBUTES", "pk,sk"),
             ("WRITE_CONCURRENCY", "32"),
             ("DEADLINE_MARGIN_SECONDS", "5"),
@@ -389,6 +423,7 @@ mod tests {
             (active.name.as_str(), active.region.as_str()),
             ("/shop/failover/active-region", "us-west-2")
         );
+        assert_eq!(active.authority, SourceAuthority::WhileActive);
         assert_eq!(c.key_schema, Some(KeySchema::parse("pk,sk").unwrap()));
         assert_eq!(c.write_concurrency, 32);
         assert_eq!(c.deadline_margin, Duration::from_secs(5));
@@ -399,6 +434,8 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("REPLICATION_MODE", "both")], "REPLICATION_MODE=\"both\""),
             (&[("REPLICATION_MODE", "last-writer-wins")], "VERSION_ATTRIBUTE"),
+            (&[("SOURCE_AUTHORITY", "sometimes")], "SOURCE_AUTHORITY=\"sometimes\""),
+            (&[("SOURCE_AUTHORITY", "while-active")], "PARAMETER_PREFIX"),
             (
                 &[("TTL_DELETES", "maybe")],
                 "TTL_DELETES=\"maybe\": expected replicate or skip",

@@ -21,9 +21,9 @@ use crate::error::EventError;
 use crate::plan::marker::OriginMarker;
 use crate::plan::{BatchPlan, PlanPhase};
 use crate::ports::{DeadLetterStore, ItemReader, ItemWriter, NoActiveRegion};
-use crate::reconcile::direction::Direction;
+use crate::reconcile::direction::{Direction, Flow};
 use crate::report::{batch_span, lambda_response, BatchReport, HandledBatch, Response};
-use failover_core::parameters::ParameterReader;
+use failover_core::parameters::ParameterHistoryReader;
 
 /// The replicator, built once at init and shared by every invocation.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct Replicator<W, R, D, P = NoActiveRegion> {
     pub(crate) reader: R,
     pub(crate) dead_letter: D,
     pub(crate) active_region: P,
-    pub(crate) direction_cache: std::sync::Mutex<Option<(std::time::Instant, Direction)>>,
+    pub(crate) direction_cache: std::sync::Mutex<Option<(std::time::Instant, Flow)>>,
     pub(crate) backoff: Backoff,
     pub(crate) limits: BatchLimits,
 }
@@ -45,7 +45,7 @@ where
     W: ItemWriter + ItemReader,
     R: ItemReader,
     D: DeadLetterStore,
-    P: ParameterReader,
+    P: ParameterHistoryReader,
 {
     /// The Lambda entry point: a stream batch, or a redrive; the deadline comes from the
     /// invocation context.
@@ -133,10 +133,16 @@ where
             let keys = works.len();
             let first_sequence = |i: usize| sequences[first_indices[i]].clone();
             // Which way the data flows: after a failover these records are stranded.
-            let direction = match self.direction().await {
-                Ok(direction) => direction,
+            let Flow {
+                direction,
+                copies_before_ms,
+            } = match self.flow().await {
+                Ok(flow) => flow,
                 Err(e) => return HandledBatch::refused(e),
             };
+            if let Some(cutoff) = copies_before_ms {
+                skip_copies(&mut works, cutoff);
+            }
             // Apply: write (reading first for KEYS_ONLY streams), then judge each key; or
             // reconcile stranded records with the now authoritative target.
             let applied = match direction {
@@ -170,5 +176,14 @@ where
         }
         .instrument(span)
         .await
+    }
+}
+
+/// Marks the changes made before `cutoff_ms` (the other direction's copies) as skipped.
+pub(crate) fn skip_copies(works: &mut [crate::plan::Work], cutoff_ms: i64) {
+    for work in works {
+        if work.created_at_ms.is_some_and(|created| created < cutoff_ms) {
+            work.action = crate::plan::decide::Action::Skip(crate::plan::decide::SkipReason::CopyFromBeforeActive);
+        }
     }
 }

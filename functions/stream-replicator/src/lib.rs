@@ -19,6 +19,9 @@
 //! 5. **report** (`report.rs`): the response names that record, and the [`BatchReport`]
 //!    becomes the EMF metric line.
 //!
+//! `{"drainCheck": {}}` (`src/drain/`, routed by [`entry`]) compares what the source stream
+//! still holds with the target, for the failback plan.
+//!
 //! Items, keys and numbers (`src/domain/`) are shared by every stage; an invalid event is
 //! an [`EventError`]. Everything but the engine and the adapters is plain synchronous code.
 
@@ -28,6 +31,8 @@ mod apply;
 pub mod config;
 pub mod dead_letter;
 mod domain;
+pub mod drain;
+pub mod entry;
 mod error;
 mod event;
 mod handler;
@@ -43,6 +48,7 @@ pub use config::ReplicatorConfig;
 pub use dead_letter::redrive::{RedriveOptions, RedriveReport};
 pub use domain::item::{Attributes, Value};
 pub use domain::key::{InvalidKeySchema, KeySchema};
+pub use drain::{DrainOptions, DrainReport};
 pub use error::EventError;
 pub use handler::Replicator;
 pub use plan::decide::SkipReason;

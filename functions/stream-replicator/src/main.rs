@@ -2,7 +2,7 @@
 
 use failover_core::{startup::serve_configuration_error, EnvReader, FailoverError};
 use lambda_runtime::{service_fn, Error};
-use stream_replicator::{allocator, wiring, FUNCTION};
+use stream_replicator::{allocator, entry, wiring, FUNCTION};
 
 // One thread: a 256 MB function gets a fraction of a vCPU, so worker threads add no speed,
 // and each would keep its own allocator heap (a 6 MB batch peaked at 73 MB on the
@@ -12,11 +12,11 @@ use stream_replicator::{allocator, wiring, FUNCTION};
 async fn main() -> Result<(), Error> {
     allocator::return_freed_memory();
     failover_core::telemetry::init_tracing();
-    let replicator = match wiring::build(&EnvReader::from_process()).await {
-        Ok(replicator) => replicator,
+    let (replicator, stream) = match wiring::build_with_stream(&EnvReader::from_process()).await {
+        Ok(built) => built,
         Err(FailoverError::Config(error)) => return serve_configuration_error(FUNCTION, error).await,
         Err(other) => return Err(other.into()),
     };
-    let replicator = &replicator;
-    lambda_runtime::run(service_fn(move |event| replicator.handle_lambda_event(event))).await
+    let (replicator, stream) = (&replicator, &stream);
+    lambda_runtime::run(service_fn(move |event| entry::handle(replicator, stream, event))).await
 }

@@ -134,9 +134,9 @@ pub struct Listing {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoActiveRegion;
 
-impl failover_core::parameters::ParameterReader for NoActiveRegion {
-    async fn get(&self, _names: &[String]) -> Result<std::collections::HashMap<String, String>, AwsFailure> {
-        Ok(std::collections::HashMap::new())
+impl failover_core::parameters::ParameterHistoryReader for NoActiveRegion {
+    async fn held_since(&self, _name: &str) -> Result<Option<failover_core::parameters::HeldValue>, AwsFailure> {
+        Ok(None)
     }
 }
 
@@ -213,4 +213,29 @@ mod tests {
             assert_eq!(failure_kind(&failure(code, class)), kind, "{code:?}");
         }
     }
+}
+
+/// Everything a stream still holds, as one Lambda event (the drain check's input).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamRead {
+    /// The stream read.
+    pub stream_arn: String,
+    /// Its shards.
+    pub shards: usize,
+    /// Records read.
+    pub records: usize,
+    /// `{"Records": [...]}` exactly as Lambda delivers them, in stream order per shard.
+    pub records_json: String,
+    /// The read stopped at the record limit or the deadline: the answer is incomplete.
+    pub truncated: bool,
+}
+
+/// Reads the source table's stream from its oldest record.
+pub trait StreamSource: Send + Sync {
+    /// At most `max_records` records, every shard from TRIM_HORIZON, before `deadline`.
+    fn read_all(
+        &self,
+        max_records: usize,
+        deadline: failover_core::retry::Deadline,
+    ) -> impl Future<Output = Result<StreamRead, AwsFailure>> + Send;
 }

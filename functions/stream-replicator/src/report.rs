@@ -19,6 +19,8 @@ pub enum Response {
     Batch(DynamoDbEventResponse),
     /// What a redrive did.
     Redrive(crate::dead_letter::redrive::RedriveReport),
+    /// What a drain check found.
+    Drain(crate::drain::DrainReport),
 }
 
 /// The result of one batch and what was measured.
@@ -125,13 +127,14 @@ pub struct BatchReport {
 /// The function name used as the metrics' dimension.
 pub const FUNCTION: &str = "stream-replicator";
 
-const SKIP_REASONS: [SkipReason; 6] = [
+const SKIP_REASONS: [SkipReason; 7] = [
     SkipReason::OwnChange,
     SkipReason::Ttl,
     SkipReason::Stale,
     SkipReason::GoneAtSource,
     SkipReason::Conflict,
     SkipReason::AlreadyInTarget,
+    SkipReason::CopyFromBeforeActive,
 ];
 
 impl BatchReport {

@@ -5,6 +5,7 @@ use failover_core::clients::{sdk_config, ClientTimeouts};
 use failover_core::{EnvReader, FailoverError};
 
 use crate::adapters::dynamodb::{describe_key_schema, DynamoDbTable};
+use crate::adapters::dynamodb_stream::DynamoDbStream;
 use crate::adapters::s3::S3Bucket;
 use crate::config::ReplicatorConfig;
 use crate::handler::Replicator;
@@ -17,6 +18,11 @@ pub type ProductionReplicator = Replicator<DynamoDbTable, DynamoDbTable, S3Bucke
 /// Reads the configuration, builds the source and target clients and learns the key
 /// schema from the target table (DescribeTable) unless `KEY_ATTRIBUTES` configures it.
 pub async fn build(env: &EnvReader) -> Result<ProductionReplicator, FailoverError> {
+    build_with_stream(env).await.map(|(replicator, _)| replicator)
+}
+
+/// [`build`], with the source table's stream the drain check reads.
+pub async fn build_with_stream(env: &EnvReader) -> Result<(ProductionReplicator, DynamoDbStream), FailoverError> {
     let config = ReplicatorConfig::from_env(env)?;
     let timeouts = ClientTimeouts::default();
     let target = aws_sdk_dynamodb::Client::new(&sdk_config(&config.target_region, timeouts).await);
@@ -38,6 +44,11 @@ pub async fn build(env: &EnvReader) -> Result<ProductionReplicator, FailoverErro
         "stream-replicator ready"
     );
     let writer = DynamoDbTable::new(target, &config.target_table, schema.clone());
+    let stream = DynamoDbStream::new(
+        source.clone(),
+        aws_sdk_dynamodbstreams::Client::new(&source_config),
+        &config.source_table,
+    );
     let reader = DynamoDbTable::new(source, &config.source_table, schema.clone());
     // The published active region (where the region-switch plan publishes it); without a
     // PARAMETER_PREFIX it is never read.
@@ -47,7 +58,8 @@ pub async fn build(env: &EnvReader) -> Result<ProductionReplicator, FailoverErro
         .map_or(&config.target_region, |p| &p.region)
         .clone();
     let parameters = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk_config(&parameter_region, timeouts).await));
-    Ok(Replicator::new(config, schema, writer, reader, bucket)?.with_active_region(parameters))
+    let replicator = Replicator::new(config, schema, writer, reader, bucket)?.with_active_region(parameters);
+    Ok((replicator, stream))
 }
 
 /// The S3 client of the dead-letter bucket, which lives in the function's (the source's)

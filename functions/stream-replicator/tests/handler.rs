@@ -1045,7 +1045,7 @@ async fn run_any_report<W, R, P>(
 where
     W: stream_replicator::ports::ItemWriter + stream_replicator::ports::ItemReader,
     R: stream_replicator::ports::ItemReader,
-    P: failover_core::parameters::ParameterReader,
+    P: failover_core::parameters::ParameterHistoryReader,
 {
     let handled = r.replicate(stream.event(), deadline()).await;
     assert!(

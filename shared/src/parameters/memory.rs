@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::ports::{ParameterReader, ParameterWriter, TimedParameterReader};
+use super::history::{held_since, HeldValue, ParameterVersion};
+use super::ports::{ParameterHistoryReader, ParameterReader, ParameterWriter, TimedParameterReader};
 use super::stored::StoredParameter;
 use crate::error::{AwsFailure, ErrorClass};
 
@@ -14,6 +15,7 @@ use crate::error::{AwsFailure, ErrorClass};
 #[derive(Debug, Default)]
 pub struct MemoryParameters {
     values: Mutex<HashMap<String, StoredParameter>>,
+    history: Mutex<HashMap<String, Vec<ParameterVersion>>>,
     writes: Mutex<Vec<(String, String)>>,
     reads: Mutex<usize>,
     failing_writes: Mutex<u32>,
@@ -57,9 +59,23 @@ impl MemoryParameters {
     }
 
     fn insert(&self, name: &str, value: &str) {
+        self.set_at(name, value, chrono::Utc::now().timestamp_millis());
+    }
+
+    /// Sets `name` as if it had been written at `modified_ms` (a switch some time ago).
+    pub fn set_at(&self, name: &str, value: &str, modified_ms: i64) {
+        self.history
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default()
+            .push(ParameterVersion {
+                value: value.to_owned(),
+                modified_ms: Some(modified_ms),
+            });
         let stored = StoredParameter {
             value: value.to_owned(),
-            modified_ms: Some(chrono::Utc::now().timestamp_millis()),
+            modified_ms: Some(modified_ms),
         };
         self.values.lock().unwrap().insert(name.to_owned(), stored);
     }
@@ -101,5 +117,12 @@ impl ParameterReader for MemoryParameters {
             .iter()
             .filter_map(|n| values.get(n).map(|p| (n.clone(), p.value.clone())))
             .collect())
+    }
+}
+
+impl ParameterHistoryReader for MemoryParameters {
+    async fn held_since(&self, name: &str) -> Result<Option<HeldValue>, AwsFailure> {
+        *self.reads.lock().unwrap() += 1;
+        Ok(self.history.lock().unwrap().get(name).and_then(|h| held_since(h)))
     }
 }

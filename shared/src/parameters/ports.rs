@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use super::history::HeldValue;
 use super::stored::StoredParameter;
 use crate::error::AwsFailure;
 
@@ -42,4 +43,11 @@ impl<T: TimedParameterReader> TimedParameterReader for std::sync::Arc<T> {
 pub trait ParameterReader: Send + Sync {
     /// The values of those `names` that exist, keyed by name.
     fn get(&self, names: &[String]) -> impl Future<Output = Result<HashMap<String, String>, AwsFailure>> + Send;
+}
+
+/// Reads a parameter's current value with the moment it took that value (from its version
+/// history), so a reader can tell changes made before a switch from those made after it.
+pub trait ParameterHistoryReader: Send + Sync {
+    /// `name`'s current value and since when it has held it; `None` when it does not exist.
+    fn held_since(&self, name: &str) -> impl Future<Output = Result<Option<HeldValue>, AwsFailure>> + Send;
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_ssm::types::ParameterType;
 
-use super::ports::{ParameterReader, ParameterWriter, TimedParameterReader};
+use super::history::{held_since, HeldValue, ParameterVersion};
+use super::ports::{ParameterHistoryReader, ParameterReader, ParameterWriter, TimedParameterReader};
 use super::stored::StoredParameter;
 use crate::error::AwsFailure;
 
@@ -78,6 +79,45 @@ impl TimedParameterReader for SsmParameters {
                 value: p.value().unwrap_or_default().to_owned(),
                 modified_ms: p.last_modified_date().and_then(|t| t.to_millis().ok()),
             }))
+    }
+}
+
+/// GetParameterHistory pages: Parameter Store keeps at most 100 versions, 50 per page.
+const HISTORY_PAGES: usize = 4;
+
+impl ParameterHistoryReader for SsmParameters {
+    async fn held_since(&self, name: &str) -> Result<Option<HeldValue>, AwsFailure> {
+        let mut versions = Vec::new();
+        let mut token = None;
+        for _ in 0..HISTORY_PAGES {
+            let output = match self
+                .client
+                .get_parameter_history()
+                .name(name)
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(err) => {
+                    let failure = AwsFailure::from_sdk("GetParameterHistory", &err);
+                    if failure.has_code("ParameterNotFound") {
+                        return Ok(None);
+                    }
+                    return Err(failure);
+                }
+            };
+            versions.extend(output.parameters().iter().map(|p| ParameterVersion {
+                value: p.value().unwrap_or_default().to_owned(),
+                modified_ms: p.last_modified_date().and_then(|t| t.to_millis().ok()),
+            }));
+            match output.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => break,
+            }
+        }
+        Ok(held_since(&versions))
     }
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use failover_core::clients::{sdk_config, ClientTimeouts};
-use failover_core::parameters::ParameterReader;
+use failover_core::parameters::ParameterHistoryReader;
 use failover_core::retry::{Backoff, Deadline};
 use failover_core::{EnvReader, ErrorClass, FailoverError, Region};
 use failover_testkit::fixtures::{dynamodb, s3, stream_event};
@@ -233,7 +233,7 @@ struct Drive {
 /// Hands `records` to the handler in batches of `batch_size`, exactly as Lambda's stream
 /// mapping does: after a partial failure the next batch starts at the reported record, after
 /// a retryable error the same batch is retried, and nothing is ever skipped.
-async fn drive<P: ParameterReader>(
+async fn drive<P: ParameterHistoryReader>(
     r: &Replicator<DynamoDbTable, DynamoDbTable, S3Bucket, P>,
     records: &[EventRecord],
     batch_size: usize,
@@ -303,6 +303,66 @@ async fn overwrite_mode_makes_the_secondary_equal_the_primary() {
         "{stats:?} for {} records",
         records.len()
     );
+}
+
+/// The drain check against the emulator's stream (DescribeTable, DescribeStream,
+/// GetShardIterator, GetRecords): every key pending until replicated, drained after, and a
+/// key lost in the target is pending again.
+#[tokio::test]
+async fn the_drain_check_reads_the_real_stream_and_compares_with_the_target() {
+    let emu = Emulator::shared();
+    dead_letter_bucket(emu).await;
+    let (a, b) = (emu.clients(PRIMARY).await, emu.clients(SECONDARY).await);
+    let name = unique_name("replica-drain");
+    let pair = dynamodb::create_table_pair(&a, &b, &name, StreamViewType::NewAndOldImages).await;
+    random_workload(&a.dynamodb, &name, 120, 40, 7, false).await;
+    let (r, stream) = wiring::build_with_stream(&env(&name, &[])).await.expect("init");
+    let options = stream_replicator::DrainOptions::default();
+    let before = r
+        .drain_check(&stream, &options, Deadline::after(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let live_keys = contents(&a.dynamodb, &name).await.len();
+    assert!(!before.drained, "{before:?}");
+    assert_eq!(before.stream_arn, pair.stream_arn);
+    assert!(before.records_read >= 100 && before.keys <= 40, "{before:?}");
+    assert_eq!(
+        before.keys_pending, live_keys,
+        "every live key missing in the target: {before:?}"
+    );
+
+    let records = stream_records(emu, &pair.stream_arn).await;
+    drive(&r, &records, 100).await;
+    let after = r
+        .drain_check(&stream, &options, Deadline::after(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(after.drained, "{after:?}");
+    assert_eq!((after.keys_in_target, after.keys_pending), (before.keys, 0));
+    println!(
+        "drain check: {} records, {} keys, {} shard(s) read from the emulator's stream",
+        after.records_read, after.keys, after.shards
+    );
+
+    // One replicated item lost in the target: pending again.
+    let lost = contents(&b.dynamodb, &name)
+        .await
+        .into_values()
+        .next()
+        .expect("an item");
+    b.dynamodb
+        .delete_item()
+        .table_name(&name)
+        .key("pk", lost["pk"].clone())
+        .key("sk", lost["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    let missing = r
+        .drain_check(&stream, &options, Deadline::after(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!((missing.drained, missing.keys_pending), (false, 1), "{missing:?}");
 }
 
 #[tokio::test]

@@ -111,6 +111,13 @@ impl MemoryTable {
         }
     }
 
+    /// Removes the item with the key of `key_attributes` directly (test set-up).
+    pub fn remove(&self, key_attributes: &Attributes) {
+        if let (Ok(key), Ok(mut items)) = (self.schema.key_of(key_attributes), self.items.lock()) {
+            items.remove(&key);
+        }
+    }
+
     /// The item with the key of `key_attributes`.
     pub fn get(&self, key_attributes: &Attributes) -> Option<Attributes> {
         let key = self.schema.key_of(key_attributes).ok()?;

@@ -53,6 +53,9 @@ pub enum SkipReason {
     Conflict,
     /// A stranded change the target already holds.
     AlreadyInTarget,
+    /// `SOURCE_AUTHORITY=while-active`: made before the source's region became active, so a
+    /// copy the other direction wrote; the target has it or something newer.
+    CopyFromBeforeActive,
 }
 
 impl SkipReason {
@@ -65,6 +68,7 @@ impl SkipReason {
             Self::GoneAtSource => "GoneAtSource",
             Self::Conflict => "Conflict",
             Self::AlreadyInTarget => "AlreadyInTarget",
+            Self::CopyFromBeforeActive => "CopyFromBeforeActive",
         }
     }
 }

@@ -25,9 +25,71 @@ pub fn direction(active: Option<&str>, source_region: &str, target_region: &str)
     }
 }
 
+/// A batch's direction, and which of its changes are copies never to be sent back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    /// Replicate or reconcile.
+    pub direction: Direction,
+    /// Changes created before this moment (epoch ms) are the other direction's copies
+    /// (`SOURCE_AUTHORITY=while-active`): skipped. `None`: every change counts.
+    pub copies_before_ms: Option<i64>,
+}
+
+/// The flow, given the published active region with since when it is active
+/// (`active_since_ms`) and whether the source is a copy until its region is active.
+///
+/// The cut-off is rounded down to the whole second: a record's ApproximateCreationDateTime
+/// is rounded down to the second, so a record dated before that second was surely made
+/// before the switch, and none made after it is ever skipped.
+pub fn flow(
+    active: Option<&str>,
+    active_since_ms: Option<i64>,
+    copy_until_active: bool,
+    source_region: &str,
+    target_region: &str,
+) -> Result<Flow, String> {
+    let direction = direction(active, source_region, target_region)?;
+    let copies_before_ms = match (copy_until_active, direction, active) {
+        (false, _, _) | (true, Direction::Reconcile, _) => None,
+        // Never active: everything in this stream is a copy.
+        (true, Direction::Replicate, None) => Some(i64::MAX),
+        (true, Direction::Replicate, Some(_)) => match active_since_ms {
+            Some(since) => Some(since.div_euclid(1000) * 1000),
+            None => {
+                return Err(format!(
+                    "the active region {source_region} has no modification time: cannot tell its \
+                     own changes from the other direction's copies"
+                ))
+            }
+        },
+    };
+    Ok(Flow {
+        direction,
+        copies_before_ms,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_counts_only_its_changes_since_its_region_became_active() {
+        let f = |active, since, copy| flow(active, since, copy, "us-west-2", "us-east-1");
+        // The forward direction: every change counts.
+        assert_eq!(f(Some("us-west-2"), Some(5_500), false).unwrap().copies_before_ms, None);
+        // The reverse direction after the failover: from the second the switch happened.
+        let after_failover = f(Some("us-west-2"), Some(5_500), true).unwrap();
+        assert_eq!(after_failover.direction, Direction::Replicate);
+        assert_eq!(after_failover.copies_before_ms, Some(5_000));
+        // Never switched: all of it is a copy. Switched back: stranded, reconciled.
+        assert_eq!(f(None, None, true).unwrap().copies_before_ms, Some(i64::MAX));
+        let back = f(Some("us-east-1"), Some(9_000), true).unwrap();
+        assert_eq!((back.direction, back.copies_before_ms), (Direction::Reconcile, None));
+        assert!(f(Some("us-west-2"), None, true)
+            .unwrap_err()
+            .contains("modification time"));
+    }
 
     #[test]
     fn the_target_active_means_the_batch_is_stranded() {

@@ -11,6 +11,7 @@ use failover_core::{AwsFailure, ConfigError, FailoverError};
 
 use crate::apply::checkpoint::Outcome;
 use crate::apply::engine::Applied;
+use crate::config::SourceAuthority;
 use crate::dead_letter::envelope::Envelope;
 use crate::domain::item::Attributes;
 use crate::event::dynamo_json::Image;
@@ -20,12 +21,12 @@ use crate::plan::Work;
 use crate::ports::{DeadLetterStore, ItemReader, ItemWriter};
 use crate::reconcile::conflict::{Conflict, CONFLICT_FORMAT};
 use crate::reconcile::decide::{verdict, Verdict};
-use crate::reconcile::direction::{direction, Direction};
+use crate::reconcile::direction::{flow, Direction, Flow};
 
 /// How long a read of the active region is trusted: a switch reaches the replicator within
 /// this time, and Parameter Store sees at most one read per container per period.
 pub const DIRECTION_TTL: Duration = Duration::from_secs(10);
-use failover_core::parameters::ParameterReader;
+use failover_core::parameters::ParameterHistoryReader;
 
 /// A key that lost to the target: its index, the stranded change, the target's item, why.
 struct Lost {
@@ -40,7 +41,7 @@ where
     W: ItemWriter + ItemReader,
     R: ItemReader,
     D: DeadLetterStore,
-    P: ParameterReader,
+    P: ParameterHistoryReader,
 {
     /// Reconciles `works` (one batch of stranded records) against the target; the result is
     /// what a normal apply returns, conflicts logged and counted as `Skipped(Conflict)`.
@@ -98,30 +99,33 @@ where
         applied
     }
 
-    /// The direction of a batch, from the published active region (read at most every
-    /// [`DIRECTION_TTL`]; a read that fails refuses the batch as retryable, so no record is
-    /// ever applied without knowing which side is the authority).
-    pub(crate) async fn direction(&self) -> Result<Direction, FailoverError> {
+    /// The flow of a batch, from the published active region and since when it is active
+    /// (read at most every [`DIRECTION_TTL`]; a read that fails refuses the batch as
+    /// retryable, so no record is ever applied without knowing which side is the authority).
+    pub(crate) async fn flow(&self) -> Result<Flow, FailoverError> {
         let Some(parameter) = &self.config.active_region else {
-            return Ok(Direction::Replicate);
+            return Ok(Flow {
+                direction: Direction::Replicate,
+                copies_before_ms: None,
+            });
         };
-        if let Some((at, direction)) = *self.direction_cache.lock().expect("direction cache") {
+        if let Some((at, flow)) = *self.direction_cache.lock().expect("direction cache") {
             if at.elapsed() < DIRECTION_TTL {
-                return Ok(direction);
+                return Ok(flow);
             }
         }
-        let names = [parameter.name.clone()];
-        let values = retry(
+        let held = retry(
             self.backoff,
             Deadline::after(Duration::from_secs(10)),
             |e: &AwsFailure| e.class,
-            |_| self.active_region.get(&names),
+            |_| self.active_region.held_since(&parameter.name),
         )
         .await
         .map_err(|e| FailoverError::Aws(e.into_inner()))?;
-        let active = values.get(&parameter.name).map(String::as_str);
-        let found = direction(
-            active,
+        let found = flow(
+            held.as_ref().map(|h| h.value.as_str()),
+            held.as_ref().and_then(|h| h.since_ms),
+            parameter.authority == SourceAuthority::WhileActive,
             self.config.source_region.as_str(),
             self.config.target_region.as_str(),
         )
@@ -133,6 +137,11 @@ where
         })?;
         *self.direction_cache.lock().expect("direction cache") = Some((Instant::now(), found));
         Ok(found)
+    }
+
+    /// The direction of a batch (see [`Replicator::flow`]).
+    pub(crate) async fn direction(&self) -> Result<Direction, FailoverError> {
+        self.flow().await.map(|flow| flow.direction)
     }
 
     /// Writes one conflict to the log; `Skipped(Conflict)` once it is there.

@@ -69,6 +69,12 @@ impl StreamBuilder {
     }
 
     /// The view type of the following records.
+    /// Records pushed from now on are dated `epoch_seconds` (ApproximateCreationDateTime).
+    pub fn at(&mut self, epoch_seconds: i64) -> &mut Self {
+        self.created_at = epoch_seconds;
+        self
+    }
+
     pub fn view(mut self, view: &'static str) -> Self {
         self.view = view;
         self
