@@ -60,7 +60,7 @@ SHARED_CRATE = "failover_core"
 # IAM action names equal the API operation names for the services used here (DynamoDB,
 # DynamoDB Streams, SSM, RDS, EC2). Operations whose IAM action is named differently go here,
 # e.g. "s3:ListObjectsV2": "s3:ListBucket".
-IAM_ACTION_EXCEPTIONS = {"s3:ListObjectsV2": "s3:ListBucket"}
+IAM_ACTION_EXCEPTIONS = {"s3:ListObjectsV2": "s3:ListBucket", "lambda:Invoke": "lambda:InvokeFunction"}
 
 # Services whose IAM action prefix differs from their signing name (CloudWatch signs as
 # `monitoring`, its actions are `cloudwatch:*`).

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::domain::{
-    failback_readiness, failback_replica_name, replica_readiness, retired_name, writability, DbInstanceView,
-    FailbackRecord, FailbackStage, LockRecord, Preconditions, Readiness, ReplicaReadiness, Writability,
+    failback_readiness, failback_replica_name, replica_readiness, retired_name, reverse_drained, reverse_keeps_up,
+    writability, DbInstanceView, FailbackRecord, FailbackStage, LockRecord, Preconditions, Readiness, ReplicaReadiness,
+    StreamDrain, Writability,
 };
 use crate::error::PromoterError;
 use crate::failback_config::Placement;
@@ -225,6 +226,7 @@ where
             endpoint_address: None,
             endpoint_port: None,
             lag_when_drained: None,
+            reverse_drain: None,
             reached_at_ms: [(FailbackStage::Started.as_str().to_owned(), now)].into(),
         }
     }
@@ -373,6 +375,15 @@ where
             return Ok((true, "ready already".into()));
         }
         let id = record.new_primary.clone();
+        let requested = record.reached(FailbackStage::ReplicaRequested).unwrap_or_else(now_ms);
+        if let Err(behind) = self
+            .look_at_reverse(requested, self.config.failback.reprotect_max_wait, |drain| {
+                reverse_keeps_up(drain, self.config.failback.max_replica_lag_seconds)
+            })
+            .await?
+        {
+            return Ok((false, behind));
+        }
         self.look_at_building_replica(
             &self.source_side,
             &id,
@@ -381,6 +392,41 @@ where
             FailbackStage::ReplicaReady,
         )
         .await
+    }
+
+    /// The reverse DynamoDB replicator's drain check judged by `judge`: `Ok(Some(answer))`
+    /// when it passes (`Ok(None)`: no reverse replicator is configured), `Err(reason)` while
+    /// it does not, an error once `max_wait` has passed since `since_ms`. A check that
+    /// cannot be made (the function unreachable) counts as not yet.
+    async fn look_at_reverse(
+        &self,
+        since_ms: i64,
+        max_wait: std::time::Duration,
+        judge: impl Fn(&StreamDrain) -> Result<(), String>,
+    ) -> Result<Result<Option<StreamDrain>, String>, PromoterError> {
+        let (Some(function), Some(mappings)) = (
+            self.config.failback.reverse_replicator.as_deref(),
+            self.reverse_mappings.as_ref(),
+        ) else {
+            return Ok(Ok(None));
+        };
+        let reason = match mappings.drain_check(function).await {
+            Ok(drain) => match judge(&drain) {
+                Ok(()) => return Ok(Ok(Some(drain))),
+                Err(reason) => reason,
+            },
+            Err(failure) if failure.class == ErrorClass::Retryable => failure.to_string(),
+            Err(failure) => return Err(failure.into()),
+        };
+        let waited = std::time::Duration::from_millis((now_ms() - since_ms).max(0) as u64);
+        if waited > max_wait {
+            return Err(PromoterError::Failback(format!(
+                "{reason}, after {} s (limit {} s)",
+                waited.as_secs(),
+                max_wait.as_secs()
+            )));
+        }
+        Ok(Err(reason))
     }
 
     /// One look at a replica requested when `record` reached `requested`: once it replicates
@@ -447,11 +493,26 @@ where
                 self.config.failback.drain_max_wait,
             )
             .await?;
-        if let Some(lag) = lag {
-            record.lag_when_drained = Some(lag);
-            record.advance(FailbackStage::Drained, now_ms());
-        }
-        Ok((lag.is_some(), what))
+        let Some(lag) = lag else {
+            return Ok((false, what));
+        };
+        let reverse = match self
+            .look_at_reverse(since, self.config.failback.drain_max_wait, reverse_drained)
+            .await?
+        {
+            Ok(reverse) => reverse,
+            Err(pending) => return Ok((false, format!("{what}; {pending}"))),
+        };
+        record.lag_when_drained = Some(lag);
+        record.reverse_drain = reverse;
+        record.advance(FailbackStage::Drained, now_ms());
+        let dynamodb = record.reverse_drain.as_ref().map_or(String::new(), |d| {
+            format!(
+                "; DynamoDB: {} keys written in the outage back in the primary table, none pending",
+                d.keys_in_target
+            )
+        });
+        Ok((true, format!("{what}{dynamodb}")))
     }
 
     /// `promote`: PromoteReadReplica of the drained replica, once.

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-use crate::domain::{DbInstanceView, FailbackRecord, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit};
+use crate::domain::{
+    DbInstanceView, FailbackRecord, FenceRecord, LagMinute, LockRecord, MappingView, StateVisit, StreamDrain,
+};
 use failover_core::error::AwsFailure;
 use failover_core::evidence::Observation;
 
@@ -75,8 +77,13 @@ impl<T: DbInstances> DbInstances for std::sync::Arc<T> {
     }
 }
 
-/// The event source mappings of a Lambda function in one region (the forward replicator's).
+/// A stream replicator function in one region: its event source mappings, and its drain
+/// check.
 pub trait ReplicationMappings: Send + Sync {
+    /// Invokes `function` with `{"drainCheck": {}}`: how much of its stream is not yet in
+    /// its target.
+    fn drain_check(&self, function: &str) -> impl Future<Output = Result<StreamDrain, AwsFailure>> + Send;
+
     /// Every mapping of `function`; a function that does not exist has none.
     fn list(&self, function: &str) -> impl Future<Output = Result<Vec<MappingView>, AwsFailure>> + Send;
 
@@ -173,6 +180,10 @@ impl<T: FailoverLockStore> FailoverLockStore for std::sync::Arc<T> {
 
 /// A shared fake or client is a mapping lister too.
 impl<T: ReplicationMappings> ReplicationMappings for std::sync::Arc<T> {
+    fn drain_check(&self, function: &str) -> impl Future<Output = Result<StreamDrain, AwsFailure>> + Send {
+        (**self).drain_check(function)
+    }
+
     fn list(&self, function: &str) -> impl Future<Output = Result<Vec<MappingView>, AwsFailure>> + Send {
         (**self).list(function)
     }

@@ -161,6 +161,8 @@ pub struct MemoryMappings {
     pub mappings: Mutex<HashMap<String, Vec<MappingView>>>,
     /// When set, every call fails with this retryable error.
     pub unreachable: Mutex<Option<String>>,
+    /// Function name → what its drain checks answer, one per call (the last repeats).
+    pub drains: Mutex<HashMap<String, Vec<crate::domain::StreamDrain>>>,
 }
 
 impl MemoryMappings {
@@ -178,6 +180,25 @@ impl MemoryMappings {
 }
 
 impl ReplicationMappings for MemoryMappings {
+    async fn drain_check(&self, function: &str) -> Result<crate::domain::StreamDrain, AwsFailure> {
+        self.reachable("Invoke")?;
+        let mut drains = self.drains.lock().unwrap();
+        let answers = drains
+            .get_mut(function)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| AwsFailure {
+                operation: "Invoke",
+                code: Some("ResourceNotFoundException".into()),
+                message: format!("Function not found: {function}"),
+                class: failover_core::ErrorClass::NonRetryable,
+            })?;
+        Ok(if answers.len() > 1 {
+            answers.remove(0)
+        } else {
+            answers[0].clone()
+        })
+    }
+
     async fn list(&self, function: &str) -> Result<Vec<MappingView>, AwsFailure> {
         self.reachable("ListEventSourceMappings")?;
         Ok(self.mappings.lock().unwrap().get(function).cloned().unwrap_or_default())

@@ -94,6 +94,9 @@ pub struct FailbackRecord {
     /// The replica's `ReplicaLag` (max) in the datapoint that proved it drained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_when_drained: Option<f64>,
+    /// The reverse DynamoDB replicator's drain check that proved the copy's stream drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_drain: Option<super::StreamDrain>,
     /// When each stage was reached (epoch ms), by stage name.
     #[serde(default)]
     pub reached_at_ms: BTreeMap<String, i64>,
@@ -418,6 +421,7 @@ mod tests {
             endpoint_address: None,
             endpoint_port: None,
             lag_when_drained: None,
+            reverse_drain: None,
             reached_at_ms: BTreeMap::new(),
         }
     }

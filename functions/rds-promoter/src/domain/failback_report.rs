@@ -98,6 +98,11 @@ pub struct FailbackReport {
     /// `ReplicaLag` of the drained replica, seconds (0 means every write was applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lag_when_drained_s: Option<f64>,
+    /// DynamoDB: the reverse replicator's drain check that let the switch go ahead (keys
+    /// written in the outage back in the primary table, conflicts logged); absent when no
+    /// reverse replicator is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_drained: Option<super::StreamDrain>,
     /// Where the data lives now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<Topology>,
@@ -157,6 +162,22 @@ pub fn failback_report(
             record.new_primary, record.to_region
         ));
     }
+    if let Some(drain) = record.as_ref().and_then(|r| r.reverse_drain.as_ref()) {
+        if drain.conflicts_logged > 0 {
+            pending.push(format!(
+                "{} DynamoDB conflicts (a change that lost to the other region's item) are in the replication \
+                 conflict log (conflicts/ in the dead-letter bucket): look at each, restore what the shop wants",
+                drain.conflicts_logged
+            ));
+        }
+        if drain.keys_unwritable > 0 {
+            pending.push(format!(
+                "{} DynamoDB changes written in the outage could not be written back and are in the dead-letter \
+                 bucket: redrive them ({{\"redrive\": {{}}}}) once fixed",
+                drain.keys_unwritable
+            ));
+        }
+    }
     if let Some(record) = record.as_ref().filter(|r| r.stage >= FailbackStage::Retiring) {
         pending.push(format!(
             "{} (the old writer in {}) is stopped, not deleted: it still costs its storage; delete it (with a final \
@@ -196,6 +217,7 @@ pub fn failback_report(
         write_freeze,
         approval_waited_s,
         lag_when_drained_s: record.as_ref().and_then(|r| r.lag_when_drained),
+        dynamodb_drained: record.as_ref().and_then(|r| r.reverse_drain.clone()),
         topology,
         servers,
         not_switched,

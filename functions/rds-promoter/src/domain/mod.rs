@@ -11,6 +11,7 @@ mod plan_report;
 mod replica_gate;
 mod rpo;
 mod split_brain;
+mod stream_drain;
 
 pub use decision::{promotion_step, PromotionStep};
 pub use failback::{
@@ -28,3 +29,4 @@ pub use plan_report::{plan_report, timeline, PlanOutcome, PlanReport, PlanState,
 pub use replica_gate::{replica_gate, GateOverride, GateVerdict};
 pub use rpo::{rpo_estimate, LagMinute, RpoEstimate};
 pub use split_brain::{serves_writes, split_brain_verdict, SourceProbe, SplitBrainVerdict};
+pub use stream_drain::{reverse_drained, reverse_keeps_up, StreamDrain};
