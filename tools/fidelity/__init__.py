@@ -6,6 +6,8 @@ calls it before it starts moto's server.
 
 - `dynamodb_atomic`: conditional writes are atomic.
 - `dynamodb_index_keys`: an index key of the wrong type refuses the write (the whole batch).
+- `dynamodb_streams`: a stream keeps its records (24 h), whoever reads it; no synchronous
+  delivery to event source mappings.
 - `ssm_documents`: documents created by CloudFormation keep their text.
 - `ssm_agent`: an agent that runs Command documents for real on managed nodes
   (`ssm_nodes`: which instances those are; `ssm_parameters`: the checks before a run).
@@ -23,6 +25,7 @@ def install():
     from . import (
         dynamodb_atomic,
         dynamodb_index_keys,
+        dynamodb_streams,
         rds_mariadb,
         rpcv2_cbor,
         ssm_agent,
@@ -30,6 +33,15 @@ def install():
         stepfunctions,
     )
 
-    modules = (rpcv2_cbor, dynamodb_atomic, dynamodb_index_keys, ssm_documents, ssm_agent, rds_mariadb, stepfunctions)
+    modules = (
+        rpcv2_cbor,
+        dynamodb_atomic,
+        dynamodb_index_keys,
+        dynamodb_streams,
+        ssm_documents,
+        ssm_agent,
+        rds_mariadb,
+        stepfunctions,
+    )
     for module in modules:
         module.install()

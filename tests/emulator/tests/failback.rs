@@ -145,6 +145,16 @@ impl Switch {
         }
     }
 
+    /// The report of the failure notification (`shop-failover: failback FAILED`).
+    async fn failure_notification(&self) -> Value {
+        let notes = self.notifications().await;
+        notes
+            .iter()
+            .find(|(s, _)| s == "shop-failover: failback FAILED")
+            .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap())
+            .unwrap_or_else(|| panic!("no failure notification: {notes:?}"))
+    }
+
     /// The task token of the approval request notified for `execution` (bounded wait).
     async fn approval_token(&self, execution: &str) -> String {
         for _ in 0..60 {
@@ -176,6 +186,34 @@ fn place_orders(db: &failover_testkit::mysql::Mysql, first: u32, count: u32, reg
     }
 }
 
+/// A cart/order item in the shop's DynamoDB table.
+async fn put_item(clients: &failover_testkit::clients::RegionClients, table: &str, pk: &str, status: &str) {
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(pk.into()))
+        .item("status", AttributeValue::S(status.into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutItem {pk} in {}: {e:?}", clients.region));
+}
+
+/// Every item's status in the table, by key (the replicator's marker aside).
+async fn items(
+    clients: &failover_testkit::clients::RegionClients,
+    table: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let page = clients.dynamodb.scan().table_name(table).send().await.unwrap();
+    page.items()
+        .iter()
+        .filter_map(|item| match (item.get("pk"), item.get("status")) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(status))) => Some((pk.clone(), status.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn orders(db: &failover_testkit::mysql::Mysql) -> Vec<Vec<String>> {
     db.exec("SELECT id, placed_in, total FROM shop.orders ORDER BY id")
 }
@@ -198,9 +236,14 @@ fn seconds_between(history: &[aws_sdk_sfn::types::HistoryEvent], from: &str, to:
 async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     let switch = Switch::set_up(Options {
         primary_fleet: 2,
+        reverse_replication: true,
         ..Options::default()
     })
     .await;
+    // DynamoDB before the outage: order X paid in the primary table, a write the forward
+    // replicator never copied (stranded); the copy holds its older state, copied earlier.
+    put_item(&switch.a, &switch.data_table, "order-X", "paid").await;
+    put_item(&switch.b, &switch.data_table, "order-X", "pending").await;
     // failoverctl's dry run: what a switch would do, nothing changed.
     let dry = switch.ctl(&["failover", "--dry-run"]);
     assert_eq!(dry.code, 0, "{} {}", dry.json, dry.stderr);
@@ -214,8 +257,11 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     let failed_over = switch.run().await;
     switch.succeeded(&failed_over);
     let secondary_db = rds::database(&switch.b, &switch.pair.replica_id).await;
-    // Orders taken in the failover region during the outage.
+    // Orders taken in the failover region during the outage, in MySQL and DynamoDB.
     place_orders(&secondary_db, 1, 40, SECONDARY);
+    for i in 1..=20 {
+        put_item(&switch.b, &switch.data_table, &format!("cart-{i:03}"), "outage").await;
+    }
     switch.original_region_healthy(10).await;
     let status = switch.ctl(&["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
@@ -286,6 +332,9 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     assert_eq!(approved.code, 0, "{}", approved.stderr);
     // Orders keep arriving in the failover region while the new replica catches up.
     place_orders(&secondary_db, 41, 20, SECONDARY);
+    for i in 21..=25 {
+        put_item(&switch.b, &switch.data_table, &format!("cart-{i:03}"), "catching-up").await;
+    }
     let placed = orders(&secondary_db);
     assert_eq!(placed.len(), 60);
     // A second start while it runs changes nothing (once the failback is recorded as its).
@@ -323,6 +372,35 @@ async fn failback_moves_every_order_back_reprotects_and_repoints_both_fleets() {
     );
     let primary_db = rds::database(&switch.a, &new_primary).await;
     assert_eq!(orders(&primary_db), placed, "orders on the new primary");
+    // DynamoDB, item by item: every outage write back in the primary table, the stranded
+    // write kept (the copy's older state of it was never sent back).
+    let primary_items = items(&switch.a, &switch.data_table).await;
+    let copy_items = items(&switch.b, &switch.data_table).await;
+    for (pk, status) in copy_items.iter().filter(|(pk, _)| pk.starts_with("cart-")) {
+        assert_eq!(primary_items.get(pk), Some(status), "{pk} in the primary table");
+    }
+    assert_eq!(copy_items.keys().filter(|k| k.starts_with("cart-")).count(), 25);
+    assert_eq!(
+        primary_items.get("order-X").map(String::as_str),
+        Some("paid"),
+        "the stranded write"
+    );
+    let drained = &report["dynamodbDrained"];
+    assert_eq!(drained["keysInTarget"], 25, "{report}");
+    assert_eq!(drained["keysPending"], 0, "{report}");
+    assert_eq!(
+        drained["keysNothingToWrite"], 1,
+        "order-X's copy from before the failover: {report}"
+    );
+    eprintln!(
+        "failback: DynamoDB {} keys back in the primary table ({} stream records read, {} delivered by the poller), \
+         {} skipped as copies, {} conflicts",
+        drained["keysInTarget"],
+        drained["recordsRead"],
+        switch.pump.as_ref().map_or(0, |p| p.delivered()),
+        drained["keysNothingToWrite"],
+        drained["conflictsLogged"]
+    );
     // It takes writes, and they replicate to the new replica in the failover region.
     place_orders(&primary_db, 61, 5, PRIMARY);
     let replica = rds::describe(&switch.b, &switch.pair.replica_id).await;
@@ -583,12 +661,7 @@ async fn a_replica_that_stops_replicating_during_the_freeze_is_never_promoted_an
     let done = switch.finished(&execution).await;
     assert_eq!(done.status(), &ExecutionStatus::Failed, "{:?}", done.output());
     assert_eq!(done.error(), Some("FailbackFailed"));
-    let notes = switch.notifications().await;
-    let failed = notes
-        .iter()
-        .find(|(s, _)| s == "shop-failover: failback FAILED")
-        .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap())
-        .unwrap_or_else(|| panic!("no failure notification: {notes:?}"));
+    let failed = switch.failure_notification().await;
     assert_eq!(failed["failedAt"], "DrainFailed", "{failed}");
     assert_eq!(
         failed["writeFreeze"]["stillFrozen"], false,
@@ -639,5 +712,57 @@ async fn a_replica_that_stops_replicating_during_the_freeze_is_never_promoted_an
             .take(200)
             .collect::<String>(),
         failed["writeFreeze"]["seconds"]
+    );
+}
+
+/// The defect the DynamoDB drain check guards against: one DynamoDB write of the outage
+/// never reaches the primary table (the stream poller loses it). With writes frozen the plan
+/// waits for it, then lifts the freeze and gives up: nothing is switched.
+#[tokio::test]
+async fn a_dynamodb_write_lost_on_its_way_back_keeps_the_switch_from_happening() {
+    let lose: failover_testkit::stream_pump::LoseRecord =
+        std::sync::Arc::new(|record: &Value| record["dynamodb"]["Keys"]["pk"]["S"] == "cart-lost");
+    let switch = Switch::set_up(Options {
+        primary_fleet: 1,
+        reverse_replication: true,
+        lose_record: Some(lose),
+        // The lost write is pending from the start: only the freeze's drain check may stop it.
+        extra: &[
+            ("DRAIN_MAX_WAIT_SECONDS", "60"),
+            ("FAILBACK_MAX_REPLICA_LAG_SECONDS", "600"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    switch.failed_over_and_fenced().await;
+    put_item(&switch.b, &switch.data_table, "cart-kept", "outage").await;
+    put_item(&switch.b, &switch.data_table, "cart-lost", "outage").await;
+    let asked = switch.ctl(&["failback"]);
+    let execution = asked.json["executionArn"].as_str().unwrap().to_owned();
+    let token = switch.approval_token(&execution).await;
+    assert_eq!(switch.ctl(&["approve", "--token", &token]).code, 0);
+
+    let done = switch.finished(&execution).await;
+    assert_eq!(done.status(), &ExecutionStatus::Failed, "{:?}", done.output());
+    let failed = switch.failure_notification().await;
+    assert_eq!(failed["failedAt"], "DrainFailed", "{failed}");
+    let cause = failed["failure"]["Cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("1 DynamoDB keys"), "{cause}");
+    assert_eq!(failed["writeFreeze"]["stillFrozen"], false, "{failed}");
+    assert_eq!(
+        ssm::get_parameter(&switch.b, &format!("{}/active-region", switch.prefix))
+            .await
+            .as_deref(),
+        Some(SECONDARY),
+        "nothing was switched"
+    );
+    let primary_items = items(&switch.a, &switch.data_table).await;
+    assert_eq!(primary_items.get("cart-kept").map(String::as_str), Some("outage"));
+    assert!(!primary_items.contains_key("cart-lost"));
+    assert!(switch.pump.as_ref().unwrap().dropped() >= 1);
+    eprintln!(
+        "failback: a lost DynamoDB write stopped the switch after {} s frozen: {}",
+        failed["writeFreeze"]["seconds"],
+        cause.chars().take(160).collect::<String>()
     );
 }

@@ -70,3 +70,50 @@ async fn an_index_key_of_the_wrong_type_refuses_the_put_and_the_whole_batch() {
         .await
         .unwrap();
 }
+
+/// A stream keeps its records whoever reads it (`tools/fidelity/dynamodb_streams.py`): with
+/// an event source mapping on the table (disabled, its function served by nobody), every
+/// write is still in the stream, in order, with growing sequence numbers. moto invoked the
+/// mapping's function on each write and emptied the shard once it answered.
+#[tokio::test]
+async fn a_stream_keeps_every_record_with_a_mapping_on_the_table() {
+    let emu = Emulator::shared();
+    let b = emu.clients(SECONDARY).await;
+    let name = unique_name("fidelity-stream");
+    let config = failover_core::clients::sdk_config(
+        &failover_core::Region::new(SECONDARY).unwrap(),
+        failover_core::clients::ClientTimeouts::default(),
+    )
+    .await;
+    let outputs = failover_testkit::fixtures::stack::deploy(
+        &aws_sdk_cloudformation::Client::new(&config),
+        &name,
+        &crate::region_switch::replicator_template(&format!("{name}-fn"), &format!("{name}-data"), false),
+    )
+    .await;
+    for i in 0..5 {
+        b.dynamodb
+            .put_item()
+            .table_name(format!("{name}-data"))
+            .item("pk", AttributeValue::S(format!("order-{i}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutItem order-{i}: {e:?}"));
+    }
+    let read = failover_testkit::fixtures::stream_event::read_stream_as_lambda_event(
+        &emu.streams(SECONDARY).await,
+        &outputs["StreamArn"],
+    )
+    .await;
+    let records = &read.event.records;
+    let keys: Vec<String> = records
+        .iter()
+        .map(|r| format!("{:?}", r.change.keys.get("pk")))
+        .collect();
+    assert_eq!(records.len(), 5, "{keys:?}");
+    let sequences: Vec<u128> = records
+        .iter()
+        .map(|r| r.change.sequence_number.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+}

@@ -14,6 +14,7 @@ use failover_core::Region;
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{dynamodb, ec2, node, rds, ssm, stack};
 use failover_testkit::lambda_watch::LambdaWatch;
+use failover_testkit::stream_pump::StreamPump;
 use failover_testkit::venv::repo_root;
 use failover_testkit::{unique_name, Emulator, PRIMARY, SECONDARY};
 use serde_json::{json, Value};
@@ -77,9 +78,10 @@ fn template(stack_name: &str, repoint_failures: &str, approval_timeout_seconds: 
     .to_string()
 }
 
-/// The primary region's forward replicator: a function reading the data table's stream
-/// through an event source mapping (what the fence pauses).
-fn forward_replicator_template(function: &str, table: &str) -> String {
+/// A stream replicator: a function reading the data table's stream through an event source
+/// mapping (the forward one in the primary region, which the fence pauses; the reverse one
+/// on the copy in the failover region, created disabled, which failback turns on).
+pub(crate) fn replicator_template(function: &str, table: &str, enabled: bool) -> String {
     json!({
         "Resources": {
             "Role": stack::service_role(),
@@ -100,10 +102,11 @@ fn forward_replicator_template(function: &str, table: &str) -> String {
                     "FunctionName": {"Ref": "Replicator"},
                     "EventSourceArn": {"Fn::GetAtt": ["Table", "StreamArn"]},
                     "StartingPosition": "TRIM_HORIZON",
-                    "Enabled": true
+                    "Enabled": enabled
                 }
             }
-        }
+        },
+        "Outputs": {"StreamArn": {"Value": {"Fn::GetAtt": ["Table", "StreamArn"]}}}
     })
     .to_string()
 }
@@ -148,6 +151,11 @@ pub(crate) struct Options<'a> {
     pub(crate) primary_fleet: usize,
     /// The failback plan's ApprovalTimeoutSeconds (default 600).
     pub(crate) approval_timeout_seconds: Option<u32>,
+    /// The copy of the data table in the failover region, its reverse replicator (mapping
+    /// disabled, pumped while enabled) and its configuration.
+    pub(crate) reverse_replication: bool,
+    /// A defect: the reverse pump never delivers the records this names.
+    pub(crate) lose_record: Option<failover_testkit::stream_pump::LoseRecord>,
 }
 
 /// One shop ready for a switch: the MariaDB pair, two managed Magento servers, the state
@@ -167,6 +175,10 @@ pub(crate) struct Switch {
     pub(crate) pager: String,
     pub(crate) prefix: String,
     pub(crate) replicator: String,
+    /// The shop's DynamoDB table (`<name>-data`, in both regions when reverse replication is set up).
+    pub(crate) data_table: String,
+    /// The reverse replicator's stream poller, when set up.
+    pub(crate) pump: Option<StreamPump>,
     pub(crate) log: std::path::PathBuf,
     pub(crate) a: failover_testkit::clients::RegionClients,
     pub(crate) proxy: FaultProxy,
@@ -194,13 +206,46 @@ impl Switch {
         let primary_servers = ec2::launch_app_servers(&a, "Magento", &environment, options.primary_fleet).await;
         let primary_roots = ec2::manage(emu, "Magento", &primary_servers);
         let replicator = format!("{name}-stream-replicator");
+        let data_table = format!("{name}-data");
         let primary_config = sdk_config(&Region::new(PRIMARY).unwrap(), ClientTimeouts::default()).await;
         stack::deploy(
             &aws_sdk_cloudformation::Client::new(&primary_config),
             &format!("{name}-primary"),
-            &forward_replicator_template(&replicator, &format!("{name}-data")),
+            &replicator_template(&replicator, &data_table, true),
         )
         .await;
+        let reverse = options
+            .reverse_replication
+            .then(|| format!("{name}-reverse-replicator"));
+        let mut reverse_stream = None;
+        let mut reverse_env: Vec<(String, String)> = Vec::new();
+        if let Some(reverse) = &reverse {
+            let outputs = stack::deploy(
+                &aws_sdk_cloudformation::Client::new(
+                    &sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await,
+                ),
+                &format!("{name}-reverse"),
+                &replicator_template(reverse, &data_table, false),
+            )
+            .await;
+            reverse_stream = Some(outputs["StreamArn"].clone());
+            let bucket = format!("{name}-dead-letter");
+            failover_testkit::fixtures::s3::create_bucket(&b, &bucket).await;
+            // The reverse replicator's configuration, as the template sets it.
+            for (k, v) in [
+                ("REVERSE_REPLICATOR_FUNCTION", reverse.as_str()),
+                ("SOURCE_TABLE_NAME", data_table.as_str()),
+                ("SOURCE_REGION", SECONDARY),
+                ("TARGET_TABLE_NAME", data_table.as_str()),
+                ("TARGET_REGION", PRIMARY),
+                ("KEY_ATTRIBUTES", "pk"),
+                ("PARAMETER_REGION", SECONDARY),
+                ("SOURCE_AUTHORITY", "while-active"),
+                ("DEAD_LETTER_BUCKET", bucket.as_str()),
+            ] {
+                reverse_env.push((k.to_owned(), v.to_owned()));
+            }
+        }
         let proxy = FaultProxy::start(&emu.endpoint(), FaultPlan::none(), 31).unwrap();
         if options.primary_fleet_answers {
             for service in ["rds", "lambda", "monitoring"] {
@@ -237,6 +282,7 @@ impl Switch {
                 .chain(options.extra)
                 .map(|(k, v)| (k.to_string(), v.to_string())),
             )
+            .chain(reverse_env)
             .collect();
         let log = std::env::temp_dir().join(format!("failover-{name}-watch.log"));
         let watch = LambdaWatch::start(&repo_root(), &env, &log)
@@ -245,6 +291,19 @@ impl Switch {
         for binary in ["rds-promoter", "env-rewriter"] {
             emu.route_lambda(&format!("{name}-{binary}"), &url, binary);
         }
+        let pump = match (&reverse, reverse_stream) {
+            (Some(reverse), Some(stream_arn)) => {
+                emu.route_lambda(reverse, &url, "stream-replicator");
+                Some(StreamPump::start(
+                    b.lambda.clone(),
+                    emu.streams(SECONDARY).await,
+                    reverse.clone(),
+                    stream_arn,
+                    options.lose_record.clone(),
+                ))
+            }
+            _ => None,
+        };
         let config = sdk_config(&Region::new(SECONDARY).unwrap(), ClientTimeouts::default()).await;
         let body = template(
             &name,
@@ -266,6 +325,8 @@ impl Switch {
             pager: outputs["Pager"].clone(),
             prefix,
             replicator,
+            data_table,
+            pump,
             log,
             a,
             proxy,

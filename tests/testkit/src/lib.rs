@@ -11,6 +11,7 @@ pub mod kept_child;
 pub mod lambda_watch;
 pub mod mysql;
 pub mod naming;
+pub mod stream_pump;
 pub mod venv;
 
 pub use emulator::Emulator;
