@@ -3,6 +3,7 @@
 #   mariadb-server, mariadb-client  the databases behind the emulator's RDS (tools/fidelity/)
 #   util-linux                      unshare and chroot for the emulator's SSM agent, flock
 #   php-cli                         the repoint script reads Magento's app/etc/env.php with php
+#   chromium                        renders the drill's report page headless (tools/check_report_page.py)
 # Services are never started by the install (policy-rc.d denies it while we install); the
 # test kit starts its own servers on free loopback ports and stops them with their owner.
 # Needs root (or sudo) and the Debian package mirror; a no-op when everything is present.
@@ -14,6 +15,7 @@ command -v mariadbd >/dev/null || needed+=(mariadb-server)
 command -v mariadb >/dev/null || needed+=(mariadb-client)
 { command -v unshare && command -v chroot && command -v flock; } >/dev/null || needed+=(util-linux coreutils)
 command -v php >/dev/null || needed+=(php-cli)
+command -v chromium >/dev/null || needed+=(chromium)
 if ((${#needed[@]} == 0)); then
   echo "Debian packages present: $(mariadbd --version)"
   exit 0

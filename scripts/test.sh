@@ -35,7 +35,18 @@ fi
 grep -E "FAILED .*items of the target differ" <<< "$lossy"
 
 phase "failover drill (scripts/drill.sh)"
-bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json"
+bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json" --html "$CARGO_TARGET_DIR/drill-report.html"
+
+phase "the drill's report page, rendered by headless Chromium"
+page=(.venv/emulator/bin/python tools/check_report_page.py --json "$CARGO_TARGET_DIR/drill-report.json")
+"${page[@]}" --html "$CARGO_TARGET_DIR/drill-report.html" --png "$CARGO_TARGET_DIR/drill-report.png"
+# Test-only defect: the page without its checks table. The check must fail and say so.
+sed 's|<table id="checks">.*</table>||' "$CARGO_TARGET_DIR/drill-report.html" > "$CARGO_TARGET_DIR/drill-report-broken.html"
+if broken=$("${page[@]}" --html "$CARGO_TARGET_DIR/drill-report-broken.html" --png "$CARGO_TARGET_DIR/drill-report-broken.png" 2>&1); then
+  echo "the report page check passed a page without its checks" >&2
+  exit 1
+fi
+grep -E "the page shows 0 checks" <<< "$broken"
 
 phase "no emulator, MariaDB or cargo lambda watch left running"
 # pgrep exits 1 for "none found"; without pgrep the check would pass silently.

@@ -1,6 +1,7 @@
 //! The local failover drill: a two-region shop on the emulator, the real Lambda binaries
 //! under `cargo lambda watch`, a regional failure through the fault proxy, and a report.
 
+pub mod html;
 pub mod report;
 pub mod scenario;
 pub mod workload;

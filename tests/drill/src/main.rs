@@ -1,5 +1,6 @@
-//! `drill [--json FILE]`: runs the local failover and failback drill and prints its report;
-//! exits non-zero when any check fails.
+//! `drill [--json FILE] [--html FILE]`: runs the local failover and failback drill, prints
+//! its report, and writes it as JSON and as a self-contained HTML page; exits non-zero when
+//! any check fails.
 
 use std::process::ExitCode;
 
@@ -8,14 +9,19 @@ use shop_drill::{self as drill, Options};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let json_path = match args.as_slice() {
-        [] => None,
-        [flag, path] if flag == "--json" => Some(path.clone()),
-        _ => {
-            eprintln!("usage: drill [--json FILE]");
-            return ExitCode::from(2);
+    let (mut json_path, mut html_path) = (None, None);
+    let mut words = args.iter();
+    while let Some(flag) = words.next() {
+        let slot = match flag.as_str() {
+            "--json" => &mut json_path,
+            "--html" => &mut html_path,
+            _ => return usage(&format!("unknown argument {flag:?}")),
+        };
+        match words.next() {
+            Some(path) => *slot = Some(path.clone()),
+            None => return usage(&format!("{flag} needs a file name")),
         }
-    };
+    }
     let emulator = match Emulator::start() {
         Ok(emulator) => emulator,
         Err(e) => {
@@ -49,9 +55,21 @@ fn main() -> ExitCode {
         }
         println!("report written to {path}");
     }
+    if let Some(path) = html_path {
+        if let Err(e) = std::fs::write(&path, drill::html::render(&report)) {
+            eprintln!("drill: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("report page written to {path}");
+    }
     if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn usage(problem: &str) -> ExitCode {
+    eprintln!("drill: {problem}\nusage: drill [--json FILE] [--html FILE]");
+    ExitCode::from(2)
 }
