@@ -37,6 +37,9 @@ grep -E "FAILED .*items of the target differ" <<< "$lossy"
 phase "failover drill (scripts/drill.sh)"
 bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json" --html "$CARGO_TARGET_DIR/drill-report.html"
 
+phase "failover drill, flapping primary (scripts/drill.sh --scenario flapping): nothing may switch"
+bash scripts/drill.sh --scenario flapping --json "$CARGO_TARGET_DIR/drill-flapping.json"
+
 phase "the drill's report page, rendered by headless Chromium"
 page=(.venv/emulator/bin/python tools/check_report_page.py --json "$CARGO_TARGET_DIR/drill-report.json")
 "${page[@]}" --html "$CARGO_TARGET_DIR/drill-report.html" --png "$CARGO_TARGET_DIR/drill-report.png"

@@ -106,7 +106,9 @@ rect.phase{{fill:#6b8fd6}} rect.failure{{fill:#b00020}} rect.recovery{{fill:#176
 line.mark{{stroke-width:2;stroke-dasharray:4 3}} line.failure{{stroke:#b00020}} line.recovery{{stroke:#176b2c}}
 </style></head><body>
 <h1 id="verdict" class="{verdict}">Failover drill {verdict}</h1>
-"#
+<p id="scenario">scenario: {scenario}</p>
+"#,
+        scenario = escape(&report.scenario)
     );
     let figures = [
         (

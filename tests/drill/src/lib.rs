@@ -1,6 +1,7 @@
 //! The local failover drill: a two-region shop on the emulator, the real Lambda binaries
 //! under `cargo lambda watch`, a regional failure through the fault proxy, and a report.
 
+pub mod flapping;
 pub mod html;
 pub mod report;
 pub mod scenario;
@@ -8,4 +9,4 @@ pub mod workload;
 pub mod world;
 
 pub use report::DrillReport;
-pub use scenario::{run, Defect, Options};
+pub use scenario::{run, Defect, Options, Scenario};

@@ -1,4 +1,5 @@
-//! `drill [--json FILE] [--html FILE]`: runs the local failover and failback drill, prints
+//! `drill [--scenario region-outage|flapping] [--json FILE] [--html FILE]`: runs the local
+//! failover drill (by default a region outage, failover and failback), prints
 //! its report, and writes it as JSON and as a self-contained HTML page; exits non-zero when
 //! any check fails.
 
@@ -9,19 +10,27 @@ use shop_drill::{self as drill, Options};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut json_path, mut html_path) = (None, None);
+    let (mut json_path, mut html_path, mut scenario) = (None, None, None);
     let mut words = args.iter();
     while let Some(flag) = words.next() {
         let slot = match flag.as_str() {
             "--json" => &mut json_path,
             "--html" => &mut html_path,
+            "--scenario" => &mut scenario,
             _ => return usage(&format!("unknown argument {flag:?}")),
         };
         match words.next() {
             Some(path) => *slot = Some(path.clone()),
-            None => return usage(&format!("{flag} needs a file name")),
+            None => return usage(&format!("{flag} needs a value")),
         }
     }
+    let options = Options {
+        scenario: match scenario.as_deref().unwrap_or("region-outage").parse() {
+            Ok(scenario) => scenario,
+            Err(problem) => return usage(&problem),
+        },
+        ..Options::default()
+    };
     let emulator = match Emulator::start() {
         Ok(emulator) => emulator,
         Err(e) => {
@@ -38,7 +47,7 @@ fn main() -> ExitCode {
         emulator.endpoint()
     );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let result = runtime.block_on(drill::run(&emulator, &Options::default()));
+    let result = runtime.block_on(drill::run(&emulator, &options));
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -70,6 +79,6 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("drill: {problem}\nusage: drill [--json FILE] [--html FILE]");
+    eprintln!("drill: {problem}\nusage: drill [--scenario region-outage|flapping] [--json FILE] [--html FILE]");
     ExitCode::from(2)
 }

@@ -28,6 +28,8 @@ pub struct Check {
 /// Everything the drill measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DrillReport {
+    /// The scenario run (`region-outage`, `flapping`).
+    pub scenario: String,
     /// Writes acknowledged by the primary but missing or different in the secondary.
     pub rpo_lost_writes: usize,
     /// Writes the primary acknowledged.
@@ -80,6 +82,15 @@ impl DrillReport {
         });
     }
 
+    /// The names of the checks that failed, in order.
+    pub fn failed_checks(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     /// True when every check passed (and there was at least one).
     pub fn passed(&self) -> bool {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
@@ -88,7 +99,7 @@ impl DrillReport {
     /// The human-readable summary.
     pub fn print_summary(&self) {
         println!();
-        println!("== failover drill report ==");
+        println!("== failover drill report: {} ==", self.scenario);
         println!("writes acknowledged by the primary  {}", self.writes_acknowledged);
         println!(
             "records replicated                  {} in {} invocations",

@@ -24,6 +24,41 @@ pub struct Options {
     pub max_monitor_runs: u32,
     /// Defects injected to show the checks catch them (tests only; none in a real drill).
     pub defects: Vec<Defect>,
+    /// What the drill puts the shop through.
+    pub scenario: Scenario,
+}
+
+/// The drill's scenarios (`--scenario NAME`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scenario {
+    /// `region-outage` (the default): the primary region fails, the shop fails over and back.
+    #[default]
+    RegionOutage,
+    /// `flapping`: the primary goes down and up every few seconds; nothing may switch.
+    Flapping,
+}
+
+impl Scenario {
+    /// The name `--scenario` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RegionOutage => "region-outage",
+            Self::Flapping => "flapping",
+        }
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "region-outage" => Ok(Self::RegionOutage),
+            "flapping" => Ok(Self::Flapping),
+            other => Err(format!(
+                "unknown scenario {other:?}: expected region-outage or flapping"
+            )),
+        }
+    }
 }
 
 /// A fault the drill can inject, each one behind a check that must then fail.
@@ -35,6 +70,9 @@ pub enum Defect {
     /// After the promotion the database is read-only again (behind the product's back):
     /// "replica promoted" must fail although rds-promoter reports a promotion.
     PromotedDatabaseReadOnly,
+    /// health-monitor decides on the first failed check (FAILURE_THRESHOLD=1): under
+    /// `flapping`, "no failover while the primary flaps" must fail.
+    NoDampening,
 }
 
 impl Default for Options {
@@ -44,17 +82,22 @@ impl Default for Options {
             batch: 100,
             max_monitor_runs: 10,
             defects: Vec::new(),
+            scenario: Scenario::RegionOutage,
         }
     }
 }
 
-fn sample(name: &str) -> Value {
+pub(crate) fn sample(name: &str) -> Value {
     let path = failover_testkit::venv::repo_root().join("events").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         .expect("sample event is JSON")
 }
 
-fn invoke(watch: &LambdaWatch, function: &str, payload: &Value) -> Result<Result<Value, FunctionError>, String> {
+pub(crate) fn invoke(
+    watch: &LambdaWatch,
+    function: &str,
+    payload: &Value,
+) -> Result<Result<Value, FunctionError>, String> {
     watch
         .invoke(function, payload)
         .map_err(|e| format!("invoking {function}: {e}"))
@@ -75,7 +118,10 @@ fn monitor_until(watch: &LambdaWatch, payload: &Value, wanted: &str, max_runs: u
 /// (its checks say whether it passed).
 pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, String> {
     let started = Instant::now();
-    let mut report = DrillReport::default();
+    let mut report = DrillReport {
+        scenario: options.scenario.name().into(),
+        ..DrillReport::default()
+    };
     let world = World::provision(emulator, options.defects.contains(&Defect::DocumentDoesNothing)).await;
     report.note(
         started,
@@ -90,12 +136,16 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     let proxy =
         FaultProxy::start(&emulator.endpoint(), FaultPlan::none(), 7).map_err(|e| format!("fault proxy: {e}"))?;
     let log = std::env::temp_dir().join(format!("failover-drill-watch-{}.log", std::process::id()));
-    let watch = LambdaWatch::start(
-        &failover_testkit::venv::repo_root(),
-        &world.function_env(&proxy.endpoint()),
-        &log,
-    )
-    .map_err(|e| format!("cargo lambda watch: {e}"))?;
+    let mut env = world.function_env(&proxy.endpoint());
+    if options.defects.contains(&Defect::NoDampening) {
+        for (key, value) in &mut env {
+            if key == "FAILURE_THRESHOLD" {
+                *value = "1".into();
+            }
+        }
+    }
+    let watch = LambdaWatch::start(&failover_testkit::venv::repo_root(), &env, &log)
+        .map_err(|e| format!("cargo lambda watch: {e}"))?;
     report.note(
         started,
         format!(
@@ -104,6 +154,11 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             log.display()
         ),
     );
+
+    if options.scenario == Scenario::Flapping {
+        crate::flapping::run(&world, &proxy, &watch, &mut report, started).await?;
+        return Ok(report);
+    }
 
     // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
     let scheduled = sample("scheduled-event.json");

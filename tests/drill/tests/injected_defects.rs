@@ -18,12 +18,7 @@ async fn a_document_that_does_nothing_and_a_read_only_promoted_database_fail_the
     };
     let report = run(&emulator, &options).await.expect("the drill runs to its report");
 
-    let failed: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name.as_str())
-        .collect();
+    let failed = report.failed_checks();
     assert_eq!(
         failed,
         ["replica promoted", "every app server repointed"],
