@@ -40,6 +40,9 @@ bash scripts/drill.sh --json "$CARGO_TARGET_DIR/drill-report.json" --html "$CARG
 phase "failover drill, flapping primary (scripts/drill.sh --scenario flapping): nothing may switch"
 bash scripts/drill.sh --scenario flapping --json "$CARGO_TARGET_DIR/drill-flapping.json"
 
+phase "failover drill, one app server fails (scripts/drill.sh --scenario server-failure): reported, the others repointed"
+bash scripts/drill.sh --scenario server-failure --json "$CARGO_TARGET_DIR/drill-server-failure.json"
+
 phase "the drill's report page, rendered by headless Chromium"
 page=(.venv/emulator/bin/python tools/check_report_page.py --json "$CARGO_TARGET_DIR/drill-report.json")
 "${page[@]}" --html "$CARGO_TARGET_DIR/drill-report.html" --png "$CARGO_TARGET_DIR/drill-report.png"

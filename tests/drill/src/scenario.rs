@@ -36,6 +36,9 @@ pub enum Scenario {
     RegionOutage,
     /// `flapping`: the primary goes down and up every few seconds; nothing may switch.
     Flapping,
+    /// `server-failure`: a region outage in which one app server's web server fails to
+    /// reload: that server is reported failed, every other one is repointed.
+    ServerFailure,
 }
 
 impl Scenario {
@@ -44,6 +47,7 @@ impl Scenario {
         match self {
             Self::RegionOutage => "region-outage",
             Self::Flapping => "flapping",
+            Self::ServerFailure => "server-failure",
         }
     }
 }
@@ -54,8 +58,9 @@ impl std::str::FromStr for Scenario {
         match name {
             "region-outage" => Ok(Self::RegionOutage),
             "flapping" => Ok(Self::Flapping),
+            "server-failure" => Ok(Self::ServerFailure),
             other => Err(format!(
-                "unknown scenario {other:?}: expected region-outage or flapping"
+                "unknown scenario {other:?}: expected region-outage, flapping or server-failure"
             )),
         }
     }
@@ -243,7 +248,24 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     let mut change = sample("parameter-store-change.json");
     change["region"] = json!(SECONDARY);
     change["detail"]["name"] = json!(format!("{PREFIX}/active-region"));
-    let rewrite = invoke(&watch, "env-rewriter", &change)?.map_err(|e| format!("env-rewriter failed: {e}"))?;
+    // server-failure: the first app server's web server refuses to reload.
+    let failing = (options.scenario == Scenario::ServerFailure).then(|| {
+        node::fail_restart(&world.node_roots[0], "nginx");
+        world.app_servers[0].0.clone()
+    });
+    // With a failing server, env-rewriter is asked as the region-switch plan asks it: the
+    // report of status `partial` is its answer (the plan's policy then decides).
+    let request = match &failing {
+        None => change,
+        Some(_) => json!({
+            "region": SECONDARY,
+            "dbHost": report.promotion["endpoint"]["address"],
+            "dbPort": report.promotion["endpoint"]["port"],
+            "reportPartial": true
+        }),
+    };
+    let rewrite = invoke(&watch, "env-rewriter", &request)?.map_err(|e| format!("env-rewriter failed: {e}"))?;
+    let rewrite_status = rewrite["status"].as_str().unwrap_or("?").to_owned();
     report.automation_seconds = alarm_at.elapsed().as_secs_f64();
     report.instances = rewrite["instances"].as_array().cloned().unwrap_or_default();
     report.note(
@@ -347,14 +369,44 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             writable.map(|_| ()).map_err(|e| e.message)
         ),
     );
-    report.check(
-        "every app server repointed",
-        all_succeeded,
-        format!(
-            "{} servers reported, {repointed} env files name {endpoint}",
-            report.instances.len()
+    match &failing {
+        None => report.check(
+            "every app server repointed",
+            all_succeeded,
+            format!(
+                "{} servers reported, {repointed} env files name {endpoint}",
+                report.instances.len()
+            ),
         ),
-    );
+        Some(failing) => {
+            let reported_failed: Vec<String> = report
+                .instances
+                .iter()
+                .filter(|i| i["result"] != "success")
+                .map(|i| i["instanceId"].as_str().unwrap_or("?").to_owned())
+                .collect();
+            report.check(
+                "the failed server is reported",
+                reported_failed == [failing.clone()] && rewrite_status == "partial",
+                format!("status {rewrite_status}, failed {reported_failed:?} (the failing one: {failing})"),
+            );
+            let others_repointed = world.node_roots[1..]
+                .iter()
+                .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
+                .count();
+            let others_succeeded = report
+                .instances
+                .iter()
+                .filter(|i| i["instanceId"] != failing.as_str() && i["result"] == "success")
+                .count();
+            let others = world.node_roots.len() - 1;
+            report.check(
+                "every other server repointed",
+                others_repointed == others && others_succeeded == others,
+                format!("{others_succeeded} of {others} succeeded, {others_repointed} env files name {endpoint}"),
+            );
+        }
+    }
     report.check("active region after failover", final_region == SECONDARY, final_region);
     report.check(
         "active region after failback",
