@@ -43,6 +43,9 @@ bash scripts/drill.sh --scenario flapping --json "$CARGO_TARGET_DIR/drill-flappi
 phase "failover drill, one app server fails (scripts/drill.sh --scenario server-failure): reported, the others repointed"
 bash scripts/drill.sh --scenario server-failure --json "$CARGO_TARGET_DIR/drill-server-failure.json"
 
+phase "failover drill, partition between the regions (scripts/drill.sh --scenario partition): nothing may switch, checkout never stops"
+bash scripts/drill.sh --scenario partition --json "$CARGO_TARGET_DIR/drill-partition.json"
+
 phase "the drill's report page, rendered by headless Chromium"
 page=(.venv/emulator/bin/python tools/check_report_page.py --json "$CARGO_TARGET_DIR/drill-report.json")
 "${page[@]}" --html "$CARGO_TARGET_DIR/drill-report.html" --png "$CARGO_TARGET_DIR/drill-report.png"

@@ -13,7 +13,8 @@ use failover_testkit::PRIMARY;
 use serde_json::Value;
 
 use crate::report::DrillReport;
-use crate::scenario::{invoke, sample};
+use crate::scenario::sample;
+use crate::vantage::{self, Witness};
 use crate::world::{World, PREFIX};
 
 /// The primary's state per health-monitor run: `true` down.
@@ -22,7 +23,7 @@ const PATTERN: [bool; 12] = [
 ];
 
 /// Whether health-monitor's report of a run has the primary's check failed.
-fn primary_check_failed(report: &Value) -> bool {
+pub(crate) fn primary_check_failed(report: &Value) -> bool {
     report["checks"]
         .as_array()
         .into_iter()
@@ -35,21 +36,18 @@ pub async fn run(
     world: &World,
     proxy: &FaultProxy,
     watch: &LambdaWatch,
+    witness: &Witness,
     report: &mut DrillReport,
     started: Instant,
 ) -> Result<(), String> {
     let scheduled = sample("scheduled-event.json");
     let before = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
-    let healthy = invoke(watch, "health-monitor", &scheduled)?.map_err(|e| format!("health-monitor: {e}"))?;
+    let healthy = vantage::round(watch, witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
     let (mut switches, mut outages_seen) = (Vec::new(), 0);
     for (run, down) in PATTERN.iter().enumerate() {
-        if *down {
-            proxy.fail_region(PRIMARY, Some(Fault::ServerError));
-        } else {
-            proxy.fail_region(PRIMARY, None);
-        }
-        let decided = invoke(watch, "health-monitor", &scheduled)?.map_err(|e| format!("health-monitor: {e}"))?;
+        vantage::fail_primary(proxy, witness, down.then_some(Fault::ServerError));
+        let decided = vantage::round(watch, witness, &scheduled)?;
         let decision = decided["decision"]["decision"].as_str().unwrap_or("?").to_owned();
         let reason = decided["quorum"]["reason"].as_str().unwrap_or("").to_owned();
         if *down && primary_check_failed(&decided) {
@@ -67,7 +65,7 @@ pub async fn run(
             ),
         );
     }
-    proxy.fail_region(PRIMARY, None);
+    vantage::fail_primary(proxy, witness, None);
     let after = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
     report.detection_runs = PATTERN.len() as u32;
     report.final_active_region = after.clone().unwrap_or_default();

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use crate::order_figures::OrderFigures;
 use crate::report::DrillReport;
 
 /// Width of the timeline's drawing area, pixels.
@@ -92,6 +93,106 @@ fn timeline_svg(report: &DrillReport) -> String {
     svg
 }
 
+/// Height of the order-rate chart's drawing area.
+const RATE_HEIGHT: f64 = 80.0;
+
+/// Orders per second on the timeline's time axis: acknowledged (green) under failed (red),
+/// with the failure, the switch and the recovery marked.
+fn orders_svg(report: &DrillReport, orders: &OrderFigures) -> String {
+    let end = report.timeline.last().map_or(1.0, |e| e.at_seconds).max(1.0);
+    let x = |at: f64| LABEL_WIDTH + at / end * AXIS_WIDTH;
+    let most = orders
+        .rate
+        .iter()
+        .map(|r| r.acknowledged + r.failed)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let y = |count: u32| RATE_HEIGHT * f64::from(count) / f64::from(most);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg id="orders" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" role="img" aria-label="orders per second">"#,
+        LABEL_WIDTH + AXIS_WIDTH + 20.0,
+        RATE_HEIGHT + 20.0
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="2" y="12" font-size="10">{most}/s</text><text x="2" y="{:.1}" font-size="10">0</text>"#,
+        RATE_HEIGHT
+    );
+    let width = (AXIS_WIDTH / end).max(1.0);
+    for second in &orders.rate {
+        let (ok, failed) = (y(second.acknowledged), y(second.failed));
+        let _ = write!(
+            svg,
+            r#"<g class="second"><title>{at} s: {a} acknowledged, {f} failed</title><rect class="acknowledged" x="{bx:.1}" y="{ay:.1}" width="{width:.1}" height="{ok:.1}"/><rect class="failed" x="{bx:.1}" y="{fy:.1}" width="{width:.1}" height="{failed:.1}"/></g>"#,
+            at = second.second,
+            a = second.acknowledged,
+            f = second.failed,
+            bx = x(f64::from(second.second)),
+            ay = RATE_HEIGHT - ok,
+            fy = RATE_HEIGHT - ok - failed,
+        );
+    }
+    for (kind, at) in [
+        ("failure", orders.failed_at_seconds),
+        ("switch", orders.switched_at_seconds),
+        ("recovery", orders.recovered_at_seconds),
+    ] {
+        let _ = write!(
+            svg,
+            r#"<line class="mark {kind}" x1="{0:.1}" x2="{0:.1}" y1="0" y2="{RATE_HEIGHT}"/><text x="{0:.1}" y="{1}" font-size="10" text-anchor="middle">{kind}</text>"#,
+            x(at),
+            RATE_HEIGHT + 14.0
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The orders' figures as table rows.
+fn order_rows(orders: &OrderFigures) -> Vec<(String, String)> {
+    let seconds = |v: Option<f64>| v.map_or("none".to_owned(), |s| format!("{s:.1} s"));
+    let mut rows = vec![
+        (
+            format!("orders ({}/s)", orders.orders_per_second),
+            format!(
+                "{} attempted, {} acknowledged, {} failed",
+                orders.attempted, orders.acknowledged, orders.failed
+            ),
+        ),
+        (
+            "checkout downtime (RTO)".into(),
+            format!(
+                "{} (first order after the failure on {})",
+                seconds(orders.downtime_seconds),
+                orders.first_acknowledged_after_on.as_deref().unwrap_or("nothing")
+            ),
+        ),
+    ];
+    for (store, figures) in [("MySQL", &orders.mysql), ("DynamoDB", &orders.dynamodb)] {
+        rows.push((
+            format!("RPO {store}"),
+            format!(
+                "{} lost of {} acknowledged {:?}",
+                figures.lost.len(),
+                figures.acknowledged,
+                figures.lost
+            ),
+        ));
+    }
+    rows.push((
+        "replica lag at promotion".into(),
+        seconds(orders.replica_lag_at_promotion_seconds),
+    ));
+    rows.push((
+        "orders on the old primary after the switch".into(),
+        format!("{:?}", orders.split_brain),
+    ));
+    rows
+}
+
 /// The page.
 pub fn render(report: &DrillReport) -> String {
     let verdict = if report.passed() { "PASSED" } else { "FAILED" };
@@ -103,7 +204,8 @@ body{{font-family:sans-serif;margin:24px;color:#222}} h1.PASSED{{color:#176b2c}}
 table{{border-collapse:collapse;margin:8px 0 24px}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:13px}}
 tr.fail td{{background:#fde7ea}} #events tr.failure td{{color:#b00020}} #events tr.recovery td{{color:#176b2c}} tr.pass td:first-child{{color:#176b2c}} tr.fail td:first-child{{color:#b00020;font-weight:bold}}
 rect.phase{{fill:#6b8fd6}} rect.failure{{fill:#b00020}} rect.recovery{{fill:#176b2c}}
-line.mark{{stroke-width:2;stroke-dasharray:4 3}} line.failure{{stroke:#b00020}} line.recovery{{stroke:#176b2c}}
+line.mark{{stroke-width:2;stroke-dasharray:4 3}} line.failure{{stroke:#b00020}} line.recovery{{stroke:#176b2c}} line.switch{{stroke:#6b8fd6}}
+rect.acknowledged{{fill:#2e8b57}} rect.failed{{fill:#b00020}}
 </style></head><body>
 <h1 id="verdict" class="{verdict}">Failover drill {verdict}</h1>
 <p id="scenario">scenario: {scenario}</p>
@@ -137,12 +239,18 @@ line.mark{{stroke-width:2;stroke-dasharray:4 3}} line.failure{{stroke:#b00020}} 
         ("active region after failover", report.final_active_region.clone()),
         ("active region after failback", report.failback_active_region.clone()),
     ];
+    let mut figures: Vec<(String, String)> = figures.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+    figures.extend(report.orders.iter().flat_map(order_rows));
     page.push_str("<h2>Figures</h2><table id=\"figures\">");
     for (name, value) in figures {
-        let _ = write!(page, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(&value));
+        let _ = write!(page, "<tr><th>{}</th><td>{}</td></tr>", escape(&name), escape(&value));
     }
     page.push_str("</table><h2>Timeline</h2>");
     page.push_str(&timeline_svg(report));
+    if let Some(orders) = &report.orders {
+        page.push_str("<h2>Orders per second</h2>");
+        page.push_str(&orders_svg(report, orders));
+    }
     page.push_str("<table id=\"events\"><tr><th>at</th><th>event</th></tr>");
     for entry in &report.timeline {
         let class = mark(&entry.event).unwrap_or("phase");
@@ -220,6 +328,38 @@ mod tests {
         assert_eq!(page.matches("<tr class=\"server\">").count(), 1);
         assert_eq!(page.matches("<g class=\"event ").count(), 3);
         assert!(page.contains("class=\"mark failure\"") && page.contains("class=\"mark recovery\""));
+        assert!(!page.contains("id=\"orders\""), "no traffic, no order chart");
+    }
+
+    #[test]
+    fn the_orders_chart_has_a_bar_per_second_and_the_figures_their_rows() {
+        let mut report = report();
+        report.orders = Some(OrderFigures {
+            orders_per_second: 20,
+            rate: vec![
+                crate::order_figures::OrderRate {
+                    second: 0,
+                    acknowledged: 20,
+                    failed: 0,
+                },
+                crate::order_figures::OrderRate {
+                    second: 1,
+                    acknowledged: 3,
+                    failed: 2,
+                },
+            ],
+            mysql: crate::order_figures::StoreFigures {
+                acknowledged: 23,
+                lost: vec![7],
+                lost_at_seconds: vec![0.9],
+            },
+            ..OrderFigures::default()
+        });
+        let page = render(&report);
+        assert!(page.contains("id=\"orders\""));
+        assert_eq!(page.matches("<g class=\"second\">").count(), 2);
+        assert!(page.contains("1 lost of 23 acknowledged [7]"));
+        assert!(page.contains("class=\"mark switch\""));
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The local failover drill: a two-region shop on the emulator, the real Lambda binaries
 //! under `cargo lambda watch`, a regional failure through the fault proxy, and a report.
 
+pub mod checkout;
 pub mod flapping;
 pub mod html;
+pub mod order_figures;
+pub mod orders;
+pub mod partition;
 pub mod report;
 pub mod scenario;
+pub mod traffic;
+pub mod vantage;
 pub mod workload;
 pub mod world;
 

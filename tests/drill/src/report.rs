@@ -54,6 +54,8 @@ pub struct DrillReport {
     pub failback_active_region: String,
     /// health-monitor runs after the primary recovered, until failback.
     pub failback_runs: u32,
+    /// The customers' orders through the failure (scenarios with traffic).
+    pub orders: Option<crate::order_figures::OrderFigures>,
     /// env-rewriter's per-instance results.
     pub instances: Vec<Value>,
     /// What happened when.
@@ -106,6 +108,33 @@ impl DrillReport {
             self.records_replicated, self.replicator_invocations
         );
         println!("RPO (acknowledged writes lost)      {}", self.rpo_lost_writes);
+        if let Some(orders) = &self.orders {
+            let seconds = |v: Option<f64>| v.map_or("none".to_owned(), |s| format!("{s:.1} s"));
+            println!(
+                "orders ({}/s)                       {} attempted, {} acknowledged, {} failed",
+                orders.orders_per_second, orders.attempted, orders.acknowledged, orders.failed
+            );
+            println!(
+                "checkout downtime (RTO)             {} (last order {} before the failure, first {} after, on {})",
+                seconds(orders.downtime_seconds),
+                seconds(orders.last_acknowledged_before_seconds.map(|t| orders.failed_at_seconds - t)),
+                seconds(orders.first_acknowledged_after_seconds.map(|t| t - orders.failed_at_seconds)),
+                orders.first_acknowledged_after_on.as_deref().unwrap_or("nothing")
+            );
+            for (store, figures) in [("MySQL", &orders.mysql), ("DynamoDB", &orders.dynamodb)] {
+                println!(
+                    "RPO {store:<9}                       {} lost of {} acknowledged {:?}",
+                    figures.lost.len(),
+                    figures.acknowledged,
+                    figures.lost
+                );
+            }
+            println!(
+                "replica lag at promotion            {}",
+                seconds(orders.replica_lag_at_promotion_seconds)
+            );
+            println!("orders on the old primary after switch {:?}", orders.split_brain);
+        }
         println!(
             "detection                           {} monitor runs, {:.1} s back to back ({} s at one run per minute)",
             self.detection_runs, self.detection_seconds, self.detection_seconds_at_schedule

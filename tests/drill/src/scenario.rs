@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::order_figures::{self, Moments};
+use crate::orders;
 use crate::report::DrillReport;
 use crate::workload::{self, Acknowledged, Replication};
-use crate::world::{self, World, ALARM, PREFIX};
+use crate::vantage::{self, Witness};
+use crate::world::{self, FrozenServer, World, ALARM, PREFIX, WITNESS};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{node, rds, ssm};
 use failover_testkit::lambda_watch::{FunctionError, LambdaWatch};
@@ -22,6 +25,8 @@ pub struct Options {
     pub batch: usize,
     /// Upper bound of monitor runs while waiting for a switch.
     pub max_monitor_runs: u32,
+    /// Orders the customers attempt per second, through the failure.
+    pub orders_per_second: u32,
     /// Defects injected to show the checks catch them (tests only; none in a real drill).
     pub defects: Vec<Defect>,
     /// What the drill puts the shop through.
@@ -39,6 +44,9 @@ pub enum Scenario {
     /// `server-failure`: a region outage in which one app server's web server fails to
     /// reload: that server is reported failed, every other one is repointed.
     ServerFailure,
+    /// `partition`: the secondary region loses its path to the primary, which the witness
+    /// and the customers still reach; nothing may switch and checkout never stops.
+    Partition,
 }
 
 impl Scenario {
@@ -48,6 +56,7 @@ impl Scenario {
             Self::RegionOutage => "region-outage",
             Self::Flapping => "flapping",
             Self::ServerFailure => "server-failure",
+            Self::Partition => "partition",
         }
     }
 }
@@ -59,8 +68,9 @@ impl std::str::FromStr for Scenario {
             "region-outage" => Ok(Self::RegionOutage),
             "flapping" => Ok(Self::Flapping),
             "server-failure" => Ok(Self::ServerFailure),
+            "partition" => Ok(Self::Partition),
             other => Err(format!(
-                "unknown scenario {other:?}: expected region-outage, flapping or server-failure"
+                "unknown scenario {other:?}: expected region-outage, flapping, server-failure or partition"
             )),
         }
     }
@@ -78,6 +88,12 @@ pub enum Defect {
     /// health-monitor decides on the first failed check (FAILURE_THRESHOLD=1): under
     /// `flapping`, "no failover while the primary flaps" must fail.
     NoDampening,
+    /// health-monitor decides from one vantage point (the decider without WITNESS_REGION):
+    /// under `partition`, "no failover under a partition" must fail.
+    NoQuorum,
+    /// One cart item's stream record is never delivered (a replicator that loses a record):
+    /// "orders lost only in the replication window" must fail.
+    DropStreamRecord,
 }
 
 impl Default for Options {
@@ -86,6 +102,7 @@ impl Default for Options {
             writes: 300,
             batch: 100,
             max_monitor_runs: 10,
+            orders_per_second: 20,
             defects: Vec::new(),
             scenario: Scenario::RegionOutage,
         }
@@ -108,10 +125,17 @@ pub(crate) fn invoke(
         .map_err(|e| format!("invoking {function}: {e}"))
 }
 
-/// Runs health-monitor until its decision is `wanted` (bounded); returns the runs made.
-fn monitor_until(watch: &LambdaWatch, payload: &Value, wanted: &str, max_runs: u32) -> Result<(u32, Value), String> {
+/// Runs health-monitor rounds until the decider's decision is `wanted` (bounded); returns
+/// the runs made.
+fn monitor_until(
+    watch: &LambdaWatch,
+    witness: &Witness,
+    payload: &Value,
+    wanted: &str,
+    max_runs: u32,
+) -> Result<(u32, Value), String> {
     for run in 1..=max_runs {
-        let report = invoke(watch, "health-monitor", payload)?.map_err(|e| format!("health-monitor failed: {e}"))?;
+        let report = vantage::round(watch, witness, payload)?;
         if report["decision"]["decision"] == wanted {
             return Ok((run, report));
         }
@@ -149,6 +173,9 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             }
         }
     }
+    if options.defects.contains(&Defect::NoQuorum) {
+        env.retain(|(key, _)| key != "WITNESS_REGION");
+    }
     let watch = LambdaWatch::start(&failover_testkit::venv::repo_root(), &env, &log)
         .map_err(|e| format!("cargo lambda watch: {e}"))?;
     report.note(
@@ -160,22 +187,64 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
         ),
     );
 
-    if options.scenario == Scenario::Flapping {
-        crate::flapping::run(&world, &proxy, &watch, &mut report, started).await?;
-        return Ok(report);
+    let witness = Witness::start(&world, &emulator.endpoint())?;
+    report.note(
+        started,
+        format!("health-monitor's witness watches from {WITNESS} over its own link"),
+    );
+    match options.scenario {
+        Scenario::Flapping => {
+            crate::flapping::run(&world, &proxy, &watch, &witness, &mut report, started).await?;
+            return Ok(report);
+        }
+        Scenario::Partition => {
+            crate::partition::run(&world, &proxy, &watch, &witness, options, &mut report, started).await?;
+            return Ok(report);
+        }
+        Scenario::RegionOutage | Scenario::ServerFailure => {}
     }
 
     // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
     let scheduled = sample("scheduled-event.json");
-    let healthy = invoke(&watch, "health-monitor", &scheduled)?.map_err(|e| format!("health-monitor: {e}"))?;
+    let healthy = vantage::round(&watch, &witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
     let streams = emulator.streams(PRIMARY).await;
+    let traffic = orders::start_traffic(
+        &world,
+        &witness.link.endpoint(),
+        options.orders_per_second,
+        started,
+    );
+    report.note(
+        started,
+        format!(
+            "customers order {}/s, routed by the active region",
+            options.orders_per_second
+        ),
+    );
     let mut acknowledged = Acknowledged::default();
-    let mut replication = Replication::default();
+    let mut replication = Replication {
+        drop_next_matching: options.defects.contains(&Defect::DropStreamRecord).then(|| "CART#".into()),
+        ..Replication::default()
+    };
     let mut rng = fastrand::Rng::with_seed(42);
     let mut last_sequence = 0;
     for _ in 0..3 {
         workload::write(&world.a, &mut acknowledged, options.writes / 3, &mut rng).await;
+        last_sequence = workload::replicate(
+            &watch,
+            &streams,
+            &world.stream_arn,
+            last_sequence,
+            options.batch,
+            &mut replication,
+        )
+        .await?;
+    }
+    // Steady state: the customers' orders replicate as they come, every 250 ms.
+    orders::until_acknowledged(&traffic, 0, 40, Duration::from_secs(20)).await;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
         last_sequence = workload::replicate(
             &watch,
             &streams,
@@ -197,11 +266,19 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
         ),
     );
 
-    // The primary region fails: every request signed for it gets HTTP 500.
-    proxy.fail_region(PRIMARY, Some(Fault::ServerError));
+    // The primary region fails: every request signed for it gets HTTP 500, and its database
+    // server freezes mid-traffic (connections accepted, never answered).
+    let (before_failure, _) = traffic.progress();
+    let frozen = FrozenServer::freeze(emulator, &world.database.primary_id)?;
+    vantage::fail_primary(&proxy, &witness, Some(Fault::ServerError));
     let failed_at = Instant::now();
-    report.note(started, format!("region {PRIMARY} fails (every request answered 500)"));
-    let (runs, switched) = monitor_until(&watch, &scheduled, "switch", options.max_monitor_runs)?;
+    report.note(
+        started,
+        format!(
+            "region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"
+        ),
+    );
+    let (runs, switched) = monitor_until(&watch, &witness, &scheduled, "switch", options.max_monitor_runs)?;
     report.detection_runs = runs;
     report.detection_seconds = failed_at.elapsed().as_secs_f64();
     report.detection_seconds_at_schedule = runs * 60;
@@ -277,6 +354,13 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             rewrite["commandIds"]
         ),
     );
+    let switched_at = Instant::now();
+    let (at_switch, failed_so_far) = traffic.progress();
+    report.note(
+        started,
+        format!("customers: {at_switch} orders acknowledged, {failed_so_far} failed so far"),
+    );
+    orders::until_acknowledged(&traffic, at_switch, 20, Duration::from_secs(20)).await;
     report.final_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
         .await
         .unwrap_or_default();
@@ -289,11 +373,41 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
         ),
     );
 
-    // Failback: the primary recovers; the monitor waits for M healthy runs, then an approval.
-    proxy.fail_region(PRIMARY, None);
-    report.note(started, format!("region {PRIMARY} recovers"));
+    // The primary region recovers, its database with it; the customers keep ordering a
+    // moment (a server still writing to the old primary would now succeed), then stop.
+    drop(frozen);
+    vantage::fail_primary(&proxy, &witness, None);
+    let recovered_at = Instant::now();
+    report.note(started, format!("region {PRIMARY} recovers (its MySQL runs again)"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = traffic.stop()?;
+    let seconds = |at: Instant| at.duration_since(started).as_secs_f64();
+    let moments = Moments {
+        failed_at: seconds(failed_at),
+        switched_at: seconds(switched_at),
+        recovered_at: seconds(recovered_at),
+    };
+    let mut figures = order_figures::measure(&attempts, moments, &orders::holdings(&world).await?);
+    figures.orders_per_second = options.orders_per_second;
+    figures.replica_lag_at_promotion_seconds = report.promotion["rpoEstimate"]["replicaLagSeconds"].as_f64();
+    figures.last_replication_read_seconds = replication.last_read_at.map(seconds);
+    report.note(
+        started,
+        format!(
+            "customers stop: {} orders, {} acknowledged; downtime {:.1} s; lost MySQL {:?}, DynamoDB {:?}",
+            figures.attempted,
+            figures.acknowledged,
+            figures.downtime_seconds.unwrap_or(f64::NAN),
+            figures.mysql.lost,
+            figures.dynamodb.lost
+        ),
+    );
+    report.orders = Some(figures);
+
+    // Failback: the monitor waits for M healthy runs, then an approval.
     let (runs, _) = monitor_until(
         &watch,
+        &witness,
         &scheduled,
         "failback-awaiting-approval",
         options.max_monitor_runs,
@@ -406,6 +520,9 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
                 format!("{others_succeeded} of {others} succeeded, {others_repointed} env files name {endpoint}"),
             );
         }
+    }
+    if let Some(figures) = report.orders.clone() {
+        orders::check(&mut report, &figures, &endpoint);
     }
     report.check("active region after failover", final_region == SECONDARY, final_region);
     report.check(

@@ -4,6 +4,7 @@ use aws_sdk_dynamodb::types::StreamViewType;
 use failover_testkit::clients::RegionClients;
 
 use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
+use failover_testkit::fixtures::node;
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
 /// The shop's data table (the same name in both regions).
@@ -22,6 +23,10 @@ pub const ENVIRONMENT: &str = "drill";
 pub const DOCUMENT: &str = "shop-failover-repoint-app";
 /// The alarm that detects the primary region's failure.
 pub const ALARM: &str = "shop-failover-primary-region-unhealthy";
+/// The third region health-monitor's witness watches from (as the template deploys it).
+pub const WITNESS: &str = "eu-west-1";
+/// The shop's orders table in MySQL (`database.table`), created on the primary.
+pub const ORDERS_TABLE: &str = "shop.orders";
 
 /// Everything provisioned.
 pub struct World {
@@ -37,6 +42,12 @@ pub struct World {
     pub app_servers: Vec<(String, String)>,
     /// Each app server's file tree, where the emulator's SSM agent runs the document.
     pub node_roots: Vec<std::path::PathBuf>,
+    /// App servers in the primary region (serving until the failure), with their App tag.
+    pub primary_servers: Vec<(String, String)>,
+    /// Their file trees.
+    pub primary_node_roots: Vec<std::path::PathBuf>,
+    /// The primary database's endpoint, `host:port` as the env files name it.
+    pub primary_endpoint: String,
 }
 
 impl World {
@@ -51,12 +62,15 @@ impl World {
         }
         dynamodb::create_state_table(&b, STATE_TABLE).await;
         let database = rds::create_mysql_with_cross_region_replica(&a, &b, "shop-db").await;
-        let mut app_servers = Vec::new();
-        let mut node_roots = Vec::new();
+        let (mut app_servers, mut node_roots) = (Vec::new(), Vec::new());
+        let (mut primary_servers, mut primary_node_roots) = (Vec::new(), Vec::new());
         for app in ["Magento", "WooCommerce"] {
             let ids = ec2::launch_app_servers(&b, app, ENVIRONMENT, 2).await;
             node_roots.extend(ec2::manage(emulator, app, &ids));
             app_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
+            let ids = ec2::launch_app_servers(&a, app, ENVIRONMENT, 1).await;
+            primary_node_roots.extend(ec2::manage(emulator, app, &ids));
+            primary_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
         }
         let mut document = ssm::repoint_document();
         if document_does_nothing {
@@ -70,6 +84,15 @@ impl World {
         let endpoint = primary.endpoint().expect("an available instance has an endpoint");
         let host = endpoint.address().unwrap_or("primary").to_owned();
         let port = endpoint.port().unwrap_or(3306).to_string();
+        // Every server starts where the shop runs: the primary database and table region.
+        let primary_endpoint = format!("{host}:{port}");
+        for root in node_roots.iter().chain(&primary_node_roots) {
+            write_env_file(root, &primary_endpoint, PRIMARY);
+        }
+        rds::database(&a, &database.primary_id).await.exec(&format!(
+            "CREATE DATABASE IF NOT EXISTS shop; CREATE TABLE IF NOT EXISTS {ORDERS_TABLE} \
+             (id BIGINT PRIMARY KEY, server VARCHAR(64) NOT NULL, placed_at DATETIME(6) NOT NULL)"
+        ));
         ssm::put_parameter(&b, &format!("{PREFIX}/db-host"), &host).await;
         ssm::put_parameter(&b, &format!("{PREFIX}/db-port"), &port).await;
         ssm::put_parameter(&b, &format!("{PREFIX}/active-region"), PRIMARY).await;
@@ -80,6 +103,9 @@ impl World {
             database,
             app_servers,
             node_roots,
+            primary_servers,
+            primary_node_roots,
+            primary_endpoint,
         }
     }
 
@@ -97,6 +123,7 @@ impl World {
             ("REPLICA_REGION", SECONDARY),
             ("ALLOWED_ALARM_PREFIXES", "shop-failover-"),
             ("FAILOVER_REGION", SECONDARY),
+            ("WITNESS_REGION", WITNESS),
             ("PARAMETER_PREFIX", PREFIX),
             ("STATE_TABLE", STATE_TABLE),
             ("HEARTBEAT_TABLE", HEARTBEAT_TABLE),
@@ -124,11 +151,18 @@ impl World {
     }
 }
 
-/// An injected defect: sets `read_only` on the instance's MariaDB server as its root, through
-/// the server's socket in the emulator's state dir (no AWS API can, as on RDS).
-pub fn make_read_only(emulator: &Emulator, instance_id: &str) -> Result<(), String> {
+/// Writes the server's env file as the shop's configuration management would: its database
+/// (`host:port`) and its DynamoDB region.
+fn write_env_file(root: &std::path::Path, db_host: &str, region: &str) {
+    let path = node::inside(root, node::ENV_FILE);
+    let text = format!("AWS_REGION={region}\nDYNAMODB_REGION={region}\nDB_HOST={db_host}\n");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// The folder of the instance's MariaDB server in the emulator's state dir (socket, pid file).
+fn mariadb_folder(emulator: &Emulator, instance_id: &str) -> Result<std::path::PathBuf, String> {
     let servers = emulator.state_dir().join("mariadb");
-    let folder = std::fs::read_dir(&servers)
+    std::fs::read_dir(&servers)
         .map_err(|e| format!("{}: {e}", servers.display()))?
         .flatten()
         .map(|entry| entry.path())
@@ -137,7 +171,27 @@ pub fn make_read_only(emulator: &Emulator, instance_id: &str) -> Result<(), Stri
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.ends_with(&format!("-{instance_id}")))
         })
-        .ok_or_else(|| format!("no MariaDB server of {instance_id} under {}", servers.display()))?;
+        .ok_or_else(|| format!("no MariaDB server of {instance_id} under {}", servers.display()))
+}
+
+impl World {
+    /// The witness's configuration: health-monitor observing from [`WITNESS`] (its
+    /// observations go to the state table, where the decider reads them).
+    pub fn witness_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .function_env(endpoint)
+            .into_iter()
+            .filter(|(key, _)| key != "WITNESS_REGION")
+            .collect();
+        env.push(("OBSERVER_REGION".into(), WITNESS.into()));
+        env
+    }
+}
+
+/// An injected defect: sets `read_only` on the instance's MariaDB server as its root, through
+/// the server's socket in the emulator's state dir (no AWS API can, as on RDS).
+pub fn make_read_only(emulator: &Emulator, instance_id: &str) -> Result<(), String> {
+    let folder = mariadb_folder(emulator, instance_id)?;
     let status = std::process::Command::new("mariadb")
         .arg(format!("--socket={}", folder.join("mysqld.sock").display()))
         .args(["--user=root", "--execute", "SET GLOBAL read_only = ON"])
@@ -147,4 +201,46 @@ pub fn make_read_only(emulator: &Emulator, instance_id: &str) -> Result<(), Stri
         .success()
         .then_some(())
         .ok_or_else(|| format!("SET GLOBAL read_only failed: {status}"))
+}
+
+/// A database server frozen as a failing host freezes it (SIGSTOP: connections are accepted by
+/// the kernel and never answered); it runs again when this is dropped.
+#[derive(Debug)]
+pub struct FrozenServer {
+    pid: String,
+}
+
+impl FrozenServer {
+    /// Stops the instance's `mysqld` (the emulator's child, started by this drill).
+    pub fn freeze(emulator: &Emulator, instance_id: &str) -> Result<Self, String> {
+        let pid_file = mariadb_folder(emulator, instance_id)?.join("mysqld.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(|e| format!("{}: {e}", pid_file.display()))?
+            .trim()
+            .to_owned();
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{}: not a process id: {pid:?}", pid_file.display()));
+        }
+        signal(&pid, "-STOP")?;
+        Ok(Self { pid })
+    }
+}
+
+impl Drop for FrozenServer {
+    fn drop(&mut self) {
+        if let Err(e) = signal(&self.pid, "-CONT") {
+            eprintln!("drill: cannot resume mysqld {}: {e}", self.pid);
+        }
+    }
+}
+
+fn signal(pid: &str, which: &str) -> Result<(), String> {
+    let status = std::process::Command::new("kill")
+        .args([which, pid])
+        .status()
+        .map_err(|e| format!("kill: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("kill {which} {pid}: {status}"))
 }

@@ -1,6 +1,9 @@
 //! The drill's checks can fail: with the defects they guard injected, exactly those checks
 //! fail, although every function reports success (the false success the drill exists to
-//! catch), and the drill does not pass.
+//! catch), and the drill does not pass. A repoint that does nothing also fails the
+//! customers' checks, as it would in a shop: the servers keep writing to the old primary,
+//! so checkout comes back only when that primary does, two writers take orders, and those
+//! orders are missing from the promoted database.
 
 use failover_testkit::Emulator;
 use shop_drill::{run, Defect, Options};
@@ -21,7 +24,13 @@ async fn a_document_that_does_nothing_and_a_read_only_promoted_database_fail_the
     let failed = report.failed_checks();
     assert_eq!(
         failed,
-        ["replica promoted", "every app server repointed"],
+        [
+            "replica promoted",
+            "every app server repointed",
+            "checkout works again on the promoted database",
+            "orders lost only in the replication window",
+            "no order reached the old primary after the switch"
+        ],
         "{:#?}",
         report.checks
     );
@@ -30,5 +39,7 @@ async fn a_document_that_does_nothing_and_a_read_only_promoted_database_fail_the
         "every command reported success: {:?}",
         report.instances
     );
+    let orders = report.orders.as_ref().expect("the region outage has customers");
+    assert!(!orders.split_brain.is_empty(), "orders reached the old primary: {orders:#?}");
     assert!(!report.passed());
 }

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The master user every fixture database is created with.
 pub const MASTER_USER: &str = "shopadmin";
@@ -68,10 +69,34 @@ impl Mysql {
                 message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             });
         }
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|line| line.split('\t').map(str::to_owned).collect())
-            .collect())
+        Ok(rows(&output.stdout))
+    }
+
+    /// [`Mysql::run`] given at most `limit` (the client is killed after it, as an app's
+    /// request timeout would end it): a frozen server answers with an error, not a hang.
+    pub fn run_within(&self, sql: &str, limit: Duration) -> Result<Vec<Vec<String>>, SqlError> {
+        let client = self.command();
+        let mut bounded = Command::new("timeout");
+        bounded
+            .arg("--kill-after=1")
+            .arg(format!("{:.3}", limit.as_secs_f64()))
+            .arg(client.get_program())
+            .args(client.get_args())
+            .envs(client.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .arg("--execute")
+            .arg(sql);
+        let output = bounded.output().map_err(|e| SqlError {
+            message: format!("cannot run timeout/mariadb: {e}"),
+        })?;
+        match output.status.code() {
+            Some(0) => Ok(rows(&output.stdout)),
+            Some(124 | 137) | None => Err(SqlError {
+                message: format!("no answer within {limit:?}"),
+            }),
+            Some(_) => Err(SqlError {
+                message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            }),
+        }
     }
 
     /// [`Mysql::run`] that must succeed.
@@ -100,6 +125,14 @@ impl Mysql {
             .unwrap_or_else(|e| panic!("cannot start the mariadb client: {e}"));
         Session { child }
     }
+}
+
+/// The client's `--batch` output: one row per line, tab-split.
+fn rows(stdout: &[u8]) -> Vec<Vec<String>> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
 }
 
 /// An open client session (see [`Mysql::session`]).
