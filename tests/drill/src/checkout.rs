@@ -28,10 +28,10 @@ impl ServerConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         let value = |key: &str| {
             text.lines()
+                .rev()
                 .filter_map(|line| line.split_once('='))
-                .filter(|(k, _)| k.trim() == key)
+                .find(|(k, _)| k.trim() == key)
                 .map(|(_, v)| v.trim().to_owned())
-                .last()
                 .ok_or_else(|| format!("the env file has no {key}"))
         };
         Ok(Self {

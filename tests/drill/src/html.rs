@@ -351,6 +351,7 @@ mod tests {
             mysql: crate::order_figures::StoreFigures {
                 acknowledged: 23,
                 lost: vec![7],
+                lost_placed_at_seconds: vec![0.8],
                 lost_at_seconds: vec![0.9],
             },
             ..OrderFigures::default()

@@ -19,12 +19,7 @@ use crate::world::{World, DATA_TABLE, ORDERS_TABLE, PREFIX};
 pub const DOWNTIME_LIMIT_SECONDS: f64 = 120.0;
 
 /// Starts the customers: every app server of both regions, routed by the active region.
-pub fn start_traffic(
-    world: &World,
-    endpoint: &str,
-    orders_per_second: u32,
-    started: Instant,
-) -> Traffic {
+pub fn start_traffic(world: &World, endpoint: &str, orders_per_second: u32, started: Instant) -> Traffic {
     let servers = (world.app_servers.iter().zip(&world.node_roots))
         .map(|(server, root)| (server, root, SECONDARY))
         .chain(
@@ -55,7 +50,10 @@ pub async fn until_acknowledged(traffic: &Traffic, since: u64, orders: u64, limi
 }
 
 /// Order ids in the orders table of the instance.
-async fn mysql_orders(clients: &failover_testkit::clients::RegionClients, instance: &str) -> Result<BTreeSet<u64>, String> {
+async fn mysql_orders(
+    clients: &failover_testkit::clients::RegionClients,
+    instance: &str,
+) -> Result<BTreeSet<u64>, String> {
     let rows = rds::database(clients, instance)
         .await
         .run(&format!("SELECT id FROM {ORDERS_TABLE}"))
@@ -120,7 +118,11 @@ pub fn check(report: &mut DrillReport, orders: &OrderFigures, promoted_endpoint:
     // Asynchronous replication may lose what was acknowledged after the copy was taken; an
     // order lost from before that, or acknowledged after the failure, is a defect.
     let lag = orders.replica_lag_at_promotion_seconds.unwrap_or(0.0);
-    let mysql_outside = lost_outside_window(&orders.mysql, orders.failed_at_seconds, orders.failed_at_seconds - lag - 1.0);
+    let mysql_outside = lost_outside_window(
+        &orders.mysql,
+        orders.failed_at_seconds,
+        orders.failed_at_seconds - lag - 1.0,
+    );
     let dynamodb_outside = lost_outside_window(
         &orders.dynamodb,
         orders.failed_at_seconds,
@@ -139,6 +141,10 @@ pub fn check(report: &mut DrillReport, orders: &OrderFigures, promoted_endpoint:
     report.check(
         "no order reached the old primary after the switch",
         orders.split_brain.is_empty(),
-        format!("{} orders placed after the switch are on the old primary {:?}", orders.split_brain.len(), orders.split_brain),
+        format!(
+            "{} orders placed after the switch are on the old primary {:?}",
+            orders.split_brain.len(),
+            orders.split_brain
+        ),
     );
 }

@@ -80,11 +80,7 @@ pub async fn run(
         .collect();
     report.note(
         started,
-        format!(
-            "customers stop: {} orders, {} failed",
-            attempts.len(),
-            failed.len()
-        ),
+        format!("customers stop: {} orders, {} failed", attempts.len(), failed.len()),
     );
     report.check(
         "no failover under a partition",

@@ -117,8 +117,16 @@ impl DrillReport {
             println!(
                 "checkout downtime (RTO)             {} (last order {} before the failure, first {} after, on {})",
                 seconds(orders.downtime_seconds),
-                seconds(orders.last_acknowledged_before_seconds.map(|t| orders.failed_at_seconds - t)),
-                seconds(orders.first_acknowledged_after_seconds.map(|t| t - orders.failed_at_seconds)),
+                seconds(
+                    orders
+                        .last_acknowledged_before_seconds
+                        .map(|t| orders.failed_at_seconds - t)
+                ),
+                seconds(
+                    orders
+                        .first_acknowledged_after_seconds
+                        .map(|t| t - orders.failed_at_seconds)
+                ),
                 orders.first_acknowledged_after_on.as_deref().unwrap_or("nothing")
             );
             for (store, figures) in [("MySQL", &orders.mysql), ("DynamoDB", &orders.dynamodb)] {

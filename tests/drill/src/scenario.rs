@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::order_figures::{self, Moments};
 use crate::orders;
 use crate::report::DrillReport;
-use crate::workload::{self, Acknowledged, Replication};
 use crate::vantage::{self, Witness};
+use crate::workload::{self, Acknowledged, Replication};
 use crate::world::{self, FrozenServer, World, ALARM, PREFIX, WITNESS};
 use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{node, rds, ssm};
@@ -209,12 +209,7 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     let healthy = vantage::round(&watch, &witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
     let streams = emulator.streams(PRIMARY).await;
-    let traffic = orders::start_traffic(
-        &world,
-        &witness.link.endpoint(),
-        options.orders_per_second,
-        started,
-    );
+    let traffic = orders::start_traffic(&world, &witness.link.endpoint(), options.orders_per_second, started);
     report.note(
         started,
         format!(
@@ -224,7 +219,10 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     );
     let mut acknowledged = Acknowledged::default();
     let mut replication = Replication {
-        drop_next_matching: options.defects.contains(&Defect::DropStreamRecord).then(|| "CART#".into()),
+        drop_next_matching: options
+            .defects
+            .contains(&Defect::DropStreamRecord)
+            .then(|| "CART#".into()),
         ..Replication::default()
     };
     let mut rng = fastrand::Rng::with_seed(42);
@@ -274,9 +272,7 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
     let failed_at = Instant::now();
     report.note(
         started,
-        format!(
-            "region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"
-        ),
+        format!("region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"),
     );
     let (runs, switched) = monitor_until(&watch, &witness, &scheduled, "switch", options.max_monitor_runs)?;
     report.detection_runs = runs;

@@ -164,12 +164,7 @@ async fn generate(settings: TrafficSettings, (stop, acknowledged, failed): Count
     while !stop.load(Ordering::Relaxed) {
         if looked_up.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             // A failed lookup keeps the last answer, as a resolver serves its cache.
-            if let Ok(answer) = ssm
-                .get_parameter()
-                .name(&settings.active_region_parameter)
-                .send()
-                .await
-            {
+            if let Ok(answer) = ssm.get_parameter().name(&settings.active_region_parameter).send().await {
                 if let Some(value) = answer.parameter.and_then(|p| p.value) {
                     active = value;
                 }

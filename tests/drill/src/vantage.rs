@@ -10,7 +10,7 @@ use failover_testkit::PRIMARY;
 use serde_json::Value;
 
 use crate::scenario::invoke;
-use crate::world::{World, WITNESS};
+use crate::world::World;
 
 /// The witness: its own link and its own function process.
 pub struct Witness {
@@ -22,10 +22,15 @@ pub struct Witness {
 impl Witness {
     /// Starts the witness's link and its `cargo lambda watch`.
     pub fn start(world: &World, emulator_endpoint: &str) -> Result<Self, String> {
-        let link = FaultProxy::start(emulator_endpoint, FaultPlan::none(), 11).map_err(|e| format!("witness link: {e}"))?;
+        let link =
+            FaultProxy::start(emulator_endpoint, FaultPlan::none(), 11).map_err(|e| format!("witness link: {e}"))?;
         let log = std::env::temp_dir().join(format!("failover-drill-witness-{}.log", std::process::id()));
-        let watch = LambdaWatch::start(&failover_testkit::venv::repo_root(), &world.witness_env(&link.endpoint()), &log)
-            .map_err(|e| format!("cargo lambda watch (witness): {e}"))?;
+        let watch = LambdaWatch::start(
+            &failover_testkit::venv::repo_root(),
+            &world.witness_env(&link.endpoint()),
+            &log,
+        )
+        .map_err(|e| format!("cargo lambda watch (witness): {e}"))?;
         Ok(Self { link, watch })
     }
 }

@@ -3,8 +3,8 @@
 use aws_sdk_dynamodb::types::StreamViewType;
 use failover_testkit::clients::RegionClients;
 
-use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
 use failover_testkit::fixtures::node;
+use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
 /// The shop's data table (the same name in both regions).

@@ -40,6 +40,9 @@ async fn a_document_that_does_nothing_and_a_read_only_promoted_database_fail_the
         report.instances
     );
     let orders = report.orders.as_ref().expect("the region outage has customers");
-    assert!(!orders.split_brain.is_empty(), "orders reached the old primary: {orders:#?}");
+    assert!(
+        !orders.split_brain.is_empty(),
+        "orders reached the old primary: {orders:#?}"
+    );
     assert!(!report.passed());
 }

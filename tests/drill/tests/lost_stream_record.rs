@@ -30,5 +30,9 @@ async fn a_stream_record_lost_before_the_failure_fails_exactly_the_replication_w
         lost_at < orders.last_replication_read_seconds.unwrap_or(0.0),
         "the dropped order was acknowledged before the last replication pass: {orders:#?}"
     );
-    assert!(orders.mysql.lost.is_empty(), "MySQL loses nothing here: {:?}", orders.mysql);
+    assert!(
+        orders.mysql.lost.is_empty(),
+        "MySQL loses nothing here: {:?}",
+        orders.mysql
+    );
 }

@@ -124,6 +124,9 @@ struct Shared {
     upstream: SocketAddr,
     control: Mutex<Control>,
     counters: Counters,
+    /// Per operation (`PromoteReadReplica`, `PutItem`…): requests upstream answered with
+    /// 2xx, whether or not the answer then reached the client.
+    accepted: Mutex<BTreeMap<String, u64>>,
     stop: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -169,6 +172,7 @@ impl FaultProxy {
                 regions: BTreeMap::new(),
             }),
             counters: Counters::default(),
+            accepted: Mutex::new(BTreeMap::new()),
             stop: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
         });
@@ -212,6 +216,16 @@ impl FaultProxy {
                 None => control.regions.remove(region),
             };
         }
+    }
+
+    /// How many `operation` requests (e.g. `PromoteReadReplica`) upstream accepted (2xx),
+    /// including those whose answer was then dropped: what AWS did, not what clients saw.
+    pub fn accepted(&self, operation: &str) -> u64 {
+        self.shared
+            .accepted
+            .lock()
+            .map(|accepted| accepted.get(operation).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Fails every request signed for `service` (the SigV4 name: `rds`, `lambda`, `ssm`…)
@@ -299,6 +313,7 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         Decision::Forward => {
             let response = forward(shared, &request)?;
             shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+            count_accepted(shared, &request, &response);
             client.write_all(&response)?;
         }
         Decision::Throttle => {
@@ -315,13 +330,44 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         Decision::DropAfter => {
             let forwarded = forward(shared, &request);
             shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            if forwarded.is_ok() {
+            if let Ok(response) = forwarded {
                 shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                count_accepted(shared, &request, &response);
             }
         }
     }
     client.flush()?;
     client.shutdown(Shutdown::Both)
+}
+
+/// The operation a request calls: the `X-Amz-Target` suffix (JSON protocols), the
+/// `Action` form field (query protocol: RDS, CloudWatch…), or the path's last segment
+/// (`/service/<S>/operation/<Op>`, rpcv2-cbor).
+fn operation(request: &Request) -> Option<String> {
+    if let Some(target) = request.header("x-amz-target") {
+        return target.rsplit('.').next().map(str::to_owned);
+    }
+    let body = String::from_utf8_lossy(&request.body);
+    if let Some(action) = body.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
+        return Some(action.to_owned());
+    }
+    let path = request.head_lines.first()?.split(' ').nth(1)?;
+    path.contains("/operation/")
+        .then(|| path.rsplit('/').next().map(str::to_owned))
+        .flatten()
+}
+
+fn count_accepted(shared: &Shared, request: &Request, response: &[u8]) {
+    let status = response
+        .split(|b| *b == b' ')
+        .nth(1)
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse::<u16>().ok());
+    if let (Some(200..=299), Some(name)) = (status, operation(request)) {
+        if let Ok(mut accepted) = shared.accepted.lock() {
+            *accepted.entry(name).or_default() += 1;
+        }
+    }
 }
 
 fn decide(shared: &Shared, scope: Option<(&str, &str)>) -> Decision {
@@ -677,6 +723,47 @@ mod tests {
         );
         assert_eq!(signing_region("Bearer x"), None);
         assert_eq!(signing_region("AWS4-HMAC-SHA256 Credential=a/b/c"), None);
+    }
+
+    /// Sends one raw request (extra head lines and body) through `proxy`; whether an answer came.
+    fn send(proxy: &FaultProxy, extra_head: &str, body: &str) -> bool {
+        let mut conn = TcpStream::connect(proxy.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            conn,
+            "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n{extra_head}Content-Length: {}\r\n\r\n{body}",
+            auth("us-east-1"),
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).is_ok() && !answer.is_empty()
+    }
+
+    #[test]
+    fn operations_upstream_accepted_are_counted_by_name_even_when_the_answer_is_dropped() {
+        let upstream = Upstream::start();
+        let proxy = FaultProxy::start(&upstream.url(), FaultPlan::none(), 1).unwrap();
+        assert!(send(&proxy, "", "Action=PromoteReadReplica&Version=2014-10-31"));
+        assert!(send(&proxy, "X-Amz-Target: DynamoDB_20120810.PutItem\r\n", "{}"));
+        proxy.set_plan(FaultPlan {
+            throttle: 1.0,
+            ..FaultPlan::none()
+        });
+        assert!(send(&proxy, "", "Action=PromoteReadReplica&Version=2014-10-31"));
+        proxy.set_plan(FaultPlan {
+            drop: 1.0,
+            ..FaultPlan::none()
+        });
+        for _ in 0..20 {
+            send(&proxy, "", "Action=PromoteReadReplica&Version=2014-10-31");
+        }
+        let reached = proxy.stats().forwarded - 2;
+        assert!(reached > 0, "some drops came after forwarding");
+        // The throttled one never reached upstream; the ones dropped after it did.
+        assert_eq!(proxy.accepted("PromoteReadReplica"), 1 + reached);
+        assert_eq!(proxy.accepted("PutItem"), 1);
+        assert_eq!(proxy.accepted("DeleteItem"), 0);
     }
 
     #[test]
