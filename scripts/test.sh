@@ -46,6 +46,9 @@ bash scripts/drill.sh --scenario server-failure --json "$CARGO_TARGET_DIR/drill-
 phase "failover drill, partition between the regions (scripts/drill.sh --scenario partition): nothing may switch, checkout never stops"
 bash scripts/drill.sh --scenario partition --json "$CARGO_TARGET_DIR/drill-partition.json"
 
+phase "failover drill under chaos (scripts/drill.sh --scenario chaos): 20% of every AWS call fails throughout"
+bash scripts/drill.sh --scenario chaos --json "$CARGO_TARGET_DIR/drill-chaos.json"
+
 phase "the drill's report page, rendered by headless Chromium"
 page=(.venv/emulator/bin/python tools/check_report_page.py --json "$CARGO_TARGET_DIR/drill-report.json")
 "${page[@]}" --html "$CARGO_TARGET_DIR/drill-report.html" --png "$CARGO_TARGET_DIR/drill-report.png"

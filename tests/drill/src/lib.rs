@@ -6,6 +6,7 @@ pub mod flapping;
 pub mod html;
 pub mod order_figures;
 pub mod orders;
+pub mod outage;
 pub mod partition;
 pub mod report;
 pub mod scenario;

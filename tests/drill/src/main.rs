@@ -1,4 +1,4 @@
-//! `drill [--scenario region-outage|flapping|server-failure|partition] [--json FILE] [--html FILE]`: runs the local
+//! `drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--json FILE] [--html FILE]`: runs the local
 //! failover drill (by default a region outage, failover and failback), prints
 //! its report, and writes it as JSON and as a self-contained HTML page; exits non-zero when
 //! any check fails.
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "drill: {problem}\nusage: drill [--scenario region-outage|flapping|server-failure|partition] [--json FILE] [--html FILE]"
+        "drill: {problem}\nusage: drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--json FILE] [--html FILE]"
     );
     ExitCode::from(2)
 }

@@ -135,8 +135,12 @@ pub async fn replicate(
         stats.invocations += 1;
         let answer = watch
             .invoke("stream-replicator", &json!({ "Records": records }))
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("stream-replicator failed: {e}"))?;
+            .map_err(|e| e.to_string())?;
+        // A failed invocation delivers nothing: the mapping retries the whole batch.
+        let Ok(answer) = answer else {
+            stalled += 1;
+            continue;
+        };
         let failed_from = answer["batchItemFailures"]
             .as_array()
             .and_then(|f| f.first())

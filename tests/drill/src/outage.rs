@@ -1,0 +1,381 @@
+//! The region outage (`region-outage`, `server-failure`, `chaos`): customers and the
+//! workload before the failure, the failure itself (the region's APIs cut, its MySQL
+//! frozen), detection from both vantage points, promotion, repointing, the customers'
+//! figures, the recovery and the approved failback, then the checks, read from the parts
+//! themselves.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::order_figures::{self, Moments};
+use crate::orders;
+use crate::report::DrillReport;
+use crate::scenario::{deliver, monitor_until, sample, Defect, Options, Scenario};
+use crate::vantage::{self, Witness};
+use crate::workload::{self, Acknowledged, Replication};
+use crate::world::{self, FrozenServer, World, ALARM, PREFIX};
+use failover_testkit::fault_proxy::{Fault, FaultProxy};
+use failover_testkit::fixtures::{node, rds, ssm};
+use failover_testkit::lambda_watch::LambdaWatch;
+use failover_testkit::{Emulator, PRIMARY, SECONDARY};
+
+/// What the outage runs against: the shop, its links, the witness, the settings.
+pub struct Stage<'a> {
+    /// The emulator (its MariaDB servers are frozen and inspected through its state dir).
+    pub emulator: &'a Emulator,
+    /// The shop.
+    pub world: &'a World,
+    /// The decider's link (every function's, but the witness's).
+    pub proxy: &'a FaultProxy,
+    /// The witness.
+    pub witness: &'a Witness,
+    /// The drill's settings.
+    pub options: &'a Options,
+    /// The drill's start.
+    pub started: Instant,
+    /// How failed invocations are retried: attempts, and whether any error is retried.
+    pub retries: (u32, bool),
+}
+
+/// Runs the outage with `watch` (stopped before the final checks) and adds to `report`.
+pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport) -> Result<(), String> {
+    let Stage {
+        emulator,
+        world,
+        proxy,
+        witness,
+        options,
+        started,
+        retries,
+    } = stage;
+    let chaos = options.scenario == Scenario::Chaos;
+    // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
+    let scheduled = sample("scheduled-event.json");
+    match vantage::round(&watch, &witness, &scheduled) {
+        Ok(healthy) => report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"])),
+        Err(e) if chaos => report.note(started, format!("health-monitor run failed: {e}")),
+        Err(e) => return Err(e),
+    }
+    let streams = emulator.streams(PRIMARY).await;
+    let traffic = orders::start_traffic(&world, &witness.link.endpoint(), options.orders_per_second, started);
+    report.note(
+        started,
+        format!(
+            "customers order {}/s, routed by the active region",
+            options.orders_per_second
+        ),
+    );
+    let mut acknowledged = Acknowledged::default();
+    let mut replication = Replication {
+        drop_next_matching: options
+            .defects
+            .contains(&Defect::DropStreamRecord)
+            .then(|| "CART#".into()),
+        ..Replication::default()
+    };
+    let mut rng = fastrand::Rng::with_seed(42);
+    let mut last_sequence = 0;
+    for _ in 0..3 {
+        workload::write(&world.a, &mut acknowledged, options.writes / 3, &mut rng).await;
+        last_sequence = workload::replicate(
+            &watch,
+            &streams,
+            &world.stream_arn,
+            last_sequence,
+            options.batch,
+            &mut replication,
+        )
+        .await?;
+    }
+    // Steady state: the customers' orders replicate as they come, every 250 ms.
+    orders::until_acknowledged(&traffic, 0, 40, Duration::from_secs(20)).await;
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        last_sequence = workload::replicate(
+            &watch,
+            &streams,
+            &world.stream_arn,
+            last_sequence,
+            options.batch,
+            &mut replication,
+        )
+        .await?;
+    }
+    report.writes_acknowledged = acknowledged.writes;
+    report.records_replicated = replication.records;
+    report.replicator_invocations = replication.invocations;
+    report.note(
+        started,
+        format!(
+            "{} writes acknowledged in {PRIMARY}, {} stream records replicated in {} invocations",
+            acknowledged.writes, replication.records, replication.invocations
+        ),
+    );
+
+    // The primary region fails: every request signed for it gets HTTP 500, and its database
+    // server freezes mid-traffic (connections accepted, never answered).
+    let (before_failure, _) = traffic.progress();
+    let frozen = FrozenServer::freeze(emulator, &world.database.primary_id)?;
+    vantage::fail_primary(&proxy, &witness, Some(Fault::ServerError));
+    let failed_at = Instant::now();
+    report.note(
+        started,
+        format!("region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"),
+    );
+    let (runs, switched) = monitor_until(&watch, &witness, &scheduled, "switch", options.max_monitor_runs)?;
+    report.detection_runs = runs;
+    report.detection_seconds = failed_at.elapsed().as_secs_f64();
+    report.detection_seconds_at_schedule = runs * 60;
+    report.note(
+        started,
+        format!(
+            "health-monitor switched after {runs} runs: {}",
+            switched["decision"]["reason"].as_str().unwrap_or("")
+        ),
+    );
+
+    // The alarm on RegionHealthy fires: EventBridge delivers it to rds-promoter.
+    let mut alarm = sample("alarm-state-change-to-alarm.json");
+    let now = chrono::Utc::now();
+    alarm["time"] = json!(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    alarm["detail"]["alarmName"] = json!(ALARM);
+    alarm["detail"]["state"]["timestamp"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
+    let alarm_at = Instant::now();
+    let promotion = deliver(&watch, "rds-promoter", &alarm, retries, report, started)?;
+    report.note(
+        started,
+        format!(
+            "rds-promoter: {} {} (endpoint {})",
+            promotion["action"], promotion["replica"], promotion["endpoint"]["address"]
+        ),
+    );
+    report.promotion = promotion;
+
+    // Parameter Store Change of the active region: EventBridge delivers it to env-rewriter.
+    let mut change = sample("parameter-store-change.json");
+    change["region"] = json!(SECONDARY);
+    change["detail"]["name"] = json!(format!("{PREFIX}/active-region"));
+    // server-failure: the first app server's web server refuses to reload.
+    let failing = (options.scenario == Scenario::ServerFailure).then(|| {
+        node::fail_restart(&world.node_roots[0], "nginx");
+        world.app_servers[0].0.clone()
+    });
+    // With a failing server, env-rewriter is asked as the region-switch plan asks it: the
+    // report of status `partial` is its answer (the plan's policy then decides).
+    let request = match &failing {
+        None => change,
+        Some(_) => json!({
+            "region": SECONDARY,
+            "dbHost": report.promotion["endpoint"]["address"],
+            "dbPort": report.promotion["endpoint"]["port"],
+            "reportPartial": true
+        }),
+    };
+    let rewrite = deliver(&watch, "env-rewriter", &request, retries, report, started)?;
+    let rewrite_status = rewrite["status"].as_str().unwrap_or("?").to_owned();
+    report.automation_seconds = alarm_at.elapsed().as_secs_f64();
+    report.instances = rewrite["instances"].as_array().cloned().unwrap_or_default();
+    report.note(
+        started,
+        format!(
+            "env-rewriter: {} on {} servers, commands {}",
+            rewrite["status"],
+            report.instances.len(),
+            rewrite["commandIds"]
+        ),
+    );
+    let switched_at = Instant::now();
+    let (at_switch, failed_so_far) = traffic.progress();
+    report.note(
+        started,
+        format!("customers: {at_switch} orders acknowledged, {failed_so_far} failed so far"),
+    );
+    orders::until_acknowledged(&traffic, at_switch, 20, Duration::from_secs(20)).await;
+    report.final_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
+        .await
+        .unwrap_or_default();
+    report.rpo_lost_writes = workload::lost_writes(&world.b, &acknowledged).await?;
+    report.note(
+        started,
+        format!(
+            "RPO: {} of {} acknowledged writes missing in {SECONDARY}",
+            report.rpo_lost_writes, acknowledged.writes
+        ),
+    );
+
+    // The primary region recovers, its database with it; the customers keep ordering a
+    // moment (a server still writing to the old primary would now succeed), then stop.
+    drop(frozen);
+    vantage::fail_primary(&proxy, &witness, None);
+    let recovered_at = Instant::now();
+    report.note(started, format!("region {PRIMARY} recovers (its MySQL runs again)"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = traffic.stop()?;
+    let seconds = |at: Instant| at.duration_since(started).as_secs_f64();
+    let moments = Moments {
+        failed_at: seconds(failed_at),
+        switched_at: seconds(switched_at),
+        recovered_at: seconds(recovered_at),
+    };
+    let mut figures = order_figures::measure(&attempts, moments, &orders::holdings(&world).await?);
+    figures.orders_per_second = options.orders_per_second;
+    figures.replica_lag_at_promotion_seconds = report.promotion["rpoEstimate"]["replicaLagSeconds"].as_f64();
+    figures.last_replication_read_seconds = replication.last_read_at.map(seconds);
+    report.note(
+        started,
+        format!(
+            "customers stop: {} orders, {} acknowledged; downtime {:.1} s; lost MySQL {:?}, DynamoDB {:?}",
+            figures.attempted,
+            figures.acknowledged,
+            figures.downtime_seconds.unwrap_or(f64::NAN),
+            figures.mysql.lost,
+            figures.dynamodb.lost
+        ),
+    );
+    report.orders = Some(figures);
+
+    // Failback: the monitor waits for M healthy runs, then an approval.
+    let (runs, _) = monitor_until(
+        &watch,
+        &witness,
+        &scheduled,
+        "failback-awaiting-approval",
+        options.max_monitor_runs,
+    )?;
+    report.note(
+        started,
+        format!("health-monitor: {PRIMARY} healthy for {runs} runs, failback awaits approval"),
+    );
+    let approved = deliver(
+        &watch,
+        "health-monitor",
+        &json!({"approveFailback": true}),
+        retries,
+        report,
+        started,
+    )?;
+    report.failback_runs = runs + 1;
+    report.failback_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
+        .await
+        .unwrap_or_default();
+    report.note(
+        started,
+        format!(
+            "failback approved: {} → active region {}",
+            approved["decision"]["decision"], report.failback_active_region
+        ),
+    );
+    drop(watch);
+    for (link, stats) in [("decider's", proxy.stats()), ("witness's", witness.link.stats())] {
+        report.note(
+            started,
+            format!(
+                "fault proxy, {link} link: {} requests, {} answered with faults",
+                stats.requests,
+                stats.faults()
+            ),
+        );
+    }
+    report.note(
+        started,
+        format!(
+            "PromoteReadReplica calls RDS accepted: {}",
+            proxy.accepted("PromoteReadReplica")
+        ),
+    );
+
+    // What the shop relies on, read from the parts themselves: the promoted database takes
+    // writes, and every server's env file names it.
+    if options.defects.contains(&Defect::PromotedDatabaseReadOnly) {
+        world::make_read_only(emulator, &world.database.replica_id)?;
+    }
+    let promoted_db = rds::database(&world.b, &world.database.replica_id).await;
+    let writable = promoted_db.run("CREATE DATABASE IF NOT EXISTS drill_promotion_check");
+    let endpoint = format!(
+        "{}:{}",
+        report.promotion["endpoint"]["address"].as_str().unwrap_or("?"),
+        report.promotion["endpoint"]["port"]
+    );
+    let repointed = world
+        .node_roots
+        .iter()
+        .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
+        .count();
+    let all_succeeded = !report.instances.is_empty()
+        && report.instances.iter().all(|i| i["result"] == "success")
+        && repointed == world.node_roots.len();
+    let promoted = matches!(report.promotion["action"].as_str(), Some("promoted" | "resumed")) && writable.is_ok();
+    let (rpo, writes, final_region, failback_region, runs) = (
+        report.rpo_lost_writes,
+        report.writes_acknowledged,
+        report.final_active_region.clone(),
+        report.failback_active_region.clone(),
+        report.detection_runs,
+    );
+    report.check("RPO is zero", rpo == 0 && writes > 0, format!("{rpo} lost of {writes}"));
+    if !chaos {
+        report.check(
+            "switch on exactly the 3rd failed run",
+            runs == 3,
+            format!("{runs} runs"),
+        );
+    }
+    report.check(
+        "replica promoted",
+        promoted,
+        format!(
+            "{}, accepts writes: {:?}",
+            report.promotion["action"],
+            writable.map(|_| ()).map_err(|e| e.message)
+        ),
+    );
+    match &failing {
+        None => report.check(
+            "every app server repointed",
+            all_succeeded,
+            format!(
+                "{} servers reported, {repointed} env files name {endpoint}",
+                report.instances.len()
+            ),
+        ),
+        Some(failing) => {
+            let reported_failed: Vec<String> = report
+                .instances
+                .iter()
+                .filter(|i| i["result"] != "success")
+                .map(|i| i["instanceId"].as_str().unwrap_or("?").to_owned())
+                .collect();
+            report.check(
+                "the failed server is reported",
+                reported_failed == [failing.clone()] && rewrite_status == "partial",
+                format!("status {rewrite_status}, failed {reported_failed:?} (the failing one: {failing})"),
+            );
+            let others_repointed = world.node_roots[1..]
+                .iter()
+                .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
+                .count();
+            let others_succeeded = report
+                .instances
+                .iter()
+                .filter(|i| i["instanceId"] != failing.as_str() && i["result"] == "success")
+                .count();
+            let others = world.node_roots.len() - 1;
+            report.check(
+                "every other server repointed",
+                others_repointed == others && others_succeeded == others,
+                format!("{others_succeeded} of {others} succeeded, {others_repointed} env files name {endpoint}"),
+            );
+        }
+    }
+    if let Some(figures) = report.orders.clone() {
+        orders::check(report, &figures, &endpoint);
+    }
+    report.check("active region after failover", final_region == SECONDARY, final_region);
+    report.check(
+        "active region after failback",
+        failback_region == PRIMARY,
+        failback_region,
+    );
+    Ok(())
+}
