@@ -15,10 +15,13 @@ use crate::scenario::{deliver, monitor_until, sample, Defect, Options, Scenario}
 use crate::vantage::{self, Witness};
 use crate::workload::{self, Acknowledged, Replication};
 use crate::world::{self, FrozenServer, World, ALARM, PREFIX};
-use failover_testkit::fault_proxy::{Fault, FaultProxy};
+use failover_testkit::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use failover_testkit::fixtures::{node, rds, ssm};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
+
+/// health-monitor runs while both regions are up, before the failure.
+const RUNS_BEFORE_FAILURE: u32 = 5;
 
 /// What the outage runs against: the shop, its links, the witness, the settings.
 pub struct Stage<'a> {
@@ -52,13 +55,13 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     let chaos = options.scenario == Scenario::Chaos;
     // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
     let scheduled = sample("scheduled-event.json");
-    match vantage::round(&watch, &witness, &scheduled) {
+    match vantage::round(&watch, witness, &scheduled) {
         Ok(healthy) => report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"])),
         Err(e) if chaos => report.note(started, format!("health-monitor run failed: {e}")),
         Err(e) => return Err(e),
     }
     let streams = emulator.streams(PRIMARY).await;
-    let traffic = orders::start_traffic(&world, &witness.link.endpoint(), options.orders_per_second, started);
+    let traffic = orders::start_traffic(world, &witness.link.endpoint(), options.orders_per_second, started);
     report.note(
         started,
         format!(
@@ -88,6 +91,20 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         )
         .await?;
     }
+    // The monitor's scheduled runs before the failure (it has run for days when a region
+    // fails: the primary was seen healthy); none may switch, chaos or not.
+    let mut early_switches = Vec::new();
+    for run in 1..=RUNS_BEFORE_FAILURE {
+        if let Ok(decided) = vantage::round(&watch, witness, &scheduled) {
+            if decided["decision"]["decision"] == "switch" {
+                early_switches.push(run);
+            }
+        }
+    }
+    report.note(
+        started,
+        format!("health-monitor: {RUNS_BEFORE_FAILURE} runs before the failure, switches on runs {early_switches:?}"),
+    );
     // Steady state: the customers' orders replicate as they come, every 250 ms.
     orders::until_acknowledged(&traffic, 0, 40, Duration::from_secs(20)).await;
     for _ in 0..12 {
@@ -117,13 +134,13 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     // server freezes mid-traffic (connections accepted, never answered).
     let (before_failure, _) = traffic.progress();
     let frozen = FrozenServer::freeze(emulator, &world.database.primary_id)?;
-    vantage::fail_primary(&proxy, &witness, Some(Fault::ServerError));
+    vantage::fail_primary(proxy, witness, Some(Fault::ServerError));
     let failed_at = Instant::now();
     report.note(
         started,
         format!("region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"),
     );
-    let (runs, switched) = monitor_until(&watch, &witness, &scheduled, "switch", options.max_monitor_runs)?;
+    let (runs, switched) = monitor_until(&watch, witness, &scheduled, "switch", options.max_monitor_runs)?;
     report.detection_runs = runs;
     report.detection_seconds = failed_at.elapsed().as_secs_f64();
     report.detection_seconds_at_schedule = runs * 60;
@@ -207,7 +224,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     // The primary region recovers, its database with it; the customers keep ordering a
     // moment (a server still writing to the old primary would now succeed), then stop.
     drop(frozen);
-    vantage::fail_primary(&proxy, &witness, None);
+    vantage::fail_primary(proxy, witness, None);
     let recovered_at = Instant::now();
     report.note(started, format!("region {PRIMARY} recovers (its MySQL runs again)"));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -218,7 +235,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         switched_at: seconds(switched_at),
         recovered_at: seconds(recovered_at),
     };
-    let mut figures = order_figures::measure(&attempts, moments, &orders::holdings(&world).await?);
+    let mut figures = order_figures::measure(&attempts, moments, &orders::holdings(world).await?);
     figures.orders_per_second = options.orders_per_second;
     figures.replica_lag_at_promotion_seconds = report.promotion["rpoEstimate"]["replicaLagSeconds"].as_f64();
     figures.last_replication_read_seconds = replication.last_read_at.map(seconds);
@@ -236,13 +253,16 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     report.orders = Some(figures);
 
     // Failback: the monitor waits for M healthy runs, then an approval.
-    let (runs, _) = monitor_until(
-        &watch,
-        &witness,
-        &scheduled,
-        "failback-awaiting-approval",
-        options.max_monitor_runs,
-    )?;
+    // Chaos lasts through the failover; the failback runs calm: it needs FAILBACK_THRESHOLD
+    // healthy runs in a row from both vantage points, which 20% faults on every call
+    // rarely give within the drill's bound (failing back late is the safe side).
+    if chaos {
+        proxy.set_plan(FaultPlan::none());
+        witness.link.set_plan(FaultPlan::none());
+        report.note(started, "chaos ends: the failback runs without injected faults");
+    }
+    let failback_runs = options.max_monitor_runs;
+    let (runs, _) = monitor_until(&watch, witness, &scheduled, "failback-awaiting-approval", failback_runs)?;
     report.note(
         started,
         format!("health-monitor: {PRIMARY} healthy for {runs} runs, failback awaits approval"),
@@ -314,6 +334,11 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         report.detection_runs,
     );
     report.check("RPO is zero", rpo == 0 && writes > 0, format!("{rpo} lost of {writes}"));
+    report.check(
+        "no switch before the failure",
+        early_switches.is_empty(),
+        format!("{RUNS_BEFORE_FAILURE} runs while both regions were up, switch decided on runs {early_switches:?}"),
+    );
     if !chaos {
         report.check(
             "switch on exactly the 3rd failed run",

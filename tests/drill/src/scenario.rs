@@ -139,16 +139,29 @@ pub(crate) fn monitor_until(
     wanted: &str,
     max_runs: u32,
 ) -> Result<(u32, Value), String> {
+    let mut seen = Vec::new();
     for run in 1..=max_runs {
         // A failed run is what a failed scheduled invocation is: the next one follows.
-        let Ok(report) = vantage::round(watch, witness, payload) else {
-            continue;
+        let report = match vantage::round(watch, witness, payload) {
+            Ok(report) => report,
+            Err(e) => {
+                seen.push(format!("run {run} failed: {e}"));
+                continue;
+            }
         };
         if report["decision"]["decision"] == wanted {
             return Ok((run, report));
         }
+        seen.push(format!(
+            "run {run}: {} ({})",
+            report["decision"]["decision"],
+            report["quorum"]["reason"].as_str().unwrap_or("")
+        ));
     }
-    Err(format!("health-monitor did not decide {wanted} within {max_runs} runs"))
+    Err(format!(
+        "health-monitor did not decide {wanted} within {max_runs} runs; the last ones: {}",
+        seen[seen.len().saturating_sub(4)..].join("; ")
+    ))
 }
 
 /// Delivers `payload` to `function` as Lambda delivers an event, retrying a failed
