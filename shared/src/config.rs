@@ -113,6 +113,23 @@ impl EnvReader {
         }
     }
 
+    /// A whole number within `range`; `default` when unset.
+    pub fn whole_number(
+        &self,
+        var: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        match self.optional(var) {
+            None => Ok(default),
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(number) if range.contains(&number) => Ok(number),
+                _ => Err(ConfigError::invalid(var, raw, expected)),
+            },
+        }
+    }
+
     /// A duration in whole seconds within `range`; `default` when unset.
     pub fn seconds(
         &self,
@@ -248,6 +265,17 @@ mod tests {
             assert!(err.contains(var) && err.contains("a DynamoDB table name"), "{err}");
         }
         assert!(matches!(e.table_name("UNSET", "t"), Err(ConfigError::Missing { .. })));
+    }
+
+    #[test]
+    fn whole_numbers_are_checked_against_their_range() {
+        let e = env(&[("IN", "4"), ("OUT", "9"), ("WORD", "three")]);
+        assert_eq!(e.whole_number("IN", 3, 1..=5).unwrap(), 4);
+        assert_eq!(e.whole_number("UNSET", 3, 1..=5).unwrap(), 3);
+        for var in ["OUT", "WORD"] {
+            let err = e.whole_number(var, 3, 1..=5).unwrap_err().to_string();
+            assert!(err.contains(var) && err.contains("a whole number from 1 to 5"), "{err}");
+        }
     }
 
     #[test]

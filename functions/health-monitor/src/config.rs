@@ -39,6 +39,8 @@ pub struct MonitorConfig {
     pub thresholds: Thresholds,
     /// Per-region check timeout.
     pub check_timeout: Duration,
+    /// Attempts of each heartbeat call within the check timeout (a down answer is retried).
+    pub heartbeat_attempts: u32,
     /// The region this monitor runs in (its vantage point).
     pub observer: Region,
     /// Decider or witness.
@@ -54,22 +56,8 @@ impl MonitorConfig {
     /// Reads and validates every variable; the first problem names its variable.
     pub fn from_env(env: &EnvReader) -> Result<Self, ConfigError> {
         let regions = RegionPair::from_env(env)?;
-        let failover_after = env.parsed_or("FAILURE_THRESHOLD", 3u32, "a whole number from 1 to 100")?;
-        if !(1..=100).contains(&failover_after) {
-            return Err(ConfigError::invalid(
-                "FAILURE_THRESHOLD",
-                &failover_after.to_string(),
-                "a whole number from 1 to 100",
-            ));
-        }
-        let failback_after = env.parsed_or("FAILBACK_THRESHOLD", 10u32, "a whole number from 1 to 1000")?;
-        if !(1..=1000).contains(&failback_after) {
-            return Err(ConfigError::invalid(
-                "FAILBACK_THRESHOLD",
-                &failback_after.to_string(),
-                "a whole number from 1 to 1000",
-            ));
-        }
+        let failover_after = env.whole_number("FAILURE_THRESHOLD", 3, 1..=100)?;
+        let failback_after = env.whole_number("FAILBACK_THRESHOLD", 10, 1..=1000)?;
         let timeout_ms = env.parsed_or("CHECK_TIMEOUT_MS", 2_000u64, "milliseconds from 100 to 20000")?;
         if !(100..=20_000).contains(&timeout_ms) {
             return Err(ConfigError::invalid(
@@ -78,6 +66,7 @@ impl MonitorConfig {
                 "milliseconds from 100 to 20000",
             ));
         }
+        let heartbeat_attempts = env.whole_number("HEARTBEAT_ATTEMPTS", 3, 1..=5)?;
         let state_region = match env.optional("STATE_REGION") {
             Some(_) => env.region("STATE_REGION")?,
             None => regions.secondary.clone(),
@@ -143,6 +132,7 @@ impl MonitorConfig {
                 auto_failback: env.flag("AUTO_FAILBACK", false)?,
             },
             check_timeout: Duration::from_millis(timeout_ms),
+            heartbeat_attempts,
             regions,
         })
     }
@@ -202,6 +192,7 @@ mod tests {
             }
         );
         assert_eq!(config.state_region.as_str(), "us-west-2");
+        assert_eq!(config.heartbeat_attempts, 3);
         assert_eq!(config.state_key(), "health#us-east-1#us-west-2");
         assert_eq!(config.approval_parameter(), "/shop/failover/failback-approved");
     }
@@ -214,6 +205,8 @@ mod tests {
             ("FAILURE_THRESHOLD", "0", "FAILURE_THRESHOLD"),
             ("FAILBACK_THRESHOLD", "0", "FAILBACK_THRESHOLD"),
             ("CHECK_TIMEOUT_MS", "5", "CHECK_TIMEOUT_MS"),
+            ("HEARTBEAT_ATTEMPTS", "0", "HEARTBEAT_ATTEMPTS"),
+            ("HEARTBEAT_ATTEMPTS", "9", "HEARTBEAT_ATTEMPTS"),
             ("STATE_REGION", "eu-west-1", "neither the primary nor the secondary"),
             ("HEARTBEAT_TABLE", "", "HEARTBEAT_TABLE"),
             ("AUTO_FAILBACK", "sometimes", "AUTO_FAILBACK"),

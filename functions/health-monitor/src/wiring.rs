@@ -14,7 +14,8 @@ use crate::handler::Monitor;
 pub type ProductionMonitor = Monitor<DynamoDbHeartbeats, DynamoDbHealthStore, SsmParameters>;
 
 /// Builds the clients once: a dead region must fail its check within the timeout, so the
-/// heartbeat clients do not retry and time out with the check.
+/// heartbeat clients do not retry on their own; the probe retries a down answer
+/// (`HEARTBEAT_ATTEMPTS`) inside the check's timeout.
 pub async fn build(config: MonitorConfig) -> ProductionMonitor {
     let timeouts = ClientTimeouts {
         connect: config.check_timeout,
@@ -31,7 +32,12 @@ pub async fn build(config: MonitorConfig) -> ProductionMonitor {
         heartbeat_clients.insert(region.clone(), client);
     }
     let state = sdk_config(&config.state_region, ClientTimeouts::default()).await;
-    let probe = DynamoDbHeartbeats::new(heartbeat_clients, config.heartbeat_table.clone(), config.check_timeout);
+    let probe = DynamoDbHeartbeats::new(
+        heartbeat_clients,
+        config.heartbeat_table.clone(),
+        config.check_timeout,
+        config.heartbeat_attempts,
+    );
     let store = DynamoDbHealthStore::new(
         aws_sdk_dynamodb::Client::new(&state),
         config.state_table.clone(),

@@ -88,7 +88,7 @@ pub enum Defect {
     /// SSM did): "every app server repointed" must fail although every command succeeds.
     DocumentDoesNothing,
     /// After the promotion the database is read-only again (behind the product's back):
-    /// "replica promoted" must fail although rds-promoter reports a promotion.
+    /// "replica promoted exactly once" must fail although rds-promoter reports a promotion.
     PromotedDatabaseReadOnly,
     /// health-monitor decides on the first failed check (FAILURE_THRESHOLD=1): under
     /// `flapping`, "no failover while the primary flaps" must fail.

@@ -25,7 +25,7 @@ async fn a_document_that_does_nothing_and_a_read_only_promoted_database_fail_the
     assert_eq!(
         failed,
         [
-            "replica promoted",
+            "replica promoted exactly once",
             "every app server repointed",
             "checkout works again on the promoted database",
             "orders lost only in the replication window",

@@ -81,13 +81,8 @@ async fn monitor_with_store<S: HealthStateStore>(
     monitor_from(config(setup), setup, proxy, wrap).await
 }
 
-/// A monitor of `config` whose heartbeats go through `proxy`.
-async fn monitor_from<S: HealthStateStore>(
-    config: MonitorConfig,
-    setup: &Setup,
-    proxy: &FaultProxy,
-    wrap: impl FnOnce(DynamoDbHealthStore) -> S,
-) -> Monitor<DynamoDbHeartbeats, S, SsmParameters> {
+/// Heartbeat clients through `proxy`, built as the function builds them (no retries of their own).
+async fn heartbeat_clients(proxy: &FaultProxy) -> BTreeMap<Region, aws_sdk_dynamodb::Client> {
     let mut clients = BTreeMap::new();
     for name in [PRIMARY, SECONDARY] {
         let region = Region::new(name).unwrap();
@@ -107,8 +102,23 @@ async fn monitor_from<S: HealthStateStore>(
         );
         clients.insert(region, client);
     }
+    clients
+}
+
+/// A monitor of `config` whose heartbeats go through `proxy`.
+async fn monitor_from<S: HealthStateStore>(
+    config: MonitorConfig,
+    setup: &Setup,
+    proxy: &FaultProxy,
+    wrap: impl FnOnce(DynamoDbHealthStore) -> S,
+) -> Monitor<DynamoDbHeartbeats, S, SsmParameters> {
     let b = Emulator::shared().clients(SECONDARY).await;
-    let probe = DynamoDbHeartbeats::new(clients, setup.heartbeats.clone(), config.check_timeout);
+    let probe = DynamoDbHeartbeats::new(
+        heartbeat_clients(proxy).await,
+        setup.heartbeats.clone(),
+        config.check_timeout,
+        config.heartbeat_attempts,
+    );
     let store = DynamoDbHealthStore::new(b.dynamodb.clone(), setup.state.clone(), config.state_key());
     Monitor::new(config, probe, wrap(store), SsmParameters::new(b.ssm.clone()))
 }
@@ -423,6 +433,41 @@ async fn with_the_witness_cut_off_too_the_same_cut_fails_over() {
     witness_link.fail_region(PRIMARY, Some(Fault::Drop));
     let (decided, _) = invoke_both(&decider, &witness).await;
     assert!(matches!(decided.decision, Decision::Switch(_)), "{decided:?}");
+}
+
+/// A region that fails one call in five (throttled, HTTP 500, or the connection dropped
+/// before or after the call) is up: each heartbeat call is retried within the check's
+/// timeout, as AWS's own clients retry such errors. With HEARTBEAT_ATTEMPTS=1 (the injected
+/// defect: no retry) the same faults fail about a third of the checks, and a few of those
+/// in a row from both vantage points would be a false failover.
+#[tokio::test]
+async fn one_failed_call_in_five_is_not_an_outage_but_without_retries_it_looks_like_one() {
+    use health_monitor::ports::HeartbeatProbe;
+    let setup = setup().await;
+    let proxy = FaultProxy::start(&Emulator::shared().endpoint(), FaultPlan::even(0.2), 77).unwrap();
+    let primary = Region::new(PRIMARY).unwrap();
+    let mut unhealthy = Vec::new();
+    for attempts in [3, 1] {
+        let probe = DynamoDbHeartbeats::new(
+            heartbeat_clients(&proxy).await,
+            setup.heartbeats.clone(),
+            Duration::from_millis(1500),
+            attempts,
+        );
+        let mut failed = 0;
+        for _ in 0..40 {
+            if !probe.check(&primary).await.healthy {
+                failed += 1;
+            }
+        }
+        unhealthy.push(failed);
+    }
+    eprintln!(
+        "decision safety: under 20% faults on every call, {} of 40 checks unhealthy with 3 attempts per call, {} with 1",
+        unhealthy[0], unhealthy[1]
+    );
+    assert!(unhealthy[0] <= 3, "{unhealthy:?}");
+    assert!(unhealthy[1] >= 6, "without retries the faults show: {unhealthy:?}");
 }
 
 /// The primary's heartbeat table is gone (ResourceNotFoundException, a 400): our

@@ -34,6 +34,36 @@ where
     }
 }
 
+/// The pause before the n-th retry of a heartbeat call is n times this.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Calls `call` up to `attempts` times while it fails with a down answer (no answer, 5xx,
+/// throttling): a region that fails one call in five is up, and AWS's own clients retry
+/// such errors; a dead region fails every attempt, within the check's timeout that bounds
+/// the whole check. A misconfigured answer is final at once.
+async fn retrying<T, E, F, Fut>(
+    attempts: u32,
+    mut call: F,
+) -> Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+        Output = Result<T, aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    >,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if attempt < attempts && outcome_of(&e) == CheckOutcome::Down => {
+                tokio::time::sleep(RETRY_PAUSE * attempt).await;
+                attempt += 1;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// How long a heartbeat item lives (the table's TTL attribute `expires_at` removes it).
 const HEARTBEAT_TTL_SECONDS: i64 = 24 * 3600;
 
@@ -45,20 +75,24 @@ pub struct DynamoDbHeartbeats {
     clients: BTreeMap<Region, aws_sdk_dynamodb::Client>,
     table: String,
     timeout: Duration,
+    attempts: u32,
     writer: String,
 }
 
 impl DynamoDbHeartbeats {
-    /// One client per region (built with short timeouts), the table name, the per-check timeout.
+    /// One client per region (built with short timeouts and no retries of their own), the
+    /// table name, the per-check timeout and the attempts of each call within it.
     pub fn new(
         clients: BTreeMap<Region, aws_sdk_dynamodb::Client>,
         table: impl Into<String>,
         timeout: Duration,
+        attempts: u32,
     ) -> Self {
         Self {
             clients,
             table: table.into(),
             timeout,
+            attempts: attempts.max(1),
             writer: format!("{:016x}", fastrand::u64(..)),
         }
     }
@@ -74,28 +108,32 @@ impl DynamoDbHeartbeats {
     ) -> Result<(u64, u64), (CheckOutcome, String)> {
         let written_at = now_ms();
         let started = Instant::now();
-        client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", self.key(region))
-            .item("written_at_ms", AttributeValue::N(written_at.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((written_at / 1000 + HEARTBEAT_TTL_SECONDS).to_string()),
-            )
-            .send()
-            .await
-            .map_err(|e| (outcome_of(&e), format!("heartbeat write: {}", describe_chain(&e))))?;
+        retrying(self.attempts, || {
+            client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", self.key(region))
+                .item("written_at_ms", AttributeValue::N(written_at.to_string()))
+                .item(
+                    "expires_at",
+                    AttributeValue::N((written_at / 1000 + HEARTBEAT_TTL_SECONDS).to_string()),
+                )
+                .send()
+        })
+        .await
+        .map_err(|e| (outcome_of(&e), format!("heartbeat write: {}", describe_chain(&e))))?;
         let write_ms = started.elapsed().as_millis() as u64;
         let started = Instant::now();
-        let read = client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", self.key(region))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| (outcome_of(&e), format!("heartbeat read: {}", describe_chain(&e))))?;
+        let read = retrying(self.attempts, || {
+            client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", self.key(region))
+                .consistent_read(true)
+                .send()
+        })
+        .await
+        .map_err(|e| (outcome_of(&e), format!("heartbeat read: {}", describe_chain(&e))))?;
         let read_ms = started.elapsed().as_millis() as u64;
         let seen = read
             .item()
