@@ -7,7 +7,6 @@
 use std::time::Instant;
 
 use failover_testkit::fault_proxy::{Fault, FaultProxy};
-use failover_testkit::fixtures::ssm;
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::PRIMARY;
 use serde_json::Value;
@@ -15,7 +14,7 @@ use serde_json::Value;
 use crate::report::DrillReport;
 use crate::scenario::sample;
 use crate::vantage::{self, Witness};
-use crate::world::{World, PREFIX};
+use crate::world::World;
 
 /// The primary's state per health-monitor run: `true` down.
 const PATTERN: [bool; 12] = [
@@ -41,7 +40,7 @@ pub async fn run(
     started: Instant,
 ) -> Result<(), String> {
     let scheduled = sample("scheduled-event.json");
-    let before = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
+    let before = world.active_region().await;
     let healthy = vantage::round(watch, witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
     let (mut switches, mut outages_seen) = (Vec::new(), 0);
@@ -66,7 +65,7 @@ pub async fn run(
         );
     }
     vantage::fail_primary(proxy, witness, None);
-    let after = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
+    let after = world.active_region().await;
     report.detection_runs = PATTERN.len() as u32;
     report.final_active_region = after.clone().unwrap_or_default();
     let down_runs = PATTERN.iter().filter(|d| **d).count();

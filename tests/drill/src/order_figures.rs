@@ -195,7 +195,6 @@ mod tests {
             at_seconds: at,
             took_seconds: 0.02,
             server: "i-1".into(),
-            server_region: "us-east-1".into(),
             db_host: db_host.into(),
             dynamodb_region: "us-east-1".into(),
             mysql_error: (!acknowledged).then(|| "no answer within 2s".into()),

@@ -16,7 +16,7 @@ use crate::vantage::{self, Witness};
 use crate::workload::{self, Acknowledged, Replication};
 use crate::world::{self, FrozenServer, World, ALARM, PREFIX};
 use failover_testkit::fault_proxy::{Fault, FaultProxy};
-use failover_testkit::fixtures::{node, rds, ssm};
+use failover_testkit::fixtures::{node, rds};
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
@@ -37,8 +37,6 @@ pub struct Stage<'a> {
     pub options: &'a Options,
     /// The drill's start.
     pub started: Instant,
-    /// How failed invocations are retried: attempts, and whether any error is retried.
-    pub retries: (u32, bool),
 }
 
 /// Runs the outage with `watch` (stopped before the final checks) and adds to `report`.
@@ -50,9 +48,10 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         witness,
         options,
         started,
-        retries,
     } = stage;
     let chaos = options.scenario == Scenario::Chaos;
+    // Under chaos a failed invocation is retried as Lambda retries it, whatever failed.
+    let retries = (5, chaos);
     // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
     let scheduled = sample("scheduled-event.json");
     match vantage::round(&watch, witness, &scheduled) {
@@ -78,18 +77,9 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         ..Replication::default()
     };
     let mut rng = fastrand::Rng::with_seed(42);
-    let mut last_sequence = 0;
     for _ in 0..3 {
         workload::write(&world.a, &mut acknowledged, options.writes / 3, &mut rng).await;
-        last_sequence = workload::replicate(
-            &watch,
-            &streams,
-            &world.stream_arn,
-            last_sequence,
-            options.batch,
-            &mut replication,
-        )
-        .await?;
+        workload::replicate(&watch, &streams, &world.stream_arn, options.batch, &mut replication).await?;
     }
     // The monitor's scheduled runs before the failure (it has run for days when a region
     // fails: the primary was seen healthy); none may switch, chaos or not.
@@ -109,15 +99,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     orders::until_acknowledged(&traffic, 0, 40, Duration::from_secs(20)).await;
     for _ in 0..12 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        last_sequence = workload::replicate(
-            &watch,
-            &streams,
-            &world.stream_arn,
-            last_sequence,
-            options.batch,
-            &mut replication,
-        )
-        .await?;
+        workload::replicate(&watch, &streams, &world.stream_arn, options.batch, &mut replication).await?;
     }
     report.writes_acknowledged = acknowledged.writes;
     report.records_replicated = replication.records;
@@ -209,9 +191,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         format!("customers: {at_switch} orders acknowledged, {failed_so_far} failed so far"),
     );
     orders::until_acknowledged(&traffic, at_switch, 20, Duration::from_secs(20)).await;
-    report.final_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
-        .await
-        .unwrap_or_default();
+    report.final_active_region = world.active_region().await.unwrap_or_default();
     report.rpo_lost_writes = workload::lost_writes(&world.b, &acknowledged).await?;
     report.note(
         started,
@@ -273,9 +253,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         started,
     )?;
     report.failback_runs = runs + 1;
-    report.failback_active_region = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region"))
-        .await
-        .unwrap_or_default();
+    report.failback_active_region = world.active_region().await.unwrap_or_default();
     report.note(
         started,
         format!(

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use failover_testkit::fault_proxy::{Fault, FaultProxy};
-use failover_testkit::fixtures::ssm;
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::PRIMARY;
 
@@ -16,7 +15,7 @@ use crate::orders;
 use crate::report::DrillReport;
 use crate::scenario::{sample, Options};
 use crate::vantage::{self, Witness};
-use crate::world::{World, PREFIX};
+use crate::world::World;
 
 /// health-monitor rounds under the partition: twice the drill's FAILURE_THRESHOLD of 3.
 const ROUNDS: usize = 6;
@@ -33,7 +32,7 @@ pub async fn run(
     started: Instant,
 ) -> Result<(), String> {
     let scheduled = sample("scheduled-event.json");
-    let before = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
+    let before = world.active_region().await;
     let healthy = vantage::round(watch, witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
     let traffic = orders::start_traffic(world, &witness.link.endpoint(), options.orders_per_second, started);
@@ -70,7 +69,7 @@ pub async fn run(
     decider_link.fail_region(PRIMARY, None);
     report.note(started, "partition heals");
     let attempts = traffic.stop()?;
-    let after = ssm::get_parameter(&world.b, &format!("{PREFIX}/active-region")).await;
+    let after = world.active_region().await;
     report.detection_runs = ROUNDS as u32;
     report.final_active_region = after.clone().unwrap_or_default();
     let failed: Vec<u64> = attempts

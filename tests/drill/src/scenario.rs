@@ -249,8 +249,6 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             ),
         );
     }
-    // Under chaos a failed invocation is retried as Lambda retries it, whatever failed.
-    let retries = if chaos { (5, true) } else { (5, false) };
     match options.scenario {
         Scenario::Flapping => {
             crate::flapping::run(&world, &proxy, &watch, &witness, &mut report, started).await?;
@@ -271,7 +269,6 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             witness: &witness,
             options,
             started,
-            retries,
         },
         watch,
         &mut report,

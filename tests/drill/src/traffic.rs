@@ -54,8 +54,6 @@ pub struct Attempt {
     pub took_seconds: f64,
     /// The server that took it.
     pub server: String,
-    /// That server's region.
-    pub server_region: String,
     /// The database the server wrote to (`host:port`).
     pub db_host: String,
     /// The DynamoDB region it wrote to.
@@ -188,7 +186,6 @@ async fn generate(settings: TrafficSettings, (stop, acknowledged, failed): Count
             at_seconds: placed.duration_since(settings.started).as_secs_f64(),
             took_seconds: placed.elapsed().as_secs_f64(),
             server: server.instance_id.clone(),
-            server_region: server.region.clone(),
             db_host: result.config.db_host,
             dynamodb_region: result.config.dynamodb_region,
             mysql_error: result.mysql.err(),

@@ -80,6 +80,8 @@ pub struct Replication {
     pub records: usize,
     /// Invocations (including redeliveries after a reported failure).
     pub invocations: usize,
+    /// The sequence number of the last record delivered: the next pass starts after it.
+    pub delivered_through: u128,
     /// When the last pass read the stream: every change acknowledged before it was in it.
     pub last_read_at: Option<std::time::Instant>,
     /// Test-only defect: the next record whose `pk` starts with this is never delivered
@@ -89,17 +91,17 @@ pub struct Replication {
     pub dropped: Vec<String>,
 }
 
-/// Feeds the stream records after `after` (a sequence number) to stream-replicator in
-/// batches of `batch`, redelivering from the reported sequence number as Lambda does.
-/// Returns the last sequence number delivered successfully.
+/// Feeds the stream records after `stats.delivered_through` to stream-replicator in
+/// batches of `batch`, redelivering from the reported sequence number as Lambda does, and
+/// moves `delivered_through` to the last record delivered.
 pub async fn replicate(
     watch: &LambdaWatch,
     streams: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
-    after: u128,
     batch: usize,
     stats: &mut Replication,
-) -> Result<u128, String> {
+) -> Result<(), String> {
+    let after = stats.delivered_through;
     stats.last_read_at = Some(std::time::Instant::now());
     let all = read_stream_as_lambda_event(streams, stream_arn).await.payload["Records"]
         .as_array()
@@ -157,7 +159,8 @@ pub async fn replicate(
         }
         pending.drain(..done);
     }
-    Ok(last)
+    stats.delivered_through = last;
+    Ok(())
 }
 
 /// The replicator's origin marker (its default name): replication metadata, not shop data.

@@ -109,6 +109,23 @@ impl World {
         }
     }
 
+    /// The witness's configuration: health-monitor observing from [`WITNESS`] (its
+    /// observations go to the state table, where the decider reads them).
+    pub fn witness_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .function_env(endpoint)
+            .into_iter()
+            .filter(|(key, _)| key != "WITNESS_REGION")
+            .collect();
+        env.push(("OBSERVER_REGION".into(), WITNESS.into()));
+        env
+    }
+
+    /// The active region as published (`None` when it cannot be read).
+    pub async fn active_region(&self) -> Option<String> {
+        ssm::get_parameter(&self.b, &format!("{PREFIX}/active-region")).await
+    }
+
     /// The configuration every function gets from `cargo lambda watch`, reaching AWS
     /// through `endpoint` (the fault proxy).
     pub fn function_env(&self, endpoint: &str) -> Vec<(String, String)> {
@@ -172,20 +189,6 @@ fn mariadb_folder(emulator: &Emulator, instance_id: &str) -> Result<std::path::P
                 .is_some_and(|n| n.ends_with(&format!("-{instance_id}")))
         })
         .ok_or_else(|| format!("no MariaDB server of {instance_id} under {}", servers.display()))
-}
-
-impl World {
-    /// The witness's configuration: health-monitor observing from [`WITNESS`] (its
-    /// observations go to the state table, where the decider reads them).
-    pub fn witness_env(&self, endpoint: &str) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = self
-            .function_env(endpoint)
-            .into_iter()
-            .filter(|(key, _)| key != "WITNESS_REGION")
-            .collect();
-        env.push(("OBSERVER_REGION".into(), WITNESS.into()));
-        env
-    }
 }
 
 /// An injected defect: sets `read_only` on the instance's MariaDB server as its root, through
