@@ -4,6 +4,8 @@
 #   util-linux                      unshare and chroot for the emulator's SSM agent, flock
 #   php-cli                         the repoint script reads Magento's app/etc/env.php with php
 #   chromium                        renders the drill's report page headless (tools/check_report_page.py)
+#   wordpress, nginx, php-fpm,      the drill's WordPress shop on each app server: WordPress from
+#   php-mysql                       Debian's package, served by nginx and PHP-FPM (tests/drill/src/shop.rs)
 # Services are never started by the install (policy-rc.d denies it while we install); the
 # test kit starts its own servers on free loopback ports and stops them with their owner.
 # Needs root (or sudo) and the Debian package mirror; a no-op when everything is present.
@@ -16,6 +18,10 @@ command -v mariadb >/dev/null || needed+=(mariadb-client)
 { command -v unshare && command -v chroot && command -v flock; } >/dev/null || needed+=(util-linux coreutils)
 command -v php >/dev/null || needed+=(php-cli)
 command -v chromium >/dev/null || needed+=(chromium)
+[[ -x /usr/sbin/nginx ]] || needed+=(nginx)
+compgen -G '/usr/sbin/php-fpm[0-9]*' >/dev/null || needed+=(php-fpm)
+{ command -v php >/dev/null && php -r 'exit(extension_loaded("mysqli") ? 0 : 1);'; } || needed+=(php-mysql)
+[[ -f /usr/share/wordpress/wp-load.php ]] || needed+=(wordpress)
 if ((${#needed[@]} == 0)); then
   echo "Debian packages present: $(mariadbd --version)"
   exit 0

@@ -60,14 +60,16 @@ if broken=$("${page[@]}" --html "$CARGO_TARGET_DIR/drill-report-broken.html" --p
 fi
 grep -E "the page shows 0 checks" <<< "$broken"
 
-phase "no emulator, MariaDB or cargo lambda watch left running"
+phase "no emulator, MariaDB, cargo lambda watch, nginx or PHP-FPM left running"
 # pgrep exits 1 for "none found"; without pgrep the check would pass silently.
 command -v pgrep >/dev/null || { echo "pgrep (procps) is needed for the leftover-process check" >&2; exit 1; }
-# The emulators' MariaDB servers keep their data under their state dirs (failover-*emulator-*).
+# The emulators' MariaDB servers keep their data under their state dirs (failover-*emulator-*),
+# and the drill's nginx and PHP-FPM masters their configuration (in the managed nodes' trees).
 # A server killed with its owner (the parent-death signal) can take a moment to exit, so
 # each pattern gets up to 15 s to disappear; whatever is still there then was left behind.
 for pattern in "$REPO_ROOT/tools/moto_fidelity_server.py" "$REPO_ROOT/.venv/tools/bin/cargo-lambda lambda watch" \
-  "mariadbd --no-defaults --user=root --datadir=${TMPDIR:-/tmp}/failover-"; do
+  "mariadbd --no-defaults --user=root --datadir=${TMPDIR:-/tmp}/failover-" \
+  "nginx -c ${TMPDIR:-/tmp}/failover-" "php-fpm: master process .${TMPDIR:-/tmp}/failover-"; do
   for _ in $(seq 30); do
     leftover=$(pgrep -f "$pattern") || break
     sleep 0.5

@@ -14,6 +14,7 @@ calls it before it starts moto's server.
 - `rds_mariadb`: RDS MySQL instances are real MariaDB servers with real replication
   (`mariadb_server`: one server process).
 - `stepfunctions`: state machines execute; Lambda tasks reach the real function binaries.
+- `events_targets`: EventBridge rules start the state machines they target.
 - `rpcv2_cbor`: CloudWatch speaks the RPC v2 CBOR protocol current SDKs use.
 
 Everything the layer starts (MariaDB servers, document scripts) is a child that dies with
@@ -26,6 +27,7 @@ def install():
         dynamodb_atomic,
         dynamodb_index_keys,
         dynamodb_streams,
+        events_targets,
         rds_mariadb,
         rpcv2_cbor,
         ssm_agent,
@@ -42,6 +44,7 @@ def install():
         ssm_agent,
         rds_mariadb,
         stepfunctions,
+        events_targets,
     )
     for module in modules:
         module.install()

@@ -834,6 +834,59 @@ fn a_unit_reading_a_changed_environment_file_is_restarted_the_others_reloaded() 
     );
 }
 
+/// A process that notes each SIGUSR1 in `reloads` (as PHP-FPM re-reads its pool on SIGUSR2).
+fn reloadable_process(server: &Server) -> std::process::Child {
+    let script = format!(
+        "trap 'echo reloaded >> {}' USR1; echo $$ > {}; while sleep 0.05; do :; done",
+        server.p("reloads"),
+        server.p("service.pid")
+    );
+    let child = Command::new("bash").args(["-c", &script]).spawn().unwrap();
+    for _ in 0..100 {
+        if server.path("service.pid").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_service_bound_to_a_real_process_is_signalled_and_must_stay_alive() {
+    // The drill's app servers run real PHP-FPM and nginx; the stub systemctl signals them.
+    let server = Server::new();
+    let mut process = reloadable_process(&server);
+    write(
+        &server.path("stub/processes/php8.2-fpm"),
+        &format!("{} USR1\n", server.p("service.pid")),
+        0o644,
+    );
+    let output = server.run(&server.values("envfile", NEW_HOST, "")).unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("reloaded=php8.2-fpm nginx"),
+        "{}",
+        stdout(&output)
+    );
+    let mut reloads = String::new();
+    for _ in 0..50 {
+        reloads = fs::read_to_string(server.path("reloads")).unwrap_or_default();
+        if !reloads.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(reloads, "reloaded\n", "the reload reached the process once");
+    // Once the process is gone, the unit is not active and the run says so.
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let output = server
+        .run(&server.values("envfile", "other-host.example.internal", ""))
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("php8.2-fpm failed"), "{}", stderr(&output));
+}
+
 #[test]
 fn magentos_cli_runs_as_the_owner_of_env_php_when_no_user_is_configured() {
     let server = Server::new();

@@ -8,6 +8,8 @@
 
 use std::fmt::Write;
 
+use serde_json::Value;
+
 use crate::order_figures::OrderFigures;
 use crate::report::DrillReport;
 
@@ -45,6 +47,20 @@ fn mark(event: &str) -> Option<&'static str> {
     }
 }
 
+/// Ten gridlines with their seconds (`decimals` after the point) along a time axis to `end`.
+fn axis(svg: &mut String, end: f64, height: f64, decimals: usize) {
+    for tick in 0..=10 {
+        let at = end * f64::from(tick) / 10.0;
+        let x = LABEL_WIDTH + at / end * AXIS_WIDTH;
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="0" y2="{0}" stroke="#ddd"/><text x="{x:.1}" y="{1}" font-size="10" text-anchor="middle">{at:.decimals$} s</text>"##,
+            height - ROW,
+            height - 6.0
+        );
+    }
+}
+
 /// The timeline as an SVG: one row per event, its bar running to the next event.
 fn timeline_svg(report: &DrillReport) -> String {
     let end = report.timeline.last().map_or(1.0, |e| e.at_seconds).max(1.0);
@@ -56,16 +72,7 @@ fn timeline_svg(report: &DrillReport) -> String {
         r#"<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img" aria-label="timeline">"#,
         LABEL_WIDTH + AXIS_WIDTH + 20.0
     );
-    for tick in 0..=10 {
-        let at = end * f64::from(tick) / 10.0;
-        let _ = write!(
-            svg,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="0" y2="{1}" stroke="#ddd"/><text x="{0:.1}" y="{2}" font-size="10" text-anchor="middle">{at:.0} s</text>"##,
-            x(at),
-            height - ROW,
-            height - 6.0
-        );
-    }
+    axis(&mut svg, end, height, 0);
     for (row, entry) in report.timeline.iter().enumerate() {
         let y = ROW * row as f64 + 4.0;
         let next = report.timeline.get(row + 1).map_or(entry.at_seconds, |n| n.at_seconds);
@@ -88,6 +95,40 @@ fn timeline_svg(report: &DrillReport) -> String {
                 height - ROW
             );
         }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The region-switch plan's steps as bars on the execution's time axis (from its history).
+fn plan_svg(steps: &[Value]) -> String {
+    let seconds = |step: &Value, key: &str| step[key].as_f64().unwrap_or_default();
+    let end = steps
+        .iter()
+        .map(|s| seconds(s, "endedAtS").max(seconds(s, "startedAtS")))
+        .fold(1.0, f64::max);
+    let x = |at: f64| LABEL_WIDTH + at / end * AXIS_WIDTH;
+    let height = ROW * (steps.len() as f64 + 2.0);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg id="plan-steps" xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img" aria-label="region-switch plan steps">"#,
+        LABEL_WIDTH + AXIS_WIDTH + 20.0
+    );
+    axis(&mut svg, end, height, 1);
+    for (row, step) in steps.iter().enumerate() {
+        let y = ROW * row as f64 + 4.0;
+        let (from, to) = (seconds(step, "startedAtS"), seconds(step, "endedAtS"));
+        let name = escape(step["step"].as_str().unwrap_or("?"));
+        let _ = write!(
+            svg,
+            r#"<g class="step"><title>{name}: +{from:.2} s to +{to:.2} s, {visits} visit(s)</title><text x="2" y="{ty:.1}" font-size="11">{name}</text><rect class="phase" x="{bx:.1}" y="{y:.1}" width="{width:.1}" height="{bh:.1}"/></g>"#,
+            visits = step["visits"],
+            ty = y + 12.0,
+            bx = x(from),
+            width = (x(to) - x(from)).max(2.0),
+            bh = ROW - 8.0,
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -251,6 +292,17 @@ rect.acknowledged{{fill:#2e8b57}} rect.failed{{fill:#b00020}}
         page.push_str("<h2>Orders per second</h2>");
         page.push_str(&orders_svg(report, orders));
     }
+    if let Some(plan) = &report.plan {
+        let steps = plan["timeline"].as_array().cloned().unwrap_or_default();
+        let _ = write!(
+            page,
+            "<h2>Region-switch plan</h2><p id=\"plan-outcome\">{} in {} s ({} s waiting), from the execution history</p>",
+            escape(plan["outcome"].as_str().unwrap_or("?")),
+            plan["elapsedS"],
+            plan["waitedS"]
+        );
+        page.push_str(&plan_svg(&steps));
+    }
     page.push_str("<table id=\"events\"><tr><th>at</th><th>event</th></tr>");
     for entry in &report.timeline {
         let class = mark(&entry.event).unwrap_or("phase");
@@ -361,6 +413,24 @@ mod tests {
         assert_eq!(page.matches("<g class=\"second\">").count(), 2);
         assert!(page.contains("1 lost of 23 acknowledged [7]"));
         assert!(page.contains("class=\"mark switch\""));
+    }
+
+    #[test]
+    fn the_plan_chart_has_a_bar_per_step_of_the_execution_history() {
+        let mut with_plan = report();
+        with_plan.plan = Some(json!({
+            "outcome": "switched",
+            "elapsedS": 6.5,
+            "waitedS": 3.0,
+            "timeline": [
+                {"step": "Promote", "visits": 1, "startedAtS": 0.1, "endedAtS": 1.2, "spentS": 1.1},
+                {"step": "CheckWritable", "visits": 3, "startedAtS": 1.3, "endedAtS": 4.0, "spentS": 0.6}
+            ]
+        }));
+        let page = render(&with_plan);
+        assert_eq!(page.matches("<g class=\"step\">").count(), 2);
+        assert!(page.contains("<svg id=\"plan-steps\"") && page.contains(">switched in 6.5 s"));
+        assert!(!render(&report()).contains("plan-steps"), "no plan, no chart");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use failover_testkit::fixtures::rds;
-use failover_testkit::{PRIMARY, SECONDARY};
 
 use crate::order_figures::{lost_outside_window, OrderFigures};
 use crate::report::DrillReport;
+use crate::scenario::Stage;
 use crate::traffic::{AppServer, Traffic, TrafficSettings};
 use crate::world::{World, DATA_TABLE, ORDERS_TABLE, PREFIX};
 
@@ -18,25 +18,29 @@ use crate::world::{World, DATA_TABLE, ORDERS_TABLE, PREFIX};
 /// and the customers' next lookup, with room for a slow machine).
 pub const DOWNTIME_LIMIT_SECONDS: f64 = 120.0;
 
-/// Starts the customers: every app server of both regions, routed by the active region.
-pub fn start_traffic(world: &World, endpoint: &str, orders_per_second: u32, started: Instant) -> Traffic {
-    let servers = (world.app_servers.iter().zip(&world.node_roots))
-        .map(|(server, root)| (server, root, SECONDARY))
-        .chain(
-            (world.primary_servers.iter().zip(&world.primary_node_roots)).map(|(server, root)| (server, root, PRIMARY)),
-        )
-        .map(|((id, _app), root, region)| AppServer {
-            instance_id: id.clone(),
-            region: region.to_owned(),
-            root: root.clone(),
+/// Starts the customers: every WordPress server of both regions, routed by the active
+/// region, reaching Parameter Store over the witness's link (they are not cut off by a
+/// partition between the regions).
+pub fn start_traffic(stage: &Stage<'_>) -> Traffic {
+    let pool_file = stage.world.php.pool_file();
+    let servers = stage
+        .shops
+        .servers
+        .iter()
+        .map(|server| AppServer {
+            instance_id: server.instance_id.clone(),
+            region: server.region.clone(),
+            http: server.http,
+            root: server.root.clone(),
+            pool_file: pool_file.clone(),
         })
         .collect();
     Traffic::start(TrafficSettings {
         servers,
-        orders_per_second,
-        endpoint: endpoint.to_owned(),
+        orders_per_second: stage.options.orders_per_second,
+        endpoint: stage.witness.link.endpoint(),
         active_region_parameter: format!("{PREFIX}/active-region"),
-        started,
+        started: stage.started,
     })
 }
 

@@ -6,38 +6,23 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::order_figures::{self, Moments};
 use crate::orders;
+use crate::plans::{Plans, PLAN_LIMIT};
 use crate::report::DrillReport;
-use crate::scenario::{deliver, monitor_until, sample, Defect, Options, Scenario};
-use crate::vantage::{self, Witness};
+use crate::scenario::{deliver, monitor_until, sample, Defect, Scenario, Stage};
+use crate::vantage;
 use crate::workload::{self, Acknowledged, Replication};
-use crate::world::{self, FrozenServer, World, ALARM, PREFIX};
-use failover_testkit::fault_proxy::{Fault, FaultProxy};
+use crate::world::{self, FrozenServer, ALARM};
+use failover_testkit::fault_proxy::Fault;
 use failover_testkit::fixtures::{node, rds};
 use failover_testkit::lambda_watch::LambdaWatch;
-use failover_testkit::{Emulator, PRIMARY, SECONDARY};
+use failover_testkit::{PRIMARY, SECONDARY};
 
 /// health-monitor runs while both regions are up, before the failure.
 const RUNS_BEFORE_FAILURE: u32 = 5;
-
-/// What the outage runs against: the shop, its links, the witness, the settings.
-pub struct Stage<'a> {
-    /// The emulator (its MariaDB servers are frozen and inspected through its state dir).
-    pub emulator: &'a Emulator,
-    /// The shop.
-    pub world: &'a World,
-    /// The decider's link (every function's, but the witness's).
-    pub proxy: &'a FaultProxy,
-    /// The witness.
-    pub witness: &'a Witness,
-    /// The drill's settings.
-    pub options: &'a Options,
-    /// The drill's start.
-    pub started: Instant,
-}
 
 /// Runs the outage with `watch` (stopped before the final checks) and adds to `report`.
 pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport) -> Result<(), String> {
@@ -46,12 +31,22 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         world,
         proxy,
         witness,
+        shops,
         options,
         started,
     } = stage;
     let chaos = options.scenario == Scenario::Chaos;
     // Under chaos a failed invocation is retried as Lambda retries it, whatever failed.
     let retries = (5, chaos);
+    let plans = Plans::deploy(emulator, &format!("http://127.0.0.1:{}", watch.port())).await?;
+    report.note(
+        started,
+        format!(
+            "deployed the region-switch plan ({}) and the template's rule {} in {SECONDARY}",
+            plans.region_switch, plans.rule_name
+        ),
+    );
+    let plans = &plans;
     // Normal operation: the shop writes, the stream is replicated, the monitor sees two healthy regions.
     let scheduled = sample("scheduled-event.json");
     match vantage::round(&watch, witness, &scheduled) {
@@ -60,7 +55,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         Err(e) => return Err(e),
     }
     let streams = emulator.streams(PRIMARY).await;
-    let traffic = orders::start_traffic(world, &witness.link.endpoint(), options.orders_per_second, started);
+    let traffic = orders::start_traffic(&stage);
     report.note(
         started,
         format!(
@@ -116,11 +111,12 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     // server freezes mid-traffic (connections accepted, never answered).
     let (before_failure, _) = traffic.progress();
     let frozen = FrozenServer::freeze(emulator, &world.database.primary_id)?;
+    let frozen_shops = shops.freeze(PRIMARY);
     vantage::fail_primary(proxy, witness, Some(Fault::ServerError));
     let failed_at = Instant::now();
     report.note(
         started,
-        format!("region {PRIMARY} fails (every request answered 500, its MySQL frozen) after {before_failure} orders"),
+        format!("region {PRIMARY} fails (every AWS request answered 500, its MySQL and its web servers frozen) after {before_failure} orders"),
     );
     let (runs, switched) = monitor_until(&watch, witness, &scheduled, "switch", options.max_monitor_runs)?;
     report.detection_runs = runs;
@@ -134,56 +130,59 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         ),
     );
 
-    // The alarm on RegionHealthy fires: EventBridge delivers it to rds-promoter.
+    // The alarm on RegionHealthy enters ALARM: CloudWatch puts its state change on the
+    // failover region's default bus, where the template's rule starts the region-switch plan.
     let mut alarm = sample("alarm-state-change-to-alarm.json");
     let now = chrono::Utc::now();
     alarm["time"] = json!(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     alarm["detail"]["alarmName"] = json!(ALARM);
     alarm["detail"]["state"]["timestamp"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
-    let alarm_at = Instant::now();
-    let promotion = deliver(&watch, "rds-promoter", &alarm, retries, report, started)?;
-    report.note(
-        started,
-        format!(
-            "rds-promoter: {} {} (endpoint {})",
-            promotion["action"], promotion["replica"], promotion["endpoint"]["address"]
-        ),
-    );
-    report.promotion = promotion;
-
-    // Parameter Store Change of the active region: EventBridge delivers it to env-rewriter.
-    let mut change = sample("parameter-store-change.json");
-    change["region"] = json!(SECONDARY);
-    change["detail"]["name"] = json!(format!("{PREFIX}/active-region"));
     // server-failure: the first app server's web server refuses to reload.
     let failing = (options.scenario == Scenario::ServerFailure).then(|| {
         node::fail_restart(&world.node_roots[0], "nginx");
         world.app_servers[0].0.clone()
     });
-    // With a failing server, env-rewriter is asked as the region-switch plan asks it: the
-    // report of status `partial` is its answer (the plan's policy then decides).
-    let request = match &failing {
-        None => change,
-        Some(_) => json!({
-            "region": SECONDARY,
-            "dbHost": report.promotion["endpoint"]["address"],
-            "dbPort": report.promotion["endpoint"]["port"],
-            "reportPartial": true
-        }),
-    };
-    let rewrite = deliver(&watch, "env-rewriter", &request, retries, report, started)?;
-    let rewrite_status = rewrite["status"].as_str().unwrap_or("?").to_owned();
-    report.automation_seconds = alarm_at.elapsed().as_secs_f64();
-    report.instances = rewrite["instances"].as_array().cloned().unwrap_or_default();
+    let earlier = plans.executions().await?;
+    let alarm_at = Instant::now();
+    plans.raise_alarm(&alarm).await?;
+    let execution = started_by_the_rule(plans, &earlier).await?;
     report.note(
         started,
         format!(
-            "env-rewriter: {} on {} servers, commands {}",
-            rewrite["status"],
-            report.instances.len(),
-            rewrite["commandIds"]
+            "{ALARM} in ALARM: the template's rule {} started the region-switch plan {}",
+            plans.rule_name,
+            execution.rsplit(':').next().unwrap_or("")
         ),
     );
+    let (status, plan) = plans.finished(&execution, PLAN_LIMIT).await?;
+    report.automation_seconds = alarm_at.elapsed().as_secs_f64();
+    let endpoint_of = |plan: &Value| plan["published"]["endpoint"].clone();
+    report.promotion = json!({
+        "action": plan["promotion"],
+        "replica": plan["replica"],
+        "endpoint": endpoint_of(&plan),
+        "rpoEstimate": plan["rpoEstimate"],
+    });
+    report.instances = plan["instances"].as_array().cloned().unwrap_or_default();
+    let rewrite_status = match plan["outcome"].as_str() {
+        Some("switched") => "success".to_owned(),
+        Some("switched-with-failures") => "partial".to_owned(),
+        other => other.unwrap_or("?").to_owned(),
+    };
+    report.note(
+        started,
+        format!(
+            "region-switch plan {status:?}: {} (promotion {}, endpoint {}), {} servers reported, pending: {}",
+            plan["outcome"],
+            plan["promotion"],
+            endpoint_of(&plan)["address"],
+            report.instances.len(),
+            plan["pending"]
+        ),
+    );
+    let subjects = plans.notifications().await?;
+    report.note(started, format!("the pager received: {subjects:?}"));
+    report.plan = Some(plan);
     let switched_at = Instant::now();
     let (at_switch, failed_so_far) = traffic.progress();
     report.note(
@@ -204,6 +203,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     // The primary region recovers, its database with it; the customers keep ordering a
     // moment (a server still writing to the old primary would now succeed), then stop.
     drop(frozen);
+    drop(frozen_shops);
     vantage::fail_primary(proxy, witness, None);
     let recovered_at = Instant::now();
     report.note(started, format!("region {PRIMARY} recovers (its MySQL runs again)"));
@@ -292,11 +292,13 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         report.promotion["endpoint"]["address"].as_str().unwrap_or("?"),
         report.promotion["endpoint"]["port"]
     );
-    let repointed = world
-        .node_roots
-        .iter()
-        .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
-        .count();
+    // Both files a server reads its database from: the env file and the PHP-FPM pool.
+    let pool_file = world.php.pool_file();
+    let names_promoted = |root: &&std::path::PathBuf| {
+        node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}\n"))
+            && node::read(root, &pool_file).contains(&format!("env[DB_HOST] = {endpoint}\n"))
+    };
+    let repointed = world.node_roots.iter().filter(names_promoted).count();
     let all_succeeded = !report.instances.is_empty()
         && report.instances.iter().all(|i| i["result"] == "success")
         && repointed == world.node_roots.len();
@@ -343,7 +345,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
             "every app server repointed",
             all_succeeded,
             format!(
-                "{} servers reported, {repointed} env files name {endpoint}",
+                "{} servers reported, {repointed} name {endpoint} in their env file and PHP-FPM pool",
                 report.instances.len()
             ),
         ),
@@ -359,10 +361,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
                 reported_failed == [failing.clone()] && rewrite_status == "partial",
                 format!("status {rewrite_status}, failed {reported_failed:?} (the failing one: {failing})"),
             );
-            let others_repointed = world.node_roots[1..]
-                .iter()
-                .filter(|root| node::read(root, node::ENV_FILE).contains(&format!("DB_HOST={endpoint}")))
-                .count();
+            let others_repointed = world.node_roots[1..].iter().filter(names_promoted).count();
             let others_succeeded = report
                 .instances
                 .iter()
@@ -372,7 +371,7 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
             report.check(
                 "every other server repointed",
                 others_repointed == others && others_succeeded == others,
-                format!("{others_succeeded} of {others} succeeded, {others_repointed} env files name {endpoint}"),
+                format!("{others_succeeded} of {others} succeeded, {others_repointed} name {endpoint} in their env file and PHP-FPM pool"),
             );
         }
     }
@@ -386,4 +385,20 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         failback_region,
     );
     Ok(())
+}
+
+/// The execution the rule started for the alarm (one not in `earlier`), waited for (bounded):
+/// EventBridge delivers asynchronously.
+async fn started_by_the_rule(plans: &Plans, earlier: &[String]) -> Result<String, String> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some(new) = plans.executions().await?.into_iter().find(|e| !earlier.contains(e)) {
+            return Ok(new);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "the alarm reached the bus but the rule {} started no execution of {} within 10 s",
+        plans.rule_name, plans.region_switch
+    ))
 }

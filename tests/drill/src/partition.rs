@@ -4,38 +4,37 @@
 //! primary unreachable on every run (the check is not passed by a monitor that looked at
 //! nothing), and the customers' checkout must never stop.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use failover_testkit::fault_proxy::{Fault, FaultProxy};
+use failover_testkit::fault_proxy::Fault;
 use failover_testkit::lambda_watch::LambdaWatch;
 use failover_testkit::PRIMARY;
 
 use crate::flapping::primary_check_failed;
 use crate::orders;
 use crate::report::DrillReport;
-use crate::scenario::{sample, Options};
-use crate::vantage::{self, Witness};
-use crate::world::World;
+use crate::scenario::{sample, Stage};
+use crate::vantage;
 
 /// health-monitor rounds under the partition: twice the drill's FAILURE_THRESHOLD of 3.
 const ROUNDS: usize = 6;
 
 /// Runs the partition past health-monitor with customers ordering, and checks that nothing
 /// switched and nothing stopped.
-pub async fn run(
-    world: &World,
-    decider_link: &FaultProxy,
-    watch: &LambdaWatch,
-    witness: &Witness,
-    options: &Options,
-    report: &mut DrillReport,
-    started: Instant,
-) -> Result<(), String> {
+pub async fn run(stage: &Stage<'_>, watch: &LambdaWatch, report: &mut DrillReport) -> Result<(), String> {
+    let Stage {
+        world,
+        proxy: decider_link,
+        witness,
+        options,
+        started,
+        ..
+    } = *stage;
     let scheduled = sample("scheduled-event.json");
     let before = world.active_region().await;
     let healthy = vantage::round(watch, witness, &scheduled)?;
     report.note(started, format!("health-monitor: {}", healthy["decision"]["decision"]));
-    let traffic = orders::start_traffic(world, &witness.link.endpoint(), options.orders_per_second, started);
+    let traffic = orders::start_traffic(stage);
     orders::until_acknowledged(&traffic, 0, 20, Duration::from_secs(20)).await;
     report.note(
         started,

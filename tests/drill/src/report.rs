@@ -44,10 +44,13 @@ pub struct DrillReport {
     pub detection_seconds: f64,
     /// The same with the production schedule of one run per minute.
     pub detection_seconds_at_schedule: u32,
-    /// From the alarm's delivery to rds-promoter until env-rewriter reported every server.
+    /// From the alarm's state change on the bus until the region-switch plan ended.
     pub automation_seconds: f64,
-    /// rds-promoter's result.
+    /// The promotion as the plan reported it (action, replica, endpoint, RPO estimate).
     pub promotion: Value,
+    /// The region-switch plan's report (its output: outcome, per-step timeline from the
+    /// execution history, fences, pending work), when the scenario ran it.
+    pub plan: Option<Value>,
     /// Active region published after the failover.
     pub final_active_region: String,
     /// Active region published after the approved failback.

@@ -7,11 +7,32 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::report::DrillReport;
+use crate::shop::Shops;
 use crate::vantage::{self, Witness};
 use crate::world::{World, WITNESS};
 use failover_testkit::fault_proxy::{FaultPlan, FaultProxy};
 use failover_testkit::lambda_watch::{FunctionError, LambdaWatch};
 use failover_testkit::{Emulator, SECONDARY};
+
+/// What a scenario with customers runs against: the shop, its links, the witness, the
+/// WordPress servers, the settings.
+#[derive(Clone, Copy)]
+pub struct Stage<'a> {
+    /// The emulator (its MariaDB servers are frozen and inspected through its state dir).
+    pub emulator: &'a Emulator,
+    /// The shop's AWS side and its servers' trees.
+    pub world: &'a World,
+    /// The decider's link (every function's, but the witness's).
+    pub proxy: &'a FaultProxy,
+    /// The witness.
+    pub witness: &'a Witness,
+    /// The running WordPress servers.
+    pub shops: &'a Shops,
+    /// The drill's settings.
+    pub options: &'a Options,
+    /// The drill's start.
+    pub started: Instant,
+}
 
 /// Drill settings.
 #[derive(Debug, Clone)]
@@ -249,30 +270,32 @@ pub async fn run(emulator: &Emulator, options: &Options) -> Result<DrillReport, 
             ),
         );
     }
-    match options.scenario {
-        Scenario::Flapping => {
-            crate::flapping::run(&world, &proxy, &watch, &witness, &mut report, started).await?;
-            return Ok(report);
-        }
-        Scenario::Partition => {
-            crate::partition::run(&world, &proxy, &watch, &witness, options, &mut report, started).await?;
-            return Ok(report);
-        }
-        Scenario::RegionOutage | Scenario::ServerFailure | Scenario::Chaos => {}
+    if options.scenario == Scenario::Flapping {
+        crate::flapping::run(&world, &proxy, &watch, &witness, &mut report, started).await?;
+        return Ok(report);
     }
-
-    crate::outage::run(
-        crate::outage::Stage {
-            emulator,
-            world: &world,
-            proxy: &proxy,
-            witness: &witness,
-            options,
-            started,
-        },
-        watch,
-        &mut report,
-    )
-    .await?;
+    let (shops, installed) = world.start_shops(&witness.link.endpoint())?;
+    report.note(
+        started,
+        format!(
+            "WordPress under nginx + PHP-FPM on {} servers ({}); the Magento servers are fixture trees with a stub bin/magento (Magento cannot be installed here)",
+            shops.servers.len(),
+            installed.trim_start_matches("installed: ")
+        ),
+    );
+    let stage = Stage {
+        emulator,
+        world: &world,
+        proxy: &proxy,
+        witness: &witness,
+        shops: &shops,
+        options,
+        started,
+    };
+    if options.scenario == Scenario::Partition {
+        crate::partition::run(&stage, &watch, &mut report).await?;
+    } else {
+        crate::outage::run(stage, watch, &mut report).await?;
+    }
     Ok(report)
 }

@@ -1,8 +1,9 @@
 //! The load generator: customers placing orders at a steady rate from before the failure
 //! until after the failover, routed as DNS would route them (to the region the
 //! `active-region` parameter names, looked up about once a second), round-robin over that
-//! region's app servers. Every attempt is kept with its time and each store's answer.
+//! region's WordPress servers. Every attempt is kept with its time and each store's answer.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use failover_core::Region;
 use failover_testkit::{PRIMARY, SECONDARY};
 use serde::Serialize;
 
-use crate::checkout::place_order;
+use crate::checkout::{place_order, ServerConfig};
 
 /// One app server customers can reach.
 #[derive(Debug, Clone)]
@@ -23,8 +24,12 @@ pub struct AppServer {
     pub instance_id: String,
     /// Its region.
     pub region: String,
-    /// Its file tree (the env file it reads).
+    /// Where its nginx answers.
+    pub http: SocketAddr,
+    /// Its file tree.
     pub root: PathBuf,
+    /// Its PHP-FPM pool file inside the tree (where it writes, for a checkout that does not say).
+    pub pool_file: String,
 }
 
 /// What the generator does.
@@ -34,7 +39,7 @@ pub struct TrafficSettings {
     pub servers: Vec<AppServer>,
     /// Orders attempted per second.
     pub orders_per_second: u32,
-    /// Where AWS is reached (the fault proxy, so a failed region fails for the shop too).
+    /// Where the customers' resolver reaches Parameter Store (the customers' link).
     pub endpoint: String,
     /// The parameter routing follows (in the secondary region, where it survives).
     pub active_region_parameter: String,
@@ -136,17 +141,6 @@ async fn generate(settings: TrafficSettings, (stop, acknowledged, failed): Count
         connect: Duration::from_secs(1),
         attempt: Duration::from_secs(2),
     };
-    let mut tables = Vec::new();
-    for name in [PRIMARY, SECONDARY] {
-        let region = Region::new(name).map_err(|e| e.to_string())?;
-        let config = sdk_config(&region, timeouts).await;
-        let client = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config)
-                .endpoint_url(&settings.endpoint)
-                .build(),
-        );
-        tables.push((name, client));
-    }
     let secondary = sdk_config(&Region::new(SECONDARY).map_err(|e| e.to_string())?, timeouts).await;
     let ssm = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::config::Builder::from(&secondary)
@@ -177,10 +171,9 @@ async fn generate(settings: TrafficSettings, (stop, acknowledged, failed): Count
         };
         turn += 1;
         let placed = Instant::now();
-        let result = place_order(&server.root, &server.instance_id, order_id, |name| {
-            tables.iter().find(|(n, _)| *n == name).map(|(_, c)| c.clone())
-        })
-        .await?;
+        let configured = ServerConfig::of(&server.root, &server.pool_file)?;
+        // Blocking: the load generator's runtime is its own thread's, with nothing else on it.
+        let result = place_order(server.http, order_id, configured);
         let attempt = Attempt {
             order_id,
             at_seconds: placed.duration_since(settings.started).as_secs_f64(),

@@ -7,6 +7,8 @@ use failover_testkit::fixtures::node;
 use failover_testkit::fixtures::{dynamodb, ec2, rds, s3, ssm};
 use failover_testkit::{Emulator, PRIMARY, SECONDARY};
 
+use crate::shop::{self, PhpFpm, PoolSettings, ServerSpec, Shops};
+
 /// The shop's data table (the same name in both regions).
 pub const DATA_TABLE: &str = "shop-data";
 /// The stream-replicator's dead-letter bucket, in the primary region.
@@ -25,8 +27,11 @@ pub const DOCUMENT: &str = "shop-failover-repoint-app";
 pub const ALARM: &str = "shop-failover-primary-region-unhealthy";
 /// The third region health-monitor's witness watches from (as the template deploys it).
 pub const WITNESS: &str = "eu-west-1";
-/// The shop's orders table in MySQL (`database.table`), created on the primary.
-pub const ORDERS_TABLE: &str = "shop.orders";
+/// The shop's orders table in MySQL (`database.table`), created on the primary by the
+/// WordPress install (`fixtures/wordpress/install.php`).
+pub const ORDERS_TABLE: &str = "shop.wp_shop_orders";
+/// The App tag of the servers that run a real WordPress (the others run Magento's fixture tree).
+pub const WORDPRESS_APP: &str = "WooCommerce";
 
 /// Everything provisioned.
 pub struct World {
@@ -48,6 +53,8 @@ pub struct World {
     pub primary_node_roots: Vec<std::path::PathBuf>,
     /// The primary database's endpoint, `host:port` as the env files name it.
     pub primary_endpoint: String,
+    /// This machine's PHP-FPM (the pool file's path and the unit follow its version).
+    pub php: PhpFpm,
 }
 
 impl World {
@@ -64,14 +71,20 @@ impl World {
         let database = rds::create_mysql_with_cross_region_replica(&a, &b, "shop-db").await;
         let (mut app_servers, mut node_roots) = (Vec::new(), Vec::new());
         let (mut primary_servers, mut primary_node_roots) = (Vec::new(), Vec::new());
-        for app in ["Magento", "WooCommerce"] {
-            let ids = ec2::launch_app_servers(&b, app, ENVIRONMENT, 2).await;
+        // Two servers per region run the real WordPress shop; the failover region also has
+        // two Magento servers (fixture trees with a stub bin/magento: Magento cannot be
+        // installed here), repointed with the rest.
+        for (app, secondary, primary) in [("Magento", 2, 0), (WORDPRESS_APP, 2, 2)] {
+            let ids = ec2::launch_app_servers(&b, app, ENVIRONMENT, secondary).await;
             node_roots.extend(ec2::manage(emulator, app, &ids));
             app_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
-            let ids = ec2::launch_app_servers(&a, app, ENVIRONMENT, 1).await;
-            primary_node_roots.extend(ec2::manage(emulator, app, &ids));
-            primary_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
+            if primary > 0 {
+                let ids = ec2::launch_app_servers(&a, app, ENVIRONMENT, primary).await;
+                primary_node_roots.extend(ec2::manage(emulator, app, &ids));
+                primary_servers.extend(ids.into_iter().map(|id| (id, app.to_owned())));
+            }
         }
+        let php = PhpFpm::find().unwrap_or_else(|e| panic!("{e}"));
         let mut document = ssm::repoint_document();
         if document_does_nothing {
             let mut parsed: serde_json::Value = serde_json::from_str(&document).expect("the document is JSON");
@@ -79,7 +92,9 @@ impl World {
                 serde_json::json!(["echo 'repoint: (injected) nothing done'"]);
             document = parsed.to_string();
         }
-        ssm::create_command_document(&b, DOCUMENT, &document).await;
+        for clients in [&a, &b] {
+            ssm::create_command_document(clients, DOCUMENT, &document).await;
+        }
         let primary = rds::describe(&a, &database.primary_id).await;
         let endpoint = primary.endpoint().expect("an available instance has an endpoint");
         let host = endpoint.address().unwrap_or("primary").to_owned();
@@ -89,10 +104,27 @@ impl World {
         for root in node_roots.iter().chain(&primary_node_roots) {
             write_env_file(root, &primary_endpoint, PRIMARY);
         }
-        rds::database(&a, &database.primary_id).await.exec(&format!(
-            "CREATE DATABASE IF NOT EXISTS shop; CREATE TABLE IF NOT EXISTS {ORDERS_TABLE} \
-             (id BIGINT PRIMARY KEY, server VARCHAR(64) NOT NULL, placed_at DATETIME(6) NOT NULL)"
-        ));
+        // The Magento servers' PHP-FPM pool (no process behind it): env-rewriter rewrites every
+        // server's pool file; the WordPress servers get theirs with their shop.
+        for ((id, app), root) in app_servers.iter().zip(&node_roots) {
+            if app != WORDPRESS_APP {
+                let settings = PoolSettings {
+                    server_id: id,
+                    fpm_port: 0,
+                    db_host: &primary_endpoint,
+                    region: PRIMARY,
+                    aws_endpoint: "",
+                };
+                let text = shop::pool_text(root, &settings).unwrap_or_else(|e| panic!("{e}"));
+                let path = node::inside(root, &php.pool_file());
+                std::fs::create_dir_all(path.parent().expect("a pool file has a folder"))
+                    .and_then(|()| std::fs::write(&path, text))
+                    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            }
+        }
+        rds::database(&a, &database.primary_id)
+            .await
+            .exec("CREATE DATABASE IF NOT EXISTS shop");
         ssm::put_parameter(&b, &format!("{PREFIX}/db-host"), &host).await;
         ssm::put_parameter(&b, &format!("{PREFIX}/db-port"), &port).await;
         ssm::put_parameter(&b, &format!("{PREFIX}/active-region"), PRIMARY).await;
@@ -106,7 +138,22 @@ impl World {
             primary_servers,
             primary_node_roots,
             primary_endpoint,
+            php,
         }
+    }
+
+    /// Starts the real WordPress shop on every WooCommerce server of both regions (installed
+    /// into the primary database, reaching AWS at `aws_endpoint`); returns the shops and what
+    /// the install said.
+    pub fn start_shops(&self, aws_endpoint: &str) -> Result<(Shops, String), String> {
+        let secondary = (self.app_servers.iter().zip(&self.node_roots)).map(|(s, r)| (s, r, SECONDARY));
+        let primary = (self.primary_servers.iter().zip(&self.primary_node_roots)).map(|(s, r)| (s, r, PRIMARY));
+        let specs: Vec<ServerSpec<'_>> = secondary
+            .chain(primary)
+            .filter(|((_, app), _, _)| app == WORDPRESS_APP)
+            .map(|((id, _), root, region)| (id.as_str(), region, root.as_path()))
+            .collect();
+        Shops::start(&self.php, &specs, &self.primary_endpoint, PRIMARY, aws_endpoint)
     }
 
     /// The witness's configuration: health-monitor observing from [`WITNESS`] (its
@@ -129,6 +176,7 @@ impl World {
     /// The configuration every function gets from `cargo lambda watch`, reaching AWS
     /// through `endpoint` (the fault proxy).
     pub fn function_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let pool_file = self.php.pool_file();
         let pairs = [
             ("AWS_ENDPOINT_URL", endpoint),
             ("AWS_ACCESS_KEY_ID", "testing"),
@@ -153,9 +201,14 @@ impl World {
             ("POLL_INITIAL_MS", "200"),
             ("POLL_MAX_MS", "1000"),
             ("APP_REGION", SECONDARY),
+            // The region-switch plan's FenceFleet step: the primary region's servers.
+            ("FENCE_REGION", PRIMARY),
             ("ENVIRONMENT", ENVIRONMENT),
             ("DOCUMENT_NAME", DOCUMENT),
             ("ENV_FILE", "/etc/shop/failover.env"),
+            // WordPress reads its settings from the pool's environment: the envfile profile.
+            ("APP_PROFILES", "Magento=magento,WooCommerce=envfile"),
+            ("FPM_POOL_FILES", pool_file.as_str()),
             ("SOURCE_TABLE_NAME", DATA_TABLE),
             ("SOURCE_REGION", PRIMARY),
             ("TARGET_TABLE_NAME", DATA_TABLE),

@@ -124,25 +124,9 @@ impl Switch {
     }
 
     async fn finished(&self, execution: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-        let started = Instant::now();
-        loop {
-            let described = self
-                .sfn
-                .describe_execution()
-                .execution_arn(execution)
-                .send()
-                .await
-                .unwrap();
-            if described.status() != &ExecutionStatus::Running {
-                return described;
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "{execution} still running after {LIMIT:?}; see {}",
-                self.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        failover_testkit::fixtures::stack::finished_execution(&self.sfn, execution, LIMIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}; see {}", self.log.display()))
     }
 
     /// The report of the failure notification (`shop-failover: failback FAILED`).

@@ -27,19 +27,11 @@ pub(crate) const LIMIT: Duration = Duration::from_secs(600);
 fn template(stack_name: &str, repoint_failures: &str, approval_timeout_seconds: u32) -> String {
     let definition = std::fs::read_to_string(repo_root().join("infra/statemachine/region-switch.asl.json")).unwrap();
     let failback = std::fs::read_to_string(repo_root().join("infra/statemachine/failback.asl.json")).unwrap();
-    json!({
+    let mut body = json!({
         "Resources": {
             "Role": stack::service_role(),
             "RdsPromoter": stack::watched_function(&format!("{stack_name}-rds-promoter"), "Role"),
             "EnvRewriter": stack::watched_function(&format!("{stack_name}-env-rewriter"), "Role"),
-            "Pager": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{stack_name}-pager")}},
-            "Topic": {
-                "Type": "AWS::SNS::Topic",
-                "Properties": {
-                    "TopicName": format!("{stack_name}-region-switch"),
-                    "Subscription": [{"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Pager", "Arn"]}}]
-                }
-            },
             "Plan": {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
@@ -74,8 +66,11 @@ fn template(stack_name: &str, repoint_failures: &str, approval_timeout_seconds: 
             "Failback": {"Value": {"Ref": "Failback"}},
             "Pager": {"Value": {"Ref": "Pager"}}
         }
-    })
-    .to_string()
+    });
+    for (id, resource) in stack::pager_and_topic(stack_name) {
+        body["Resources"][id] = resource;
+    }
+    body.to_string()
 }
 
 /// A stream replicator: a function reading the data table's stream through an event source
@@ -399,37 +394,7 @@ impl Switch {
 
     /// Every notification delivered to the pager queue so far: (subject, message).
     pub(crate) async fn notifications(&self) -> Vec<(String, String)> {
-        let mut seen = Vec::new();
-        for _ in 0..20 {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.pager)
-                .max_number_of_messages(10)
-                // A short long-poll: a notification still on its way is waited for.
-                .wait_time_seconds(2)
-                .send()
-                .await
-                .unwrap();
-            if received.messages().is_empty() {
-                break;
-            }
-            for message in received.messages() {
-                let envelope: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-                seen.push((
-                    envelope["Subject"].as_str().unwrap_or_default().to_owned(),
-                    envelope["Message"].as_str().unwrap_or_default().to_owned(),
-                ));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.pager)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        seen
+        stack::pager_notifications(&self.sqs, &self.pager).await.unwrap()
     }
 
     /// The states of the forward replicator's event source mappings.
