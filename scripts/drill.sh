@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local failover drill: sets up its tools, builds the four functions, then runs a
 # two-region shop through a regional failure and an approved failback on the emulator.
-# Usage: scripts/drill.sh [--scenario region-outage|flapping|server-failure|partition|chaos] [--json FILE] [--html FILE]
+# Usage: scripts/drill.sh [--scenario region-outage|flapping|server-failure|partition|chaos] [--no-failback] [--json FILE] [--html FILE]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"

@@ -3,7 +3,7 @@
 Chromium (the Debian package) loads the page from the file, writes a screenshot (PNG) and
 the DOM it built. The checks: the screenshot is a real PNG of a drawn page (not a blank
 one), the verdict matches the JSON report, and the page shows one row per check and per
-app server and one timeline event per timeline entry. Exits 1 naming what is missing.
+app server, one timeline event per timeline entry and one bar per region-switch plan step. Exits 1 naming what is missing.
 
 Usage: check_report_page.py --html PAGE --json REPORT --png OUT
 """
@@ -69,6 +69,7 @@ def problems(dom: str, png: pathlib.Path, report: dict, blank_bytes: int) -> lis
         ("checks", r'<tr class="check (pass|fail)">', len(checks)),
         ("app servers", r'<tr class="server">', len(report.get("instances", []))),
         ("timeline events", r'<g class="event ', len(report.get("timeline", []))),
+        ("plan steps", r'<g class="step">', len((report.get("plan") or {}).get("timeline") or [])),
     ]:
         shown = len(re.findall(pattern, dom))
         if shown != wanted:
@@ -103,7 +104,8 @@ def main() -> int:
     print(
         f"report page: rendered by chromium to {args.png} ({args.png.stat().st_size} bytes): "
         f"{len(report.get('checks', []))} checks, {len(report.get('instances', []))} servers, "
-        f"{len(report.get('timeline', []))} timeline events"
+        f"{len(report.get('timeline', []))} timeline events, "
+        f"{len((report.get('plan') or {}).get('timeline') or [])} plan steps"
     )
     return 0
 

@@ -10,7 +10,7 @@ pub(crate) fn now_ms() -> i64 {
 /// The invocation's identity and deadline.
 #[derive(Debug, Clone)]
 pub struct Invocation {
-    /// The Lambda request id (the lock owner).
+    /// The lock owner: the Lambda request id, or the plan execution a step belongs to.
     pub request_id: String,
     /// When this invocation must have returned (the core's margin already subtracted).
     pub deadline: Deadline,
@@ -29,6 +29,16 @@ impl Invocation {
             request_id: context.request_id.clone(),
             deadline: Deadline::for_invocation(context),
             lease_until_ms,
+        }
+    }
+
+    /// The same invocation holding the lock as `owner` (a plan execution's ARN): a step
+    /// whose predecessor finished but could not give the lease back (a failed write) takes
+    /// it over at once instead of waiting out that invocation's deadline (up to 15 minutes).
+    pub fn owned_by(&self, owner: &str) -> Self {
+        Self {
+            request_id: owner.to_owned(),
+            ..self.clone()
         }
     }
 }

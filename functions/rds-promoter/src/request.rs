@@ -93,6 +93,10 @@ pub enum Request {
         alarm: Value,
         /// Check everything, change nothing.
         dry_run: bool,
+        /// The plan execution (`$$.Execution.Id`), when the plan passes it: the owner of the
+        /// failover lock, so that the next step, or a retry of this one, resumes a lease an
+        /// earlier step of the same execution could not give back.
+        execution_arn: Option<String>,
     },
     /// EventBridge's schedule: complete pending fences and keep the done ones fenced.
     SweepFences,
@@ -155,7 +159,17 @@ impl Request {
             Some(Value::Bool(b)) => *b,
             Some(other) => return Err(format!("dryRun must be true or false, not {other}")),
         };
-        Ok(Self::Step { step, alarm, dry_run })
+        let execution_arn = match payload.get("executionArn") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(arn)) if arn.starts_with("arn:") => Some(arn.clone()),
+            Some(other) => return Err(format!("executionArn must be the plan execution's ARN, not {other}")),
+        };
+        Ok(Self::Step {
+            step,
+            alarm,
+            dry_run,
+            execution_arn,
+        })
     }
 
     fn failback(raw_step: &Value, payload: &Value) -> Result<Self, String> {
@@ -211,10 +225,22 @@ mod tests {
             Request::from_value(json!({"planStep": "fence", "alarm": alarm, "dryRun": true})),
             Ok(Request::Step {
                 step: PlanStep::Fence,
-                alarm,
-                dry_run: true
+                alarm: alarm.clone(),
+                dry_run: true,
+                execution_arn: None
             })
         );
+        assert_eq!(
+            Request::from_value(json!({"planStep": "promote", "alarm": alarm, "executionArn": "arn:aws:states:x"})),
+            Ok(Request::Step {
+                step: PlanStep::Promote,
+                alarm: alarm.clone(),
+                dry_run: false,
+                execution_arn: Some("arn:aws:states:x".into())
+            })
+        );
+        let err = Request::from_value(json!({"planStep": "promote", "alarm": alarm, "executionArn": 7})).unwrap_err();
+        assert!(err.contains("executionArn"), "{err}");
     }
 
     #[test]

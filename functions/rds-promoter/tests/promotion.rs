@@ -637,6 +637,52 @@ async fn plan_steps_promote_without_waiting_then_look_fence_and_publish_once() {
 }
 
 #[tokio::test]
+async fn a_lease_left_by_a_step_of_the_same_plan_execution_is_resumed_at_once_another_execution_waits() {
+    let describe = mock!(RdsClient::describe_db_instances).then_output(|| replica("available", None, false));
+    let promote = promote_ok();
+    let h = harness(config(&[]), &[&describe, &promote], &[]);
+    const EXECUTION: &str = "arn:aws:states:us-west-2:123456789012:execution:shop-failover-region-switch:e1";
+    // The promote step of execution e1 finished, but giving its lease back failed: the record
+    // still names e1, leased for another minute.
+    let mut left = rds_promoter::domain::LockRecord::new(
+        FAILOVER_ID,
+        REPLICA,
+        EXECUTION,
+        chrono::Utc::now().timestamp_millis(),
+        chrono::Utc::now().timestamp_millis() + 60_000,
+    );
+    left.stage = Stage::Promoting;
+    use rds_promoter::ports::FailoverLockStore;
+    assert!(h.lock.create(&left).await.unwrap());
+    let of = |execution: &str| {
+        let mut payload = step("checkWritable");
+        payload["executionArn"] = execution.into();
+        payload
+    };
+
+    // Another execution (a duplicate start) backs off while the lease lives.
+    let other = h
+        .promoter
+        .handle(
+            of(&format!("{EXECUTION}-other")),
+            &invocation("req-9", Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(other.class(), ErrorClass::Retryable);
+    assert!(other.to_string().contains("being handled by invocation"), "{other}");
+    // The next step of e1, in a new invocation, takes it over without waiting.
+    let next = h
+        .promoter
+        .handle(of(EXECUTION), &invocation("req-2", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(next.stage, Some(Stage::Writable), "{next:?}");
+    assert_eq!(promote.num_calls(), 0, "no second PromoteReadReplica");
+    assert_eq!(h.lock.get(FAILOVER_ID).unwrap().lease_until_ms, 0, "released this time");
+}
+
+#[tokio::test]
 async fn a_fence_pending_on_a_dead_region_is_completed_by_the_sweep() {
     let describe = mock!(RdsClient::describe_db_instances)
         .sequence()

@@ -1,5 +1,5 @@
-//! `drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--json FILE] [--html FILE]`: runs the local
-//! failover drill (by default a region outage, failover and failback), prints
+//! `drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--no-failback] [--json FILE] [--html FILE]`:
+//! runs the local failover drill (by default a region outage, failover and failback), prints
 //! its report, and writes it as JSON and as a self-contained HTML page; exits non-zero when
 //! any check fails.
 
@@ -11,9 +11,14 @@ use shop_drill::{self as drill, Options};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut json_path, mut html_path, mut scenario) = (None, None, None);
+    let mut failback = true;
     let mut words = args.iter();
     while let Some(flag) = words.next() {
         let slot = match flag.as_str() {
+            "--no-failback" => {
+                failback = false;
+                continue;
+            }
             "--json" => &mut json_path,
             "--html" => &mut html_path,
             "--scenario" => &mut scenario,
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
             Ok(scenario) => scenario,
             Err(problem) => return usage(&problem),
         },
+        failback,
         ..Options::default()
     };
     let emulator = match Emulator::start() {
@@ -80,7 +86,7 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "drill: {problem}\nusage: drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--json FILE] [--html FILE]"
+        "drill: {problem}\nusage: drill [--scenario region-outage|flapping|server-failure|partition|chaos] [--no-failback] [--json FILE] [--html FILE]"
     );
     ExitCode::from(2)
 }

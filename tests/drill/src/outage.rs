@@ -233,34 +233,11 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
     report.orders = Some(figures);
 
     // Failback: the monitor waits for M healthy runs, then an approval.
-    let (runs, _) = monitor_until(
-        &watch,
-        witness,
-        &scheduled,
-        "failback-awaiting-approval",
-        options.max_monitor_runs,
-    )?;
-    report.note(
-        started,
-        format!("health-monitor: {PRIMARY} healthy for {runs} runs, failback awaits approval"),
-    );
-    let approved = deliver(
-        &watch,
-        "health-monitor",
-        &json!({"approveFailback": true}),
-        retries,
-        report,
-        started,
-    )?;
-    report.failback_runs = runs + 1;
-    report.failback_active_region = world.active_region().await.unwrap_or_default();
-    report.note(
-        started,
-        format!(
-            "failback approved: {} → active region {}",
-            approved["decision"]["decision"], report.failback_active_region
-        ),
-    );
+    if options.failback {
+        failback(&stage, &watch, &scheduled, retries, report).await?;
+    } else {
+        report.note(started, "--no-failback: the shop stays in the failover region");
+    }
     drop(watch);
     for (link, stats) in [("decider's", proxy.stats()), ("witness's", witness.link.stats())] {
         report.note(
@@ -379,11 +356,13 @@ pub async fn run(stage: Stage<'_>, watch: LambdaWatch, report: &mut DrillReport)
         orders::check(report, &figures, &endpoint);
     }
     report.check("active region after failover", final_region == SECONDARY, final_region);
-    report.check(
-        "active region after failback",
-        failback_region == PRIMARY,
-        failback_region,
-    );
+    if options.failback {
+        report.check(
+            "active region after failback",
+            failback_region == PRIMARY,
+            failback_region,
+        );
+    }
     Ok(())
 }
 
@@ -401,4 +380,50 @@ async fn started_by_the_rule(plans: &Plans, earlier: &[String]) -> Result<String
         "the alarm reached the bus but the rule {} started no execution of {} within 10 s",
         plans.rule_name, plans.region_switch
     ))
+}
+
+/// The approved failback: health-monitor's healthy runs of the primary, then the approval.
+async fn failback(
+    stage: &Stage<'_>,
+    watch: &LambdaWatch,
+    scheduled: &Value,
+    retries: (u32, bool),
+    report: &mut DrillReport,
+) -> Result<(), String> {
+    let Stage {
+        world,
+        witness,
+        options,
+        started,
+        ..
+    } = *stage;
+    let (runs, _) = monitor_until(
+        watch,
+        witness,
+        scheduled,
+        "failback-awaiting-approval",
+        options.max_monitor_runs,
+    )?;
+    report.note(
+        started,
+        format!("health-monitor: {PRIMARY} healthy for {runs} runs, failback awaits approval"),
+    );
+    let approved = deliver(
+        watch,
+        "health-monitor",
+        &json!({"approveFailback": true}),
+        retries,
+        report,
+        started,
+    )?;
+    report.failback_runs = runs + 1;
+    report.failback_active_region = world.active_region().await.unwrap_or_default();
+    report.note(
+        started,
+        format!(
+            "failback approved: {} → active region {}",
+            approved["decision"]["decision"], report.failback_active_region
+        ),
+    );
+    Ok(())
 }

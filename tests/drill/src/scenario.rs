@@ -49,6 +49,9 @@ pub struct Options {
     pub defects: Vec<Defect>,
     /// What the drill puts the shop through.
     pub scenario: Scenario,
+    /// Whether the outage scenarios fail back once the primary region is healthy again
+    /// (`--no-failback` leaves the shop in the failover region).
+    pub failback: bool,
 }
 
 /// The drill's scenarios (`--scenario NAME`).
@@ -131,6 +134,7 @@ impl Default for Options {
             orders_per_second: 20,
             defects: Vec::new(),
             scenario: Scenario::RegionOutage,
+            failback: true,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! A fault-injecting HTTP proxy between an SDK client and the emulator.
 //!
 //! It listens on `127.0.0.1:0`, forwards each request to the upstream (normally the moto
-//! server) and, at configurable rates, answers instead with a DynamoDB throttling error
-//! (HTTP 400 `ThrottlingException`), an HTTP 500, or drops the connection: half of the
+//! server) and, at configurable rates, answers instead with the service's throttling error
+//! (in its own protocol, [`crate::fault_answers`]: DynamoDB's HTTP 400 `ThrottlingException`,
+//! RDS's `Throttling`, Lambda's 429…), an HTTP 500, or drops the connection: half of the
 //! drops before forwarding (the request never arrives) and half after (the request took
 //! effect but the answer is lost, the nastiest case for a client). It can also fail
 //! everything, or every request signed for one region (the region is read from the SigV4
@@ -34,17 +35,16 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause of the accept loop when no connection is waiting.
 const ACCEPT_POLL: Duration = Duration::from_millis(2);
 
-/// The DynamoDB throttling answer.
-pub const THROTTLING_BODY: &str =
-    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
-/// The server error answer.
-pub const SERVER_ERROR_BODY: &str =
-    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#;
+/// The DynamoDB throttling answer's body (other services answer in their own protocol,
+/// see [`crate::fault_answers`]).
+pub const THROTTLING_BODY: &str = crate::fault_answers::DYNAMODB_THROTTLING_BODY;
+/// The DynamoDB server error answer's body.
+pub const SERVER_ERROR_BODY: &str = crate::fault_answers::DYNAMODB_SERVER_ERROR_BODY;
 
 /// What happens to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// HTTP 400 `ThrottlingException`.
+    /// The service's throttling error (DynamoDB: HTTP 400 `ThrottlingException`).
     Throttle,
     /// HTTP 500 `InternalServerError`.
     ServerError,
@@ -309,6 +309,7 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
     let request = read_request(&mut client)?;
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
     let scope = request.header("authorization").and_then(signing_scope);
+    let service = scope.as_ref().map(|(_, service)| service.as_str());
     match decide(shared, scope.as_ref().map(|(r, s)| (r.as_str(), s.as_str()))) {
         Decision::Forward => {
             let response = forward(shared, &request)?;
@@ -318,11 +319,11 @@ fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         }
         Decision::Throttle => {
             shared.counters.throttled.fetch_add(1, Ordering::Relaxed);
-            client.write_all(&canned(400, "Bad Request", THROTTLING_BODY))?;
+            client.write_all(&crate::fault_answers::throttling(service).to_http())?;
         }
         Decision::ServerError => {
             shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
-            client.write_all(&canned(500, "Internal Server Error", SERVER_ERROR_BODY))?;
+            client.write_all(&crate::fault_answers::server_error(service).to_http())?;
         }
         Decision::DropBefore => {
             shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -424,14 +425,6 @@ pub fn signing_scope(authorization: &str) -> Option<(String, String)> {
         }
         _ => None,
     }
-}
-
-fn canned(status: u16, reason: &str, body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 fn find_head_end(buffer: &[u8]) -> Option<usize> {

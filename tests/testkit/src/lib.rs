@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod emulator;
+pub mod fault_answers;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod http;
