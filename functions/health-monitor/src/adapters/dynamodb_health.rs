@@ -244,7 +244,7 @@ impl DynamoDbHealthStore {
             .item("pk", AttributeValue::S(key.to_owned()))
             .item("kind", AttributeValue::S(kind.into()))
             .item("version", AttributeValue::N((expected.unwrap_or(0) + 1).to_string()))
-            .item("state", AttributeValue::S(json))
+            .item("state", AttributeValue::S(json.clone()))
             .item("updated_at_ms", AttributeValue::N(now_ms().to_string()));
         if let Some(region) = active_region {
             request = request.item("active_region", AttributeValue::S(region.to_string()));
@@ -255,7 +255,30 @@ impl DynamoDbHealthStore {
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
         };
-        conditional("PutItem", request.send().await)
+        if conditional("PutItem", request.send().await)? {
+            return Ok(true);
+        }
+        self.holds_own_write(key, expected.unwrap_or(0) + 1, &json).await
+    }
+
+    /// Whether a refused conditional put is this run's own earlier attempt: the SDK retries a
+    /// put whose answer was lost (a dropped connection, a 500 after the write), and the retry
+    /// then fails the condition its first attempt already satisfied. The item then holds
+    /// exactly what this run wrote, at the version it wrote; another run's write would differ.
+    async fn holds_own_write(&self, key: &str, version: u64, json: &str) -> Result<bool, AwsFailure> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
+        let Some(item) = output.item() else { return Ok(false) };
+        let stored_version = item.get("version").and_then(|v| v.as_n().ok()).map(String::as_str);
+        let stored_state = item.get("state").and_then(|v| v.as_s().ok()).map(String::as_str);
+        Ok(stored_version == Some(version.to_string().as_str()) && stored_state == Some(json))
     }
 }
 
