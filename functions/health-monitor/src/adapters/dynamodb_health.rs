@@ -1,6 +1,6 @@
 //! [`HeartbeatProbe`] and [`HealthStateStore`] over DynamoDB.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -204,7 +204,8 @@ impl DynamoDbHealthStore {
         format!("{}#observer#{observer}", self.key)
     }
 
-    async fn load_item<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, u64)>, AwsFailure> {
+    /// The item `pk = key`, read consistently.
+    async fn get_item(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, AwsFailure> {
         let output = self
             .client
             .get_item()
@@ -214,7 +215,13 @@ impl DynamoDbHealthStore {
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
-        let Some(item) = output.item() else { return Ok(None) };
+        Ok(output.item)
+    }
+
+    async fn load_item<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<(T, u64)>, AwsFailure> {
+        let Some(item) = self.get_item(key).await? else {
+            return Ok(None);
+        };
         let version = item
             .get("version")
             .and_then(|v| v.as_n().ok())
@@ -266,16 +273,9 @@ impl DynamoDbHealthStore {
     /// then fails the condition its first attempt already satisfied. The item then holds
     /// exactly what this run wrote, at the version it wrote; another run's write would differ.
     async fn holds_own_write(&self, key: &str, version: u64, json: &str) -> Result<bool, AwsFailure> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk("GetItem", &e))?;
-        let Some(item) = output.item() else { return Ok(false) };
+        let Some(item) = self.get_item(key).await? else {
+            return Ok(false);
+        };
         let stored_version = item.get("version").and_then(|v| v.as_n().ok()).map(String::as_str);
         let stored_state = item.get("state").and_then(|v| v.as_s().ok()).map(String::as_str);
         Ok(stored_version == Some(version.to_string().as_str()) && stored_state == Some(json))
