@@ -93,7 +93,10 @@ where
         invocation: &Invocation,
     ) -> Result<PromotionReport, PromoterError> {
         let started = Instant::now();
-        let mut owner = None;
+        // A plan's steps hold the failover lock as their execution, not as one invocation.
+        let invocation = &request
+            .plan_execution()
+            .map_or_else(|| invocation.clone(), |arn| invocation.owned_by(arn));
         let (alarm, goal, dry_run) = match request {
             Request::SweepFences => return Box::pin(self.sweep_fences()).await,
             Request::Failback { .. } => {
@@ -108,17 +111,9 @@ where
             }
             Request::Failover(alarm) => (alarm, Goal::Everything, self.config.dry_run),
             Request::Step {
-                step,
-                alarm,
-                dry_run,
-                execution_arn,
-            } => {
-                owner = execution_arn;
-                (alarm, Goal::from(step), dry_run || self.config.dry_run)
-            }
+                step, alarm, dry_run, ..
+            } => (alarm, Goal::from(step), dry_run || self.config.dry_run),
         };
-        // A plan's steps hold the failover lock as their execution, not as one invocation.
-        let invocation = &owner.map_or_else(|| invocation.clone(), |arn| invocation.owned_by(&arn));
         let transition = AlarmTransition::from_value(alarm).map_err(|e| PromoterError::InvalidEvent(e.to_string()))?;
         // An alarm of health-monitor's that came from INSUFFICIENT_DATA (created or replaced
         // during an outage) is not dropped: the evidence gate decides it from the monitors'

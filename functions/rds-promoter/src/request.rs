@@ -124,6 +124,14 @@ pub enum Request {
 }
 
 impl Request {
+    /// The plan execution a step belongs to, which holds the failover lock for it.
+    pub fn plan_execution(&self) -> Option<&str> {
+        match self {
+            Self::Step { execution_arn, .. } => execution_arn.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Reads the payload; anything else is an alarm event (whose parser names what is wrong).
     pub fn from_value(payload: Value) -> Result<Self, String> {
         if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {

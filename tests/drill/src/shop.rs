@@ -83,7 +83,7 @@ pub struct PoolSettings<'a> {
 }
 
 /// The pool file's text for a server inside `root`.
-pub fn pool_text(root: &Path, settings: &PoolSettings<'_>) -> Result<String, String> {
+fn pool_text(root: &Path, settings: &PoolSettings<'_>) -> Result<String, String> {
     Ok(fixture("pool.conf")?
         .replace("@ROOT@", &root.display().to_string())
         .replace("@FPM_PORT@", &settings.fpm_port.to_string())
@@ -94,6 +94,11 @@ pub fn pool_text(root: &Path, settings: &PoolSettings<'_>) -> Result<String, Str
         .replace("@REGION@", settings.region)
         .replace("@DATA_TABLE@", DATA_TABLE)
         .replace("@AWS_ENDPOINT_URL@", settings.aws_endpoint))
+}
+
+/// Writes the server's pool file (at [`PhpFpm::pool_file`] inside `root`).
+pub fn write_pool_file(php: &PhpFpm, root: &Path, settings: &PoolSettings<'_>) -> Result<(), String> {
+    write(&node::inside(root, &php.pool_file()), &pool_text(root, settings)?)
 }
 
 fn fixture(name: &str) -> Result<String, String> {
@@ -314,7 +319,7 @@ fn build_tree(
         region,
         aws_endpoint,
     };
-    write(&node::inside(root, &php.pool_file()), &pool_text(root, &settings)?)?;
+    write_pool_file(php, root, &settings)?;
     write(
         &node::inside(root, &format!("/etc/php/{}/fpm/php-fpm.conf", php.version)),
         &fixture("php-fpm.conf")?

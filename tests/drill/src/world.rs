@@ -115,11 +115,7 @@ impl World {
                     region: PRIMARY,
                     aws_endpoint: "",
                 };
-                let text = shop::pool_text(root, &settings).unwrap_or_else(|e| panic!("{e}"));
-                let path = node::inside(root, &php.pool_file());
-                std::fs::create_dir_all(path.parent().expect("a pool file has a folder"))
-                    .and_then(|()| std::fs::write(&path, text))
-                    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+                shop::write_pool_file(&php, root, &settings).unwrap_or_else(|e| panic!("{e}"));
             }
         }
         rds::database(&a, &database.primary_id)
